@@ -1,0 +1,199 @@
+// Package subjects is the one place that names what jetcron puts on the wire: streams,
+// buckets, subjects, durable consumer names, message IDs, run IDs, and the messages
+// themselves. Nothing else in jetcron spells a subject string. Every name builder has
+// its parser, and names that come from users (node names, job keys) are made safe here.
+package subjects
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Buckets and streams users see (DESIGN.md, "Names users see").
+const (
+	// JobsBucket holds one key per job; the value is the job file (YAML).
+	JobsBucket = "jobs"
+	// NodesBucket holds one key per client node: its registration and heartbeat.
+	NodesBucket = "nodes"
+	// RunsStream holds every launch and every change of a run's state, as JSON.
+	RunsStream = "runs"
+)
+
+// Buckets that are jetcron's own.
+const (
+	// RunStateBucket holds one record per run (key RunKey), written with
+	// revision-checked updates so that a run's state only moves forward.
+	RunStateBucket = "jetcron-runs"
+	// JobStateBucket holds the ticker's view of each job (key Token(job key)): valid or
+	// invalid with its error, the last valid file, the last launched tick.
+	JobStateBucket = "jetcron-jobstate"
+	// LockBucket holds the ticker lock (key LockKey); its TTL makes the lock expire
+	// unless the holder renews it.
+	LockBucket = "jetcron-lock"
+	// ServersBucket holds one key per server agent: its registration and heartbeat.
+	ServersBucket = "jetcron-servers"
+	// LogsBucket holds the captured output tail of each run (key RunKey).
+	LogsBucket = "jetcron-logs"
+	// LockKey is the ticker lock's key in LockBucket.
+	LockKey = "ticker"
+)
+
+// Subjects of the runs stream and of requests to the ticker.
+const (
+	runsPrefix   = "runs"
+	launchPrefix = runsPrefix + ".launch"
+	eventPrefix  = runsPrefix + ".event"
+	// RunsSubjects is the subject filter of the runs stream.
+	RunsSubjects = runsPrefix + ".>"
+	// forcePrefix is the subject prefix of `job periodic force` requests, answered by
+	// the ticker that holds the lock.
+	forcePrefix = "jetcron.ticker.force"
+	// ForceSubjects is what the lock holder subscribes to for force requests.
+	ForceSubjects = forcePrefix + ".*"
+	// MsgIDHeader is JetStream's de-duplication header.
+	MsgIDHeader = "Nats-Msg-Id"
+	// LeaderRevHeader carries the ticker lock revision under which a launch was made.
+	LeaderRevHeader = "Jetcron-Leader-Rev"
+)
+
+// ErrBadName is returned by the parsers when a name is not of the form they read.
+var ErrBadName = errors.New("malformed name")
+
+// Token makes any name safe as one subject token, KV key and durable name: letters,
+// digits, '-' and '_' are kept, every other byte becomes "=XX" (upper-case hex). So
+// "web-1.example.com" becomes "web-1=2Eexample=2Ecom". ParseToken reverses it.
+func Token(name string) string {
+	if isSafe(name) {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if isSafeByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "=%02X", c)
+	}
+	return b.String()
+}
+
+// ParseToken returns the name that Token made tok from.
+func ParseToken(tok string) (string, error) {
+	if !strings.Contains(tok, "=") {
+		if !isSafe(tok) || tok == "" {
+			return "", fmt.Errorf("token %q: %w", tok, ErrBadName)
+		}
+		return tok, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c != '=' {
+			if !isSafeByte(c) {
+				return "", fmt.Errorf("token %q: %w", tok, ErrBadName)
+			}
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(tok) {
+			return "", fmt.Errorf("token %q: %w", tok, ErrBadName)
+		}
+		v, err := strconv.ParseUint(tok[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("token %q: %w", tok, ErrBadName)
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+func isSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isSafeByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isSafeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// LaunchSubject is where the launch of a run of job on node is published.
+func LaunchSubject(node, job string) string {
+	return launchPrefix + "." + Token(node) + "." + Token(job)
+}
+
+// LaunchFilter is the subject filter of node's runner consumer: every launch for it.
+func LaunchFilter(node string) string { return launchPrefix + "." + Token(node) + ".>" }
+
+// EventSubject is where each change of a run of job is published.
+func EventSubject(job string) string { return eventPrefix + "." + Token(job) }
+
+// DurableName is the name of node's durable runner consumer on the runs stream.
+func DurableName(node string) string { return "runner-" + Token(node) }
+
+// ForceSubject is the request subject of `job periodic force JOB`.
+func ForceSubject(job string) string { return forcePrefix + "." + Token(job) }
+
+// JobFromForceSubject reads the job back from a ForceSubject.
+func JobFromForceSubject(subject string) (string, error) {
+	tok, ok := strings.CutPrefix(subject, forcePrefix+".")
+	if !ok {
+		return "", fmt.Errorf("force subject %q: %w", subject, ErrBadName)
+	}
+	return ParseToken(tok)
+}
+
+const periodicInfix = "/periodic-"
+
+// RunID names the run of job for the tick at: "<job>/periodic-<unix seconds>", as Nomad.
+func RunID(job string, tick time.Time) string {
+	return job + periodicInfix + strconv.FormatInt(tick.Unix(), 10)
+}
+
+// ParseRunID reads a RunID back into its job and tick.
+func ParseRunID(id string) (job string, tick time.Time, err error) {
+	i := strings.LastIndex(id, periodicInfix)
+	if i <= 0 {
+		return "", time.Time{}, fmt.Errorf("run ID %q: want <job>/periodic-<unix seconds>: %w", id, ErrBadName)
+	}
+	sec, err := strconv.ParseInt(id[i+len(periodicInfix):], 10, 64)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("run ID %q: want <job>/periodic-<unix seconds>: %w", id, ErrBadName)
+	}
+	return id[:i], time.Unix(sec, 0).UTC(), nil
+}
+
+// RunKey is the key of a run's record in RunStateBucket and of its output in LogsBucket.
+func RunKey(job string, tick time.Time) string {
+	return Token(job) + "." + strconv.FormatInt(tick.Unix(), 10)
+}
+
+// RunKeyOf is RunKey for a run ID.
+func RunKeyOf(runID string) (string, error) {
+	job, tick, err := ParseRunID(runID)
+	if err != nil {
+		return "", err
+	}
+	return RunKey(job, tick), nil
+}
+
+// JobRunsFilter matches the keys of every run of job in RunStateBucket.
+func JobRunsFilter(job string) string { return Token(job) + ".*" }
+
+// MsgID is the de-duplication ID of a run's launch: the run ID for its first
+// allocation, "<run ID>#<n>" for the n-th (a re-placement or a reschedule), so that
+// two tickers publishing the same allocation store one message.
+func MsgID(runID string, alloc int) string {
+	if alloc <= 1 {
+		return runID
+	}
+	return runID + "#" + strconv.Itoa(alloc)
+}

@@ -1,0 +1,105 @@
+package subjects
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestTokenRoundTripsUnsafeNames(t *testing.T) {
+	for _, name := range []string{"web-1", "web-1.example.com", "a b", "*", ">", "jöb", "x=y", "a/b", "UPPER_case-1"} {
+		tok := Token(name)
+		for i := 0; i < len(tok); i++ {
+			if c := tok[i]; !isSafeByte(c) && c != '=' {
+				t.Errorf("Token(%q) = %q has unsafe byte %q", name, tok, c)
+			}
+		}
+		back, err := ParseToken(tok)
+		if err != nil || back != name {
+			t.Errorf("ParseToken(Token(%q)) = %q, %v", name, back, err)
+		}
+	}
+}
+
+func TestTokenKeepsSafeNamesAsTheyAre(t *testing.T) {
+	if got := Token("NODE-1-mysql-backup"); got != "NODE-1-mysql-backup" {
+		t.Fatalf("Token changed a safe name: %q", got)
+	}
+	if got := Token("web-1.example.com"); got != "web-1=2Eexample=2Ecom" {
+		t.Fatalf("Token(web-1.example.com) = %q", got)
+	}
+}
+
+func TestParseTokenRejectsMalformed(t *testing.T) {
+	for _, tok := range []string{"", "a.b", "=4", "=ZZ", "a b"} {
+		if _, err := ParseToken(tok); !errors.Is(err, ErrBadName) {
+			t.Errorf("ParseToken(%q) err = %v, want ErrBadName", tok, err)
+		}
+	}
+}
+
+func TestRunIDIsNomadsPeriodicChildID(t *testing.T) {
+	tick := time.Unix(1476824400, 0)
+	id := RunID("mysql-backup", tick)
+	if id != "mysql-backup/periodic-1476824400" {
+		t.Fatalf("RunID = %q", id)
+	}
+	job, back, err := ParseRunID(id)
+	if err != nil || job != "mysql-backup" || !back.Equal(tick) {
+		t.Fatalf("ParseRunID(%q) = %q, %v, %v", id, job, back, err)
+	}
+	for _, bad := range []string{"mysql-backup", "/periodic-1", "x/periodic-abc"} {
+		if _, _, err := ParseRunID(bad); !errors.Is(err, ErrBadName) {
+			t.Errorf("ParseRunID(%q) err = %v", bad, err)
+		}
+	}
+}
+
+func TestRunKeyOfMatchesRunKey(t *testing.T) {
+	tick := time.Unix(1476824400, 0)
+	key, err := RunKeyOf(RunID("mysql-backup", tick))
+	if err != nil || key != RunKey("mysql-backup", tick) || key != "mysql-backup.1476824400" {
+		t.Fatalf("RunKeyOf = %q, %v", key, err)
+	}
+}
+
+func TestLaunchSubjectMatchesItsNodesFilterOnly(t *testing.T) {
+	subj := LaunchSubject("web-1.example.com", "backup")
+	if subj != "runs.launch.web-1=2Eexample=2Ecom.backup" {
+		t.Fatalf("LaunchSubject = %q", subj)
+	}
+	if LaunchFilter("web-1.example.com") != "runs.launch.web-1=2Eexample=2Ecom.>" {
+		t.Fatalf("LaunchFilter = %q", LaunchFilter("web-1.example.com"))
+	}
+	if DurableName("web-1.example.com") != "runner-web-1=2Eexample=2Ecom" {
+		t.Fatalf("DurableName = %q", DurableName("web-1.example.com"))
+	}
+}
+
+func TestForceSubjectRoundTrips(t *testing.T) {
+	job, err := JobFromForceSubject(ForceSubject("mysql-backup"))
+	if err != nil || job != "mysql-backup" {
+		t.Fatalf("JobFromForceSubject = %q, %v", job, err)
+	}
+}
+
+func TestMsgIDIsRunIDForFirstAllocation(t *testing.T) {
+	if MsgID("j/periodic-1", 1) != "j/periodic-1" || MsgID("j/periodic-1", 3) != "j/periodic-1#3" {
+		t.Fatalf("MsgID = %q, %q", MsgID("j/periodic-1", 1), MsgID("j/periodic-1", 3))
+	}
+}
+
+func TestMemberStatusFollowsHeartbeatAge(t *testing.T) {
+	now := time.Now()
+	m := Member{TTL: MillisOf(5 * time.Second)}
+	if m.NodeStatus(now.Add(-4*time.Second), now) != StatusReady || m.NodeStatus(now.Add(-6*time.Second), now) != StatusDown {
+		t.Fatal("node status does not follow the heartbeat's age")
+	}
+	if m.ServerStatus(now.Add(-6*time.Second), now) != StatusFailed {
+		t.Fatal("a server with a lapsed heartbeat is not failed")
+	}
+	m.Left = true
+	if m.ServerStatus(now, now) != StatusLeft || m.NodeStatus(now, now) != StatusDown {
+		t.Fatal("a member that left is not shown left/down")
+	}
+}

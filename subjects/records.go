@@ -1,0 +1,234 @@
+package subjects
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Member is a node's or a server's registration, kept with a heartbeat in NodesBucket
+// or ServersBucket under Token(Name). Its status is derived by whoever reads it: see
+// Member.Status.
+type Member struct {
+	// ID is the node's stable ID (32 hex digits), kept in its data dir.
+	ID string `json:"id"`
+	// Name is the node name (default the host name).
+	Name       string `json:"name"`
+	Datacenter string `json:"datacenter"`
+	Region     string `json:"region,omitempty"`
+	// Class is the node class; empty shows as <none>.
+	Class string `json:"class,omitempty"`
+	// Drain keeps new runs off a node.
+	Drain bool `json:"drain,omitempty"`
+	// Address and Port are where a server routes (cluster port).
+	Address string `json:"address,omitempty"`
+	Port    int    `json:"port,omitempty"`
+	// Build is jetcron's version; Protocol the wire protocol version.
+	Build    string `json:"build,omitempty"`
+	Protocol int    `json:"protocol,omitempty"`
+	// Attributes are the node's facts (attr.unique.hostname, attr.kernel.name, ...).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
+	// TTL is how long after Heartbeat the member counts as alive.
+	TTL Millis `json:"ttl_ms"`
+	// Heartbeat is when the member last wrote this record.
+	Heartbeat time.Time `json:"heartbeat"`
+	// Left is set by a clean shutdown: the member went away on purpose.
+	Left bool `json:"left,omitempty"`
+}
+
+// Member statuses.
+const (
+	StatusReady  = "ready"  // a node whose heartbeat is current
+	StatusDown   = "down"   // a node whose heartbeat lapsed or that left
+	StatusAlive  = "alive"  // a server whose heartbeat is current
+	StatusFailed = "failed" // a server whose heartbeat lapsed
+	StatusLeft   = "left"   // a server that shut down cleanly
+)
+
+// Alive reports whether the member's last heartbeat, written at written (the server's
+// time of the KV entry), is younger than its TTL at now, and it has not left.
+func (m *Member) Alive(written, now time.Time) bool {
+	return !m.Left && now.Sub(written) <= m.TTL.Duration()
+}
+
+// NodeStatus is a client node's status at now: ready or down.
+func (m *Member) NodeStatus(written, now time.Time) string {
+	if m.Alive(written, now) {
+		return StatusReady
+	}
+	return StatusDown
+}
+
+// ServerStatus is a server's status at now: alive, failed or left.
+func (m *Member) ServerStatus(written, now time.Time) string {
+	switch {
+	case m.Left:
+		return StatusLeft
+	case m.Alive(written, now):
+		return StatusAlive
+	default:
+		return StatusFailed
+	}
+}
+
+// PlacementAttrs are the attributes a job's constraints are evaluated against, keyed
+// without ${}: the node's Attributes, node.unique.name, node.datacenter, node.class,
+// and meta.<key> for each Meta entry.
+func (m *Member) PlacementAttrs() map[string]string {
+	attrs := make(map[string]string, len(m.Attributes)+len(m.Meta)+3)
+	for k, v := range m.Attributes {
+		attrs[k] = v
+	}
+	for k, v := range m.Meta {
+		attrs["meta."+k] = v
+	}
+	attrs["node.unique.name"] = m.Name
+	attrs["node.datacenter"] = m.Datacenter
+	attrs["node.class"] = m.Class
+	return attrs
+}
+
+// ShortID is the first 8 hex digits of an ID, as Nomad shows them.
+func ShortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// Millis is a duration carried as whole milliseconds in JSON.
+type Millis int64
+
+// MillisOf converts a duration.
+func MillisOf(d time.Duration) Millis { return Millis(d / time.Millisecond) }
+
+// Duration converts back.
+func (m Millis) Duration() time.Duration { return time.Duration(m) * time.Millisecond }
+
+// RunState is the state of a run or of one of its allocations. The order is forward
+// only: queued → running → complete | failed | lost; skipped is final from the start.
+type RunState string
+
+// Run states.
+const (
+	StateQueued   RunState = "queued"
+	StateRunning  RunState = "running"
+	StateComplete RunState = "complete"
+	StateFailed   RunState = "failed"
+	StateLost     RunState = "lost"
+	StateSkipped  RunState = "skipped"
+)
+
+// Terminal reports whether nothing follows s.
+func (s RunState) Terminal() bool {
+	return s == StateComplete || s == StateFailed || s == StateLost || s == StateSkipped
+}
+
+// Allocation is one placement of a run on a node: the first launch, a re-placement of
+// a launch whose node died before claiming it, or a reschedule after a lost run.
+type Allocation struct {
+	// ID is 8 hex digits, unique per allocation.
+	ID string `json:"id"`
+	// Node is the node name the launch went to; empty while no node is eligible.
+	Node   string   `json:"node,omitempty"`
+	NodeID string   `json:"node_id,omitempty"`
+	State  RunState `json:"state"`
+	// Created is when the ticker placed it; Started and Finished are the runner's.
+	Created  time.Time  `json:"created"`
+	Started  *time.Time `json:"started,omitempty"`
+	Finished *time.Time `json:"finished,omitempty"`
+	ExitCode *int       `json:"exit_code,omitempty"`
+	// Error says why it failed or was lost.
+	Error string `json:"error,omitempty"`
+}
+
+// Run is the record of one run (one tick of one job) in RunStateBucket. Every write
+// is revision-checked, so two writers never both move it from the same state.
+type Run struct {
+	ID        string `json:"id"`
+	Job       string `json:"job"`
+	Scheduled int64  `json:"scheduled"`
+	// State is the run's state: that of its last allocation, or skipped.
+	State RunState `json:"state"`
+	// Reason says why a run was skipped or is still queued.
+	Reason string `json:"reason,omitempty"`
+	// Forced marks a run made by `job periodic force`.
+	Forced bool `json:"forced,omitempty"`
+	// Late is how long after its tick the run was first launched.
+	Late Millis `json:"late_ms"`
+	// Attempts counts reschedules after lost allocations.
+	Attempts    int          `json:"attempts"`
+	Allocations []Allocation `json:"allocations,omitempty"`
+}
+
+// Current is the run's last allocation, nil if it has none.
+func (r *Run) Current() *Allocation {
+	if len(r.Allocations) == 0 {
+		return nil
+	}
+	return &r.Allocations[len(r.Allocations)-1]
+}
+
+// Launch is the message that tells a runner to run an allocation, published on
+// LaunchSubject with MsgIDHeader = MsgID(RunID, Alloc).
+type Launch struct {
+	RunID     string `json:"run_id"`
+	Job       string `json:"job"`
+	Scheduled int64  `json:"scheduled"`
+	// Alloc is the allocation's index in the run (1-based) and AllocID its ID.
+	Alloc   int    `json:"alloc"`
+	AllocID string `json:"alloc_id"`
+	Node    string `json:"node"`
+	// Revision is the run record's revision at placement: the runner claims the run by
+	// updating the record from exactly this revision, so a launch that was re-placed,
+	// declared lost or published twice can be claimed at most once.
+	Revision uint64 `json:"revision"`
+	// Task is the job's task as JSON (the job package's Task).
+	Task json.RawMessage `json:"task"`
+	// Late is how long after its tick the launch was published.
+	Late Millis `json:"late_ms"`
+}
+
+// Event is one change of a run, published on EventSubject so that
+// `nats stream view runs` tells each run's story.
+type Event struct {
+	RunID    string    `json:"run_id"`
+	Job      string    `json:"job"`
+	State    RunState  `json:"state"`
+	Node     string    `json:"node,omitempty"`
+	AllocID  string    `json:"alloc_id,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Late     Millis    `json:"late_ms,omitempty"`
+	Duration Millis    `json:"duration_ms,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// JobState is the ticker's record of a job in JobStateBucket under Token(job key).
+type JobState struct {
+	Job string `json:"job"`
+	// Valid is false when the newest version in the jobs bucket is invalid; Error then
+	// says why. Spec and Revision are the last valid version, which keeps running.
+	Valid    bool   `json:"valid"`
+	Error    string `json:"error,omitempty"`
+	Spec     string `json:"spec,omitempty"`
+	Revision uint64 `json:"revision,omitempty"`
+	// Removed is set when the job was deleted from the jobs bucket.
+	Removed bool `json:"removed,omitempty"`
+	// LastTick is the newest tick launched or recorded skipped (Unix seconds).
+	LastTick int64     `json:"last_tick,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Lock is the value of the ticker lock.
+type Lock struct {
+	Holder string    `json:"holder"`
+	Since  time.Time `json:"since"`
+}
+
+// ForceReply answers a `job periodic force` request.
+type ForceReply struct {
+	RunID   string `json:"run_id,omitempty"`
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
