@@ -1,0 +1,280 @@
+// Package configs loads the jetcron agent's configuration.
+//
+// Configuration is additive, like Nomad's HCL: built-in defaults, then each
+// -config file (or folder of *.yaml / *.yml files, in lexical order), then
+// command-line overrides. Mappings merge key by key; a later scalar or list
+// replaces an earlier one; a key with no value (null) leaves the earlier
+// value in place. Each file is checked strictly on its own first, so an
+// unknown key or a wrong type is reported with its file and line; the merged
+// result is then validated as a whole, and every problem is reported at once.
+package configs
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the agent's configuration, as merged by Load.
+type Config struct {
+	// LogLevel is one of TRACE, DEBUG, INFO, WARN, ERROR; any case is
+	// accepted and Load returns it upper-case. Default INFO.
+	LogLevel string `yaml:"log_level"`
+	// DataDir holds the embedded NATS server's JetStream store and the
+	// runner's working directories. It must be an absolute path, and is
+	// required outside dev mode (where the agent makes a temporary one).
+	DataDir string `yaml:"data_dir"`
+	// BindAddr is the address every port listens on: an IP address or host
+	// name. Default "0.0.0.0" (all interfaces); "127.0.0.1" in dev mode.
+	BindAddr string `yaml:"bind_addr"`
+	// EnableDebug serves pprof and the debug endpoints on ports.http.
+	EnableDebug bool `yaml:"enable_debug"`
+	// Datacenter is the node's datacenter, matched against a job's
+	// datacenters. Default "dc1".
+	Datacenter string `yaml:"datacenter"`
+	// Region is the name of the cluster, and becomes the NATS cluster name.
+	// Default "global".
+	Region string `yaml:"region"`
+	// Name is the node's name among servers and clients. Default: the host
+	// name ("dev" in dev mode when the host name is unknown).
+	Name string `yaml:"name"`
+	// Ports are the ports the agent listens on.
+	Ports Ports `yaml:"ports"`
+	// Server configures the server role: embedded NATS and the ticker.
+	Server Server `yaml:"server"`
+	// Client configures the client role: the runner.
+	Client Client `yaml:"client"`
+	// NATS connects the agent to an existing NATS cluster instead of the
+	// embedded one.
+	NATS NATS `yaml:"nats"`
+}
+
+// Ports are the TCP ports the agent listens on, all on Config.BindAddr.
+type Ports struct {
+	// NATS is the client port of the embedded NATS server, and the default
+	// port of client.servers. Default 4222.
+	NATS int `yaml:"nats"`
+	// Cluster is the port servers route to each other on, and the default
+	// port of server.retry_join. Default 6222.
+	Cluster int `yaml:"cluster"`
+	// HTTP is the monitoring port (and pprof with enable_debug); 0 turns it
+	// off. Default 8222.
+	HTTP int `yaml:"http"`
+}
+
+// Server configures the server role.
+type Server struct {
+	// Enabled runs an embedded NATS server (unless nats.url is set) and a
+	// ticker in this agent.
+	Enabled bool `yaml:"enabled"`
+	// BootstrapExpect is the number of servers in the cluster: with 3 or
+	// more, every bucket and stream has 3 replicas. At least 1; default 1.
+	BootstrapExpect int `yaml:"bootstrap_expect"`
+	// RetryJoin lists the servers to route to, as "host" or
+	// "host:cluster-port" (default port: ports.cluster). Listing this
+	// server itself is harmless.
+	RetryJoin []string `yaml:"retry_join"`
+	// SyncInterval is how often JetStream fsyncs: "always" (the default,
+	// every write) or a Go duration such as "2m".
+	SyncInterval string `yaml:"sync_interval"`
+	// LockTTL is how long the ticker lock outlives its holder's last
+	// renewal: between 500ms and 60s, default 2s.
+	LockTTL Duration `yaml:"lock_ttl"`
+}
+
+// Client configures the client role.
+type Client struct {
+	// Enabled runs a runner in this agent.
+	Enabled bool `yaml:"enabled"`
+	// Servers lists the servers to connect to, as "host" or
+	// "host:nats-port" (default port: ports.nats). It may be empty when
+	// nats.url is set, or when this agent is also a server.
+	Servers []string `yaml:"servers"`
+	// NodeClass is matched by ${node.class} constraints.
+	NodeClass string `yaml:"node_class"`
+	// Meta holds free-form attributes, matched by ${meta.<key>} constraints.
+	Meta map[string]string `yaml:"meta"`
+	// Options configure the runner, such as "driver.raw_exec.enable".
+	Options map[string]string `yaml:"options"`
+	// MaxParallel caps the runs executing at once on this node: between 1
+	// and 10000, default 16.
+	MaxParallel int `yaml:"max_parallel"`
+	// HeartbeatInterval is how often the node renews its registration:
+	// at least 100ms, default 1s.
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	// HeartbeatTTL is how long a registration outlives its last heartbeat
+	// before the node counts as down: more than twice the interval,
+	// default 5s.
+	HeartbeatTTL Duration `yaml:"heartbeat_ttl"`
+}
+
+// NATS connects the agent to an existing NATS cluster.
+type NATS struct {
+	// URL lists the cluster's URLs, separated by commas, such as
+	// "nats://10.0.0.1:4222,nats://10.0.0.2:4222". Empty (the default)
+	// means the embedded server, or client.servers for a client.
+	URL string `yaml:"url"`
+	// Creds is the path of a NATS credentials file.
+	Creds string `yaml:"creds"`
+	// TLS holds the client certificates for the connection.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS names PEM files for a TLS connection to NATS.
+type TLS struct {
+	// CA is the certificate authority that signed the servers' certificates.
+	CA string `yaml:"ca"`
+	// Cert is the client certificate; it needs Key.
+	Cert string `yaml:"cert"`
+	// Key is the client certificate's private key; it needs Cert.
+	Key string `yaml:"key"`
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string, such
+// as "500ms", "2s" or "1m30s".
+type Duration struct {
+	time.Duration
+}
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: cannot use %s as a duration", n.Line, show(n))
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration as a Go duration string.
+func (d Duration) MarshalYAML() (any, error) {
+	return d.String(), nil
+}
+
+// syncAlways is the value of Server.SyncInterval that fsyncs every write.
+const syncAlways = "always"
+
+// defaults returns the configuration before any file or flag is applied.
+// Dev mode enables both roles on 127.0.0.1 with raw_exec allowed.
+func defaults(dev bool) *Config {
+	c := &Config{
+		LogLevel:   "INFO",
+		BindAddr:   "0.0.0.0",
+		Datacenter: "dc1",
+		Region:     "global",
+		Ports:      Ports{NATS: 4222, Cluster: 6222, HTTP: 8222},
+		Server: Server{
+			BootstrapExpect: 1,
+			SyncInterval:    syncAlways,
+			LockTTL:         Duration{2 * time.Second},
+		},
+		Client: Client{
+			MaxParallel:       16,
+			HeartbeatInterval: Duration{time.Second},
+			HeartbeatTTL:      Duration{5 * time.Second},
+		},
+	}
+	// A host name that cannot be read leaves Name empty, which validation
+	// reports unless a file or flag sets it.
+	if host, err := os.Hostname(); err == nil {
+		c.Name = host
+	} else if dev {
+		c.Name = "dev"
+	}
+	if dev {
+		c.BindAddr = "127.0.0.1"
+		c.Server.Enabled = true
+		c.Client.Enabled = true
+		c.Client.Options = map[string]string{"driver.raw_exec.enable": "1"}
+	}
+	return c
+}
+
+// ServerJoinAddrs returns server.retry_join as "host:port" addresses, with
+// ports.cluster where an entry has no port. An entry that does not parse
+// (Load rejects those) is returned as it is.
+func (c *Config) ServerJoinAddrs() []string {
+	return hostPorts(c.Server.RetryJoin, c.Ports.Cluster)
+}
+
+// ClientServerURLs returns the NATS URLs a client connects to: nats.url
+// split on commas when it is set; else client.servers as
+// "nats://host:port", with ports.nats where an entry has no port; else, for
+// an agent that is also a server, its own embedded server (on 127.0.0.1
+// when bind_addr is a wildcard address).
+func (c *Config) ClientServerURLs() []string {
+	if c.NATS.URL != "" {
+		return splitURLs(c.NATS.URL)
+	}
+	addrs := hostPorts(c.Client.Servers, c.Ports.NATS)
+	if len(addrs) == 0 && c.Server.Enabled {
+		addrs = []string{net.JoinHostPort(localHost(c.BindAddr), fmt.Sprint(c.Ports.NATS))}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	urls := make([]string, len(addrs))
+	for i, a := range addrs {
+		urls[i] = "nats://" + a
+	}
+	return urls
+}
+
+// SyncAlways reports how JetStream should fsync: always is true when
+// server.sync_interval is "always" (the default); otherwise interval is the
+// parsed duration.
+func (c *Config) SyncAlways() (always bool, interval time.Duration) {
+	if strings.EqualFold(c.Server.SyncInterval, syncAlways) || c.Server.SyncInterval == "" {
+		return true, 0
+	}
+	d, err := time.ParseDuration(c.Server.SyncInterval)
+	if err != nil {
+		// Load rejects such a value; fsyncing every write is the safe reading.
+		return true, 0
+	}
+	return false, d
+}
+
+// hostPorts normalises "host" or "host:port" entries to "host:port".
+func hostPorts(entries []string, defPort int) []string {
+	if len(entries) == 0 {
+		return nil
+	}
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		host, port, err := splitAddr(e, defPort)
+		if err != nil {
+			out[i] = e
+			continue
+		}
+		out[i] = net.JoinHostPort(host, fmt.Sprint(port))
+	}
+	return out
+}
+
+// splitURLs splits a comma-separated URL list, dropping blanks.
+func splitURLs(s string) []string {
+	var urls []string
+	for u := range strings.SplitSeq(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// localHost is the host a process on this machine dials to reach a server
+// bound to bindAddr.
+func localHost(bindAddr string) string {
+	if ip := net.ParseIP(bindAddr); bindAddr == "" || ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return bindAddr
+}
