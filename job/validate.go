@@ -1,0 +1,136 @@
+package job
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Limits on job fields.
+const (
+	day                = 24 * time.Hour
+	maxCatchupWindow   = 7 * day
+	maxRescheduleDelay = day
+	maxAttempts        = 100
+	maxTimeout         = 30 * day
+	maxKillTimeout     = time.Hour
+	maxCPU             = 1_000_000  // MHz
+	maxMemory          = 10_000_000 // MB
+)
+
+// jobName is what a job's key must look like.
+var jobName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validateKey checks that key can name a job.
+func validateKey(p *problems, key string) {
+	if jobName.MatchString(key) {
+		return
+	}
+	if key == "" {
+		p.addAt("", 0, "the job key is empty")
+		return
+	}
+	for _, r := range key {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			p.addAt("", 0, "job key %q is not a valid job name: %q is not allowed; use letters, digits, \"-\" and \"_\"", key, r)
+			return
+		}
+	}
+	p.addAt("", 0, "job key %q is %d characters long; the limit is 64", key, len(key))
+}
+
+// defaultJob returns a job holding the defaults that a file's explicit zero
+// must not replace, for the file to overwrite. Empty strings get their
+// defaults in validate.
+func defaultJob() *Job {
+	return &Job{
+		Priority:   50,
+		Periodic:   Periodic{CatchupWindow: Duration(10 * time.Minute)},
+		Reschedule: Reschedule{Attempts: 1, Delay: Duration(5 * time.Second)},
+		Task:       Task{KillTimeout: Duration(5 * time.Second)},
+	}
+}
+
+// validate checks every field of a job stored under key, records each
+// problem in p, and sets the derived fields. When now is not zero, a cron
+// expression that never fires after now is a problem.
+func (j *Job) validate(p *problems, key string, now time.Time) {
+	if j.Name != "" && j.Name != key {
+		p.addf("name", "name %q does not match the job's key %q; leave it out or make them equal", j.Name, key)
+	}
+	j.Name = key
+	for i, dc := range j.Datacenters {
+		if _, err := path.Match(dc, ""); dc == "" || err != nil {
+			p.addf(fmt.Sprintf("datacenters[%d]", i), "%q is not a datacenter name or glob such as \"dc*\"", dc)
+		}
+	}
+	if j.Type == "" {
+		j.Type = "batch"
+	}
+	if j.Type != "batch" {
+		p.addf("type", "type %q is not supported; the only type is \"batch\"", j.Type)
+	}
+	if j.Priority < 1 || j.Priority > 100 {
+		p.addf("priority", "%d is out of range 1-100", j.Priority)
+	}
+	for i := range j.Constraints {
+		j.Constraints[i].validate(p, fmt.Sprintf("constraints[%d]", i))
+	}
+	j.validatePeriodic(p, now)
+	checkInt(p, "reschedule.attempts", j.Reschedule.Attempts, maxAttempts)
+	checkDuration(p, "reschedule.delay", j.Reschedule.Delay, maxRescheduleDelay)
+	j.Task.validate(p, key)
+}
+
+// validatePeriodic checks the periodic block and sets the job's location and
+// schedule.
+func (j *Job) validatePeriodic(p *problems, now time.Time) {
+	pd := &j.Periodic
+	if pd.TimeZone == "" {
+		pd.TimeZone = "UTC"
+	}
+	loc, err := time.LoadLocation(pd.TimeZone)
+	switch {
+	case pd.TimeZone == "Local":
+		p.addf("periodic.time_zone", "\"Local\" depends on the host; name the zone, e.g. \"Europe/Berlin\"")
+		loc = time.UTC
+	case err != nil:
+		p.addf("periodic.time_zone", "unknown time zone %q; use an IANA name such as \"UTC\" or \"America/New_York\"", pd.TimeZone)
+		loc = time.UTC
+	}
+	j.location = loc
+	if strings.TrimSpace(pd.Cron) == "" {
+		p.addf("periodic.cron", "is required")
+	} else if j.schedule, err = parseSchedule(pd.Cron, loc, now); err != nil {
+		p.addf("periodic.cron", "%v", err)
+	}
+	checkDuration(p, "periodic.catchup_window", pd.CatchupWindow, maxCatchupWindow)
+	if pd.Catchup == "" {
+		pd.Catchup = "all"
+	}
+	if pd.Catchup != "all" && pd.Catchup != "latest" {
+		p.addf("periodic.catchup", "%q is not \"all\" or \"latest\"", pd.Catchup)
+	}
+}
+
+// checkDuration records a problem if d is negative or over limit.
+func checkDuration(p *problems, field string, d Duration, limit time.Duration) {
+	switch {
+	case d < 0:
+		p.addf(field, "%s is negative; use 0s to %s", d, Duration(limit))
+	case time.Duration(d) > limit:
+		p.addf(field, "%s is over the limit of %s", d, Duration(limit))
+	}
+}
+
+// checkInt records a problem if n is negative or over limit.
+func checkInt(p *problems, field string, n, limit int) {
+	switch {
+	case n < 0:
+		p.addf(field, "%d is negative; use 0 to %d", n, limit)
+	case n > limit:
+		p.addf(field, "%d is over the limit of %d", n, limit)
+	}
+}
