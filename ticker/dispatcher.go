@@ -1,0 +1,880 @@
+package ticker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/clock"
+	"github.com/jetcron/jetcron/job"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// Tunables of the dispatcher.
+const (
+	// sweepEvery is how often the dispatcher looks for lost runs, launches to re-place
+	// and reschedules that are due.
+	sweepEvery = 500 * time.Millisecond
+	// republishAfter is how long a launch may sit unclaimed on a ready node before the
+	// dispatcher publishes it again (same message ID: a duplicate within the stream's
+	// de-duplication window is dropped; a second copy is claimed at most once).
+	republishAfter = 15 * time.Second
+	// maxSkipRecords bounds how many ticks older than the catch-up window get a record
+	// each after a long outage; older ones are summed up in one event.
+	maxSkipRecords = 1000
+	// ioTimeout bounds each write the dispatcher makes.
+	ioTimeout = 5 * time.Second
+	// maxInflight bounds concurrent writes, so a burst of launches is pipelined
+	// without flooding the servers.
+	maxInflight = 256
+	// defaultCatchupWindow applies to runs whose job is gone.
+	defaultCatchupWindow = 10 * time.Minute
+)
+
+// leaseView is what the dispatcher needs of the ticker lock.
+type leaseView interface {
+	Valid() bool
+	Rev() uint64
+}
+
+// jobEntry is one key of the jobs bucket as the dispatcher sees it.
+type jobEntry struct {
+	key      string
+	job      *job.Job // the version that runs: the newest valid one, nil if none
+	task     []byte   // job.Task as JSON, for launches
+	state    subjects.JobState
+	next     time.Time // next tick; zero = never
+	index    int       // in the launch heap; -1 when not in it
+	lastTick time.Time // newest tick launched or recorded skipped
+	written  time.Time // when the newest version was stored
+	rr       int       // round-robin position for spreading runs over nodes
+}
+
+// nodeEntry is a client node and when its record was last written.
+type nodeEntry struct {
+	member  subjects.Member
+	attrs   map[string]string
+	written time.Time
+}
+
+// runEntry is a run the dispatcher still has to watch: not yet terminal, or lost
+// with a reschedule to come.
+type runEntry struct {
+	key         string
+	run         subjects.Run
+	rev         uint64 // 0 while the record is being created
+	busy        bool   // a write for it is under way
+	published   time.Time
+	rescheduled bool
+}
+
+// result is what an asynchronous write reports back to the loop.
+type result struct {
+	key    string
+	job    string
+	tick   time.Time
+	create bool // the write made a new run record
+	err    error
+	apply  func() // run in the loop on success
+}
+
+// retryTick is a tick whose run record could not be written; the sweep tries again.
+type retryTick struct {
+	job  string
+	tick time.Time
+}
+
+// forceRequest is a `job periodic force` request waiting for its reply.
+type forceRequest struct {
+	job   string
+	reply func(subjects.ForceReply)
+}
+
+// dispatcher is the lock holder's scheduler: one loop owns all state, fed by bucket
+// changes, a timer at the soonest tick, a sweep, and write results. It lives for one
+// leadership term; a new term starts a new dispatcher from the buckets.
+type dispatcher struct {
+	store Store
+	clock clock.Clock
+	lease leaseView
+	log   zerolog.Logger
+
+	jobs     map[string]*jobEntry
+	states   map[string]subjects.JobState // read before the start, by job key
+	pending  map[string]Change            // job versions read before the start
+	retries  []retryTick
+	heap     launchHeap
+	nodes    map[string]*nodeEntry
+	runs     map[string]*runEntry
+	byJob    map[string]int // non-terminal runs per job
+	byNode   map[string]int // queued and running allocations per node
+	dirty    map[string]bool
+	ready    bool // every bucket was read
+	results  chan result
+	inflight chan struct{}
+	ctx      context.Context
+}
+
+func newDispatcher(store Store, clk clock.Clock, lease leaseView, log zerolog.Logger) *dispatcher {
+	return &dispatcher{
+		store: store, clock: clk, lease: lease, log: log,
+		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{},
+		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
+		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
+		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight),
+	}
+}
+
+// run dispatches until ctx ends or the lease is lost.
+func (d *dispatcher) run(ctx context.Context, lost <-chan struct{}, force <-chan forceRequest) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.ctx = ctx
+	changes := make(chan Change, 1024)
+	readyCh, err := d.store.Watch(ctx, changes)
+	if err != nil {
+		return err
+	}
+	timer := d.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	sweep := d.clock.NewTimer(sweepEvery)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-lost:
+			return nil
+		case c := <-changes:
+			d.apply(c)
+		case <-readyCh:
+			readyCh = nil
+			// Every initial value was sent before ready closed, but may still sit in
+			// the channel's buffer.
+			for len(changes) > 0 {
+				d.apply(<-changes)
+			}
+			d.start()
+		case r := <-d.results:
+			d.finish(r)
+		case f := <-force:
+			d.force(f)
+		case <-timer.C:
+			d.fireDue()
+		case <-sweep.C:
+			d.sweep()
+			sweep.Reset(sweepEvery)
+		}
+		d.resetTimer(timer)
+	}
+}
+
+func (d *dispatcher) resetTimer(timer *time.Timer) {
+	if !d.ready {
+		return
+	}
+	wait := time.Hour
+	if top := d.heap.peek(); top != nil {
+		wait = max(top.next.Sub(d.clock.Now()), 0)
+	}
+	timer.Stop()
+	select {
+	case <-timer.C:
+	default:
+	}
+	timer.Reset(wait)
+}
+
+// apply takes one bucket change into the loop's state.
+func (d *dispatcher) apply(c Change) {
+	switch c.Kind {
+	case JobStateChanged:
+		if d.ready || c.Deleted {
+			return // after the start, the dispatcher is the only writer of job states
+		}
+		var st subjects.JobState
+		if err := json.Unmarshal(c.Value, &st); err != nil {
+			d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable job state ignored")
+			return
+		}
+		d.states[st.Job] = st
+	case JobChanged:
+		d.applyJob(c)
+	case NodeChanged:
+		d.applyNode(c)
+	case RunChanged:
+		d.applyRun(c)
+	}
+}
+
+func (d *dispatcher) applyNode(c Change) {
+	if c.Deleted {
+		delete(d.nodes, c.Key)
+		return
+	}
+	var m subjects.Member
+	if err := json.Unmarshal(c.Value, &m); err != nil {
+		d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable node record ignored")
+		return
+	}
+	d.nodes[m.Name] = &nodeEntry{member: m, attrs: m.PlacementAttrs(), written: c.Written}
+}
+
+func (d *dispatcher) applyRun(c Change) {
+	if c.Deleted {
+		d.untrack(c.Key)
+		return
+	}
+	var run subjects.Run
+	if err := json.Unmarshal(c.Value, &run); err != nil {
+		d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable run record ignored")
+		return
+	}
+	if je := d.jobs[run.Job]; je != nil && je.lastTick.Unix() < run.Scheduled && !run.Forced {
+		je.lastTick = time.Unix(run.Scheduled, 0)
+	}
+	// A lost run is kept until the sweep has seen whether its job reschedules it.
+	if run.State.Terminal() && run.State != subjects.StateLost {
+		d.untrack(c.Key)
+		return
+	}
+	d.track(c.Key, run, c.Rev)
+}
+
+// track records the run's current state, keeping the per-job and per-node counts.
+func (d *dispatcher) track(key string, run subjects.Run, rev uint64) {
+	e := d.runs[key]
+	if e == nil {
+		e = &runEntry{key: key}
+		d.runs[key] = e
+	} else {
+		d.count(&e.run, -1)
+	}
+	e.run, e.rev, e.busy = run, rev, false
+	d.count(&e.run, +1)
+}
+
+func (d *dispatcher) untrack(key string) {
+	if e := d.runs[key]; e != nil {
+		d.count(&e.run, -1)
+		delete(d.runs, key)
+	}
+}
+
+func (d *dispatcher) count(run *subjects.Run, delta int) {
+	if run.State.Terminal() {
+		return
+	}
+	d.byJob[run.Job] += delta
+	if a := run.Current(); a != nil && a.Node != "" {
+		d.byNode[a.Node] += delta
+	}
+}
+
+// applyJob takes a new version (or the removal) of a job. Before the start it only
+// remembers it; start() then schedules every job at once.
+func (d *dispatcher) applyJob(c Change) {
+	key := c.Key
+	if !d.ready {
+		if c.Deleted {
+			delete(d.pending, key)
+		} else {
+			d.pending[key] = c
+		}
+		return
+	}
+	je := d.jobs[key]
+	if c.Deleted {
+		if je == nil {
+			return
+		}
+		d.heap.remove(je)
+		delete(d.jobs, key)
+		st := je.state
+		st.Removed, st.Updated = true, d.clock.Now().UTC()
+		d.putState(key, st)
+		d.log.Info().Str("job", key).Msg("job removed; it launches no more")
+		return
+	}
+	if je == nil {
+		je = &jobEntry{key: key, index: -1, state: subjects.JobState{Job: key}}
+		d.jobs[key] = je
+	}
+	je.written = c.Written
+	j, err := job.Parse(key, c.Value)
+	now := d.clock.Now()
+	st := je.state
+	st.Removed, st.Updated = false, now.UTC()
+	if err != nil {
+		st.Valid, st.Error = false, err.Error()
+		if je.job == nil && st.Spec != "" {
+			// A previous term stored the last valid version: keep running it.
+			if prev, perr := job.Parse(key, []byte(st.Spec)); perr == nil {
+				d.setJob(je, prev)
+			}
+		}
+		d.log.Error().Str("job", key).Uint64("revision", c.Rev).Err(err).Msg("invalid job file; the last valid version keeps running")
+	} else {
+		st.Valid, st.Error, st.Spec, st.Revision = true, "", string(c.Value), c.Rev
+		d.setJob(je, j)
+		d.log.Info().Str("job", key).Uint64("revision", c.Rev).Msg("job loaded")
+	}
+	je.state = st
+	d.putState(key, st)
+	if err == nil || je.job != nil && je.index < 0 {
+		// Ticks of a new version are due from when it was stored (or from the last
+		// launched tick, at the start of a term).
+		d.schedule(je, laterOf(je.lastTick, je.written), now)
+	}
+}
+
+func (d *dispatcher) setJob(je *jobEntry, j *job.Job) {
+	task, err := json.Marshal(j.Task)
+	if err != nil {
+		d.log.Error().Str("job", je.key).Err(err).Msg("encode task")
+		return
+	}
+	je.job, je.task = j, task
+}
+
+// start runs once every bucket has been read: each job is scheduled from its last
+// launched tick (or from when it was stored), which catches up what was due while
+// nobody held the lock; launches a previous holder made but may not have published are
+// published again.
+func (d *dispatcher) start() {
+	d.ready = true
+	for _, e := range d.runs {
+		if a := e.run.Current(); e.run.State == subjects.StateQueued && a != nil && a.Node != "" {
+			d.publishAgain(e)
+		}
+	}
+	for key, c := range d.pending {
+		je := &jobEntry{key: key, index: -1, state: d.states[key]}
+		je.state.Job = key
+		if je.state.LastTick > 0 {
+			je.lastTick = time.Unix(je.state.LastTick, 0)
+		}
+		d.jobs[key] = je
+		d.applyJob(c)
+	}
+	d.pending, d.states = nil, nil
+	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker started")
+}
+
+// schedule handles the ticks of je after from up to now (catch-up) and sets its next:
+// ticks older than the catch-up window are recorded skipped (one record each for the
+// newest maxSkipRecords, one event for the rest); with catchup: latest only the newest
+// tick in the window launches.
+func (d *dispatcher) schedule(je *jobEntry, from, now time.Time) {
+	sched := je.job.Schedule()
+	window := time.Duration(je.job.Periodic.CatchupWindow)
+	var due, old []time.Time
+	oldCount, firstOld := 0, time.Time{}
+	for t := sched.Next(from); !t.IsZero() && !t.After(now); t = sched.Next(t) {
+		if now.Sub(t) <= window {
+			due = append(due, t)
+			continue
+		}
+		if oldCount == 0 {
+			firstOld = t
+		}
+		oldCount++
+		if old = append(old, t); len(old) > 2*maxSkipRecords {
+			old = append(old[:0], old[len(old)-maxSkipRecords:]...)
+		}
+		if oldCount >= 100*maxSkipRecords {
+			t = now.Add(-window) // a very long outage: do not walk all of it
+		}
+	}
+	if len(old) > maxSkipRecords {
+		old = old[len(old)-maxSkipRecords:]
+	}
+	reason := fmt.Sprintf("outside the catch-up window of %s", window)
+	if n := oldCount - len(old); n > 0 {
+		d.store.PublishEvent(&subjects.Event{
+			Job: je.key, State: subjects.StateSkipped, Time: now.UTC(),
+			Reason: fmt.Sprintf("%d ticks from %s to before %s skipped: %s", n, firstOld.UTC().Format(time.RFC3339), old[0].UTC().Format(time.RFC3339), reason),
+		})
+		d.log.Warn().Str("job", je.key).Int("ticks", n).Msg("ticks skipped without a record each: outside the catch-up window")
+	}
+	for _, t := range old {
+		d.skip(je, t, reason)
+	}
+	for i, t := range due {
+		if je.job.Periodic.Catchup == "latest" && i < len(due)-1 {
+			d.skip(je, t, "catchup: latest launches only the newest missed tick")
+			continue
+		}
+		d.launch(je, t, false, nil)
+	}
+	d.heap.set(je, sched.Next(now))
+}
+
+// fireDue handles every job whose tick has come.
+func (d *dispatcher) fireDue() {
+	now := d.clock.Now()
+	for {
+		je := d.heap.peek()
+		if je == nil || je.next.After(now) {
+			return
+		}
+		tick := je.next
+		if now.Sub(tick) > time.Duration(je.job.Periodic.CatchupWindow) {
+			d.skip(je, tick, "outside the catch-up window")
+		} else {
+			d.launch(je, tick, false, nil)
+		}
+		d.heap.set(je, je.job.Schedule().Next(tick))
+	}
+}
+
+// skip records tick as skipped with reason.
+func (d *dispatcher) skip(je *jobEntry, tick time.Time, reason string) {
+	now := d.clock.Now()
+	run := subjects.Run{
+		ID: subjects.RunID(je.key, tick), Job: je.key, Scheduled: tick.Unix(),
+		State: subjects.StateSkipped, Reason: reason, Late: subjects.MillisOf(now.Sub(tick)),
+	}
+	d.create(je, tick, run, nil)
+}
+
+// launch makes the run of je for tick: skipped if prohibit_overlap finds one still
+// running, else queued on a chosen node (or on none, waiting for one).
+func (d *dispatcher) launch(je *jobEntry, tick time.Time, forced bool, reply func(subjects.ForceReply)) {
+	now := d.clock.Now()
+	key := subjects.RunKey(je.key, tick)
+	if _, known := d.runs[key]; known {
+		if reply != nil {
+			reply(subjects.ForceReply{Error: "a run for this second exists already"})
+		}
+		return
+	}
+	run := subjects.Run{
+		ID: subjects.RunID(je.key, tick), Job: je.key, Scheduled: tick.Unix(), Forced: forced,
+		Late: subjects.MillisOf(now.Sub(tick)),
+	}
+	if je.job.Periodic.ProhibitOverlap && d.byJob[je.key] > 0 {
+		run.State, run.Reason = subjects.StateSkipped, "prohibit_overlap: "+d.activeRunOf(je.key)+" is still running"
+		if forced {
+			reply(subjects.ForceReply{Skipped: run.Reason})
+			return
+		}
+		d.create(je, tick, run, nil)
+		return
+	}
+	run.State = subjects.StateQueued
+	run.Allocations = []subjects.Allocation{d.allocate(je, now, &run)}
+	d.create(je, tick, run, reply)
+}
+
+// activeRunOf names a non-terminal run of the job, for skip reasons.
+func (d *dispatcher) activeRunOf(jobKey string) string {
+	for _, e := range d.runs {
+		if e.run.Job == jobKey && !e.run.State.Terminal() {
+			return e.run.ID
+		}
+	}
+	return "a run"
+}
+
+// allocate makes a queued allocation on the node place picks; with none eligible it
+// has no node and run.Reason says why.
+func (d *dispatcher) allocate(je *jobEntry, now time.Time, run *subjects.Run) subjects.Allocation {
+	a := subjects.Allocation{ID: newAllocID(), State: subjects.StateQueued, Created: now.UTC()}
+	node, why := d.place(je, now)
+	if node == nil {
+		run.Reason = "waiting: " + why
+		return a
+	}
+	run.Reason = ""
+	a.Node, a.NodeID = node.member.Name, node.member.ID
+	return a
+}
+
+// place picks the eligible node with the fewest active allocations, rotating among
+// equals so that runs spread over the nodes. It returns nil and why when none fits.
+func (d *dispatcher) place(je *jobEntry, now time.Time) (*nodeEntry, string) {
+	names := make([]string, 0, len(d.nodes))
+	for name := range d.nodes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var eligible []*nodeEntry
+	why, ready := "no node is registered", 0
+	for _, name := range names {
+		n := d.nodes[name]
+		if !n.member.Alive(n.written, now) {
+			continue
+		}
+		ready++
+		if ok, reason := je.job.Eligible(n.attrs); !ok {
+			why = reason
+			continue
+		}
+		if n.member.Drain {
+			why = "every eligible node is draining"
+			continue
+		}
+		eligible = append(eligible, n)
+	}
+	if len(eligible) == 0 {
+		if ready == 0 && len(d.nodes) > 0 {
+			why = "no node is ready"
+		}
+		return nil, "no eligible node: " + why
+	}
+	start := je.rr % len(eligible)
+	je.rr++
+	best := eligible[start]
+	for i := 1; i < len(eligible); i++ {
+		n := eligible[(start+i)%len(eligible)]
+		if d.byNode[n.member.Name] < d.byNode[best.member.Name] {
+			best = n
+		}
+	}
+	return best, ""
+}
+
+// create stores a new run record and, if it has a node, publishes its launch, off the
+// loop. A record that exists already means another ticker made the run: nothing more
+// is done (this is what keeps two tickers from launching a tick twice).
+func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, reply func(subjects.ForceReply)) {
+	key := subjects.RunKey(je.key, tick)
+	if !run.State.Terminal() {
+		d.track(key, run, 0)
+		d.runs[key].busy = true
+	}
+	task := je.task
+	d.async(result{key: key, job: je.key, tick: tick, create: true}, func(ctx context.Context) (func(), error) {
+		rev, err := d.store.CreateRun(ctx, key, &run)
+		if errors.Is(err, ErrConflict) {
+			if reply != nil {
+				reply(subjects.ForceReply{Error: "a run for this second exists already"})
+			}
+			return func() { d.markTick(&run) }, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create run record: %w", err)
+		}
+		d.emit(&run, run.Current(), "")
+		if a := run.Current(); a != nil && a.Node != "" {
+			if err := d.publish(ctx, &run, rev, task); err != nil {
+				d.log.Warn().Err(err).Str("job", run.Job).Str("run_id", run.ID).Str("node", a.Node).Msg("launch not published; it will be published again")
+			}
+		}
+		if reply != nil {
+			reply(subjects.ForceReply{RunID: run.ID})
+		}
+		return func() {
+			d.markTick(&run)
+			if e := d.runs[key]; e != nil && e.rev == 0 {
+				e.rev, e.busy, e.published = rev, false, d.clock.Now()
+			}
+		}, nil
+	})
+}
+
+// markTick notes the run's tick as handled for its job, to be persisted by the next
+// sweep. Forced runs are not ticks of the schedule.
+func (d *dispatcher) markTick(run *subjects.Run) {
+	je, tick := d.jobs[run.Job], time.Unix(run.Scheduled, 0)
+	if je == nil || run.Forced || !tick.After(je.lastTick) {
+		return
+	}
+	jobKey := je.key
+	je.lastTick = tick
+	je.state.LastTick = tick.Unix()
+	d.dirty[jobKey] = true
+}
+
+// publish sends the launch of the run's current allocation, claimable at rev.
+func (d *dispatcher) publish(ctx context.Context, run *subjects.Run, rev uint64, task []byte) error {
+	if !d.lease.Valid() {
+		return errNotLeader
+	}
+	a := run.Current()
+	l := &subjects.Launch{
+		RunID: run.ID, Job: run.Job, Scheduled: run.Scheduled, Alloc: len(run.Allocations), AllocID: a.ID,
+		Node: a.Node, Revision: rev, Task: task, Late: subjects.MillisOf(d.clock.Now().Sub(time.Unix(run.Scheduled, 0))),
+	}
+	return d.store.PublishLaunch(ctx, l, d.lease.Rev())
+}
+
+var errNotLeader = errors.New("ticker lease lost")
+
+// emit publishes an event for the run's allocation.
+func (d *dispatcher) emit(run *subjects.Run, a *subjects.Allocation, errText string) {
+	e := &subjects.Event{RunID: run.ID, Job: run.Job, State: run.State, Late: run.Late, Reason: run.Reason, Time: d.clock.Now().UTC()}
+	if a != nil {
+		e.Node, e.AllocID = a.Node, a.ID
+		if errText == "" {
+			errText = a.Error
+		}
+	}
+	if errText != "" {
+		e.Reason = errText
+	}
+	d.store.PublishEvent(e)
+	d.log.Info().Str("job", run.Job).Str("run_id", run.ID).Str("node", e.Node).Str("state", string(run.State)).
+		Int64("late_ms", int64(run.Late)).Str("reason", e.Reason).Msg("run " + string(run.State))
+}
+
+// async runs a write off the loop, bounded by maxInflight, and reports to the loop.
+func (d *dispatcher) async(r result, write func(ctx context.Context) (func(), error)) {
+	select {
+	case d.inflight <- struct{}{}:
+	case <-d.ctx.Done():
+		return
+	}
+	go func() {
+		defer func() { <-d.inflight }()
+		if !d.lease.Valid() {
+			r.err = errNotLeader
+		} else {
+			ctx, cancel := context.WithTimeout(d.ctx, ioTimeout)
+			r.apply, r.err = write(ctx)
+			cancel()
+		}
+		select {
+		case d.results <- r:
+		case <-d.ctx.Done():
+		}
+	}()
+}
+
+// finish applies a write's result in the loop. A run record that could not be made
+// is retried by the sweep (launch or skip, as the tick's age then says).
+func (d *dispatcher) finish(r result) {
+	if r.err == nil {
+		if r.apply != nil {
+			r.apply()
+		}
+		return
+	}
+	e := d.runs[r.key]
+	if r.create {
+		if e != nil && e.rev == 0 {
+			d.untrack(r.key)
+		}
+		if !errors.Is(r.err, errNotLeader) {
+			d.log.Warn().Err(r.err).Str("job", r.job).Str("run_id", subjects.RunID(r.job, r.tick)).Msg("run not recorded; retrying")
+			d.retries = append(d.retries, retryTick{job: r.job, tick: r.tick})
+		}
+		return
+	}
+	if e == nil {
+		return
+	}
+	e.busy = false
+	if !errors.Is(r.err, ErrConflict) && !errors.Is(r.err, errNotLeader) {
+		d.log.Warn().Err(r.err).Str("job", e.run.Job).Str("run_id", e.run.ID).Msg("run update failed; will retry")
+	}
+}
+
+// force launches a run of the job now, as `job periodic force` asks.
+func (d *dispatcher) force(f forceRequest) {
+	je := d.jobs[f.job]
+	if je == nil || je.job == nil {
+		f.reply(subjects.ForceReply{Error: fmt.Sprintf("job %q is not defined or has no valid version", f.job)})
+		return
+	}
+	d.launch(je, d.clock.Now().Truncate(time.Second), true, f.reply)
+}
+
+// sweep finds runs that need the ticker: lost allocations, launches to re-place or to
+// publish again, reschedules due, and queued runs that waited too long; and persists
+// job states that changed.
+func (d *dispatcher) sweep() {
+	if !d.ready {
+		return
+	}
+	now := d.clock.Now()
+	retries := d.retries
+	d.retries = nil
+	for _, r := range retries {
+		je := d.jobs[r.job]
+		if je == nil || je.job == nil {
+			continue
+		}
+		if now.Sub(r.tick) > time.Duration(je.job.Periodic.CatchupWindow) {
+			d.skip(je, r.tick, "outside the catch-up window: its record could not be written in time")
+		} else {
+			d.launch(je, r.tick, false, nil)
+		}
+	}
+	for _, e := range d.runs {
+		if e.busy || e.rev == 0 {
+			continue
+		}
+		d.sweepRun(e, now)
+	}
+	for key := range d.dirty {
+		if je := d.jobs[key]; je != nil {
+			d.putState(key, je.state)
+		}
+		delete(d.dirty, key)
+	}
+}
+
+func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
+	run := e.run
+	a := run.Current()
+	je := d.jobs[run.Job]
+	window := defaultCatchupWindow
+	if je != nil && je.job != nil {
+		window = time.Duration(je.job.Periodic.CatchupWindow)
+	}
+	switch {
+	case run.State == subjects.StateRunning && a != nil && !d.nodeAlive(a.Node, now):
+		next := cloneRun(run)
+		cur := next.Current()
+		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" stopped heartbeating", ptr(now.UTC())
+		next.State = subjects.StateLost
+		d.update(e, next, nil)
+	case run.State == subjects.StateLost:
+		if je == nil || je.job == nil || run.Attempts >= je.job.Reschedule.Attempts || a == nil || a.Finished == nil {
+			d.untrack(e.key)
+			return
+		}
+		if now.Before(a.Finished.Add(time.Duration(je.job.Reschedule.Delay))) {
+			return
+		}
+		next := cloneRun(run)
+		next.Attempts++
+		next.State = subjects.StateQueued
+		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
+		d.update(e, next, je.task)
+	case run.State == subjects.StateQueued && a != nil:
+		d.sweepQueued(e, je, a, window, now)
+	}
+}
+
+// sweepQueued re-places a queued launch whose node died before claiming it, places one
+// that waited for an eligible node, gives up on it after the catch-up window, and
+// publishes again a launch left unclaimed on a ready node.
+func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocation, window time.Duration, now time.Time) {
+	run := e.run
+	tick := time.Unix(run.Scheduled, 0)
+	if je == nil || je.job == nil {
+		if now.Sub(tick) > window {
+			next := cloneRun(run)
+			next.State, next.Reason = subjects.StateSkipped, "job removed before the run could be placed"
+			next.Current().State = subjects.StateSkipped
+			d.update(e, next, nil)
+		}
+		return
+	}
+	switch {
+	case a.Node == "":
+		next := cloneRun(run)
+		placed := d.allocate(je, now, &next)
+		if placed.Node != "" {
+			cur := next.Current()
+			cur.Node, cur.NodeID, cur.Created = placed.Node, placed.NodeID, placed.Created
+			d.update(e, next, je.task)
+			return
+		}
+		if now.Sub(tick) > window {
+			next.State = subjects.StateSkipped
+			next.Reason = "skipped: " + next.Reason + " within the catch-up window"
+			next.Current().State = subjects.StateSkipped
+			d.update(e, next, nil)
+		}
+	case !d.nodeAlive(a.Node, now):
+		next := cloneRun(run)
+		cur := next.Current()
+		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" went down before claiming the launch", ptr(now.UTC())
+		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
+		d.update(e, next, je.task)
+	case now.Sub(e.published) > republishAfter:
+		d.publishAgain(e)
+	}
+}
+
+// publishAgain publishes the launch of a queued run once more, with the same message
+// ID and claim revision as before.
+func (d *dispatcher) publishAgain(e *runEntry) {
+	je := d.jobs[e.run.Job]
+	if je == nil || je.task == nil {
+		return
+	}
+	e.busy, e.published = true, d.clock.Now()
+	run, rev, task := e.run, e.rev, je.task
+	d.async(result{key: e.key, job: run.Job}, func(ctx context.Context) (func(), error) {
+		if err := d.publish(ctx, &run, rev, task); err != nil {
+			return nil, fmt.Errorf("publish launch again: %w", err)
+		}
+		return func() {
+			if cur := d.runs[e.key]; cur != nil && cur.rev == rev {
+				cur.busy = false
+			}
+		}, nil
+	})
+}
+
+// update writes next over the run's record at its known revision and, when task is
+// given and the current allocation has a node, publishes its launch.
+func (d *dispatcher) update(e *runEntry, next subjects.Run, task []byte) {
+	e.busy = true
+	rev := e.rev
+	d.async(result{key: e.key, job: next.Job}, func(ctx context.Context) (func(), error) {
+		newRev, err := d.store.UpdateRun(ctx, e.key, &next, rev)
+		if err != nil {
+			return nil, err
+		}
+		d.emit(&next, next.Current(), "")
+		if a := next.Current(); task != nil && a != nil && a.Node != "" && next.State == subjects.StateQueued {
+			if err := d.publish(ctx, &next, newRev, task); err != nil {
+				d.log.Warn().Err(err).Str("job", next.Job).Str("run_id", next.ID).Msg("launch not published; it will be published again")
+			}
+		}
+		return func() {
+			if cur := d.runs[e.key]; cur != nil {
+				cur.published = d.clock.Now()
+			}
+		}, nil
+	})
+}
+
+// nodeAlive reports whether the named node's heartbeat is current.
+func (d *dispatcher) nodeAlive(name string, now time.Time) bool {
+	n := d.nodes[name]
+	return n != nil && n.member.Alive(n.written, now)
+}
+
+// putState stores a job's state off the loop.
+func (d *dispatcher) putState(key string, st subjects.JobState) {
+	d.async(result{key: key, job: key}, func(ctx context.Context) (func(), error) {
+		if err := d.store.PutJobState(ctx, key, &st); err != nil {
+			d.log.Warn().Err(err).Str("job", key).Msg("job state not stored")
+		}
+		return nil, nil
+	})
+}
+
+func cloneRun(r subjects.Run) subjects.Run {
+	r.Allocations = append([]subjects.Allocation(nil), r.Allocations...)
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func newAllocID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

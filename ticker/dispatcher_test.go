@@ -1,0 +1,430 @@
+package ticker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/clock"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// alwaysLeader is a lease that never ends: two dispatchers with one each are two
+// tickers that both believe they lead.
+type alwaysLeader struct{}
+
+func (alwaysLeader) Valid() bool { return true }
+func (alwaysLeader) Rev() uint64 { return 1 }
+
+// sim is a simulated cluster for dispatcher tests: an in-memory store, runner nodes,
+// and dispatchers started and stopped at will, on synctest's fake clock.
+type sim struct {
+	t       *testing.T
+	ctx     context.Context
+	clock   clock.Clock
+	store   *memStore
+	mu      sync.Mutex
+	runners map[string]*fakeRunner
+}
+
+func newSim(t *testing.T, ctx context.Context, clk clock.Clock) *sim {
+	s := &sim{t: t, ctx: ctx, clock: clk, store: newMemStore(clk), runners: map[string]*fakeRunner{}}
+	s.store.onLaunch = func(l subjects.Launch) {
+		s.mu.Lock()
+		r := s.runners[l.Node]
+		s.mu.Unlock()
+		if r != nil {
+			r.launch(ctx, l)
+		}
+	}
+	return s
+}
+
+// node registers a runner node that heartbeats every second and whose runs take d.
+func (s *sim) node(name string, d time.Duration) *fakeRunner {
+	r := &fakeRunner{t: s.t, s: s.store, d: d, node: subjects.Member{
+		ID: name + "-id", Name: name, Datacenter: "dc1", TTL: subjects.MillisOf(5 * time.Second),
+		Attributes: map[string]string{"attr.unique.hostname": name, "driver.raw_exec": "1", "attr.kernel.name": "linux"},
+	}}
+	s.mu.Lock()
+	s.runners[name] = r
+	s.mu.Unlock()
+	r.heartbeatEvery(s.ctx, time.Second)
+	return r
+}
+
+func (s *sim) putJob(name, yaml string) { s.store.set(JobChanged, name, []byte(yaml)) }
+
+// dispatch starts a dispatcher with the lease; the returned stop ends it and waits.
+func (s *sim) dispatch(lease leaseView) (stop func()) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	d := newDispatcher(s.store, s.clock, lease, zerolog.Nop())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := d.run(ctx, nil, nil); err != nil {
+			s.t.Errorf("dispatcher: %v", err)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// executions sums the runners' executions per run ID.
+func (s *sim) executions() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, r := range s.runners {
+		r.mu.Lock()
+		for id, n := range r.execs {
+			out[id] += n
+		}
+		r.mu.Unlock()
+	}
+	return out
+}
+
+// checkEveryTickOnce asserts that every tick of job from first to last (every step)
+// has exactly one record and at most one execution, and returns the records.
+func (s *sim) checkEveryTickOnce(job string, first, last time.Time, step time.Duration) map[string]subjects.Run {
+	s.t.Helper()
+	runs := s.store.runs()
+	execs := s.executions()
+	for t := first; !t.After(last); t = t.Add(step) {
+		key := subjects.RunKey(job, t)
+		r, ok := runs[key]
+		if !ok {
+			s.t.Fatalf("tick %s of %s has no record (missed)", t.UTC().Format(time.RFC3339), job)
+		}
+		if n := execs[r.ID]; n > 1 {
+			s.t.Fatalf("run %s executed %d times", r.ID, n)
+		}
+	}
+	for id, n := range execs {
+		if n != 1 {
+			s.t.Fatalf("run %s executed %d times", id, n)
+		}
+	}
+	return runs
+}
+
+func jobYAML(cron string, extra string) string {
+	return fmt.Sprintf(`datacenters: [dc1]
+type: batch
+periodic:
+  cron: %q
+%s
+task:
+  name: t
+  driver: raw_exec
+  config:
+    command: /bin/true
+`, cron, extra)
+}
+
+// start is a Monday at 00:00 UTC, as the simulated days' origin.
+var start = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+func TestSimulatedDayOfPerSecondTicksLaunchesEachTickOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		for i := range 3 {
+			s.node(fmt.Sprintf("node-%d-mysql-backup", i), 100*time.Millisecond)
+		}
+		s.putJob("every-second", jobYAML("@every 1s", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(24*time.Hour + 500*time.Millisecond) // the last tick's run ends too
+		stop()
+		first := start.Add(time.Second)
+		last := start.Add(24 * time.Hour)
+		runs := s.checkEveryTickOnce("every-second", first, last, time.Second)
+		perNode := map[string]int{}
+		for _, r := range runs {
+			if r.State != subjects.StateComplete {
+				t.Fatalf("run %s ended %s, want complete", r.ID, r.State)
+			}
+			perNode[r.Current().Node]++
+		}
+		if len(perNode) != 3 {
+			t.Fatalf("runs were not spread over the 3 nodes: %v", perNode)
+		}
+	})
+}
+
+func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", 10*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		stopA := s.dispatch(alwaysLeader{})
+		stopB := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour)
+		stopA()
+		stopB()
+		s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(time.Hour-time.Second), time.Second)
+		if n := s.store.launchCount(); n != 3599 && n != 3600 {
+			t.Fatalf("%d launches published for about 3600 ticks", n)
+		}
+	})
+}
+
+func TestNewLeaderCatchesUpTicksMissedWithinTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("* * * * *", "  catchup_window: 10m"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour + 30*time.Second)
+		stop()
+		time.Sleep(25 * time.Minute) // nobody leads
+		stop = s.dispatch(alwaysLeader{})
+		time.Sleep(time.Minute)
+		stop()
+		runs := s.checkEveryTickOnce("j", start.Add(time.Minute), start.Add(86*time.Minute), time.Minute)
+		// Missed ticks: 01:01 .. 01:25. At the takeover (01:25:30), those older than
+		// 10 minutes (01:01 .. 01:15) are skipped, the rest launched late.
+		for m := 61; m <= 85; m++ {
+			r := runs[subjects.RunKey("j", start.Add(time.Duration(m)*time.Minute))]
+			if m <= 75 {
+				if r.State != subjects.StateSkipped || !strings.Contains(r.Reason, "catch-up window") {
+					t.Fatalf("minute %d: %s %q, want skipped outside the catch-up window", m, r.State, r.Reason)
+				}
+				continue
+			}
+			if r.State != subjects.StateComplete || r.Late.Duration() < 30*time.Second {
+				t.Fatalf("minute %d: %s late %v, want complete and late", m, r.State, r.Late.Duration())
+			}
+		}
+	})
+}
+
+func TestCatchupLatestLaunchesOnlyTheNewestMissedTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("* * * * *", "  catchup: latest"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(90 * time.Second)
+		stop()
+		time.Sleep(5 * time.Minute)
+		stop = s.dispatch(alwaysLeader{})
+		time.Sleep(time.Second)
+		stop()
+		runs := s.store.runs()
+		launched := 0
+		for m := 2; m <= 6; m++ {
+			r := runs[subjects.RunKey("j", start.Add(time.Duration(m)*time.Minute))]
+			if r.State == subjects.StateSkipped {
+				if !strings.Contains(r.Reason, "latest") {
+					t.Fatalf("minute %d skipped for %q", m, r.Reason)
+				}
+				continue
+			}
+			launched++
+			if m != 6 {
+				t.Fatalf("minute %d launched; only the newest (6) should be", m)
+			}
+		}
+		if launched != 1 {
+			t.Fatalf("%d missed ticks launched, want 1", launched)
+		}
+	})
+}
+
+func TestProhibitOverlapSkipsTicksWhileARunIsRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", 90*time.Second)
+		s.putJob("j", jobYAML("* * * * *", "  prohibit_overlap: true"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(10*time.Minute + 30*time.Second)
+		stop()
+		runs := s.checkEveryTickOnce("j", start.Add(time.Minute), start.Add(10*time.Minute), time.Minute)
+		for m := 1; m <= 10; m++ {
+			r := runs[subjects.RunKey("j", start.Add(time.Duration(m)*time.Minute))]
+			wantSkip := m%2 == 0
+			if got := r.State == subjects.StateSkipped; got != wantSkip {
+				t.Fatalf("minute %d: %s %q; want skipped=%v", m, r.State, r.Reason, wantSkip)
+			}
+			if wantSkip && !strings.Contains(r.Reason, "prohibit_overlap") {
+				t.Fatalf("minute %d skipped for %q", m, r.Reason)
+			}
+		}
+	})
+}
+
+func TestRunOfADeadNodeIsLostAndRescheduledOnAnother(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		a := s.node("a", 30*time.Second)
+		s.putJob("j", jobYAML("0 * * * *", "reschedule: {attempts: 1, delay: 5s}"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour + time.Second) // the 01:00 run starts on a
+		s.node("b", 30*time.Second)
+		a.kill()
+		time.Sleep(time.Minute)
+		stop()
+		r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Hour)))
+		if len(r.Allocations) != 2 || r.Allocations[0].State != subjects.StateLost || r.Allocations[0].Node != "a" {
+			t.Fatalf("allocations %+v: want the first lost on a", r.Allocations)
+		}
+		if r.Allocations[1].Node != "b" || r.State != subjects.StateComplete || r.Attempts != 1 {
+			t.Fatalf("run %+v: want rescheduled to b and complete", r)
+		}
+	})
+}
+
+func TestQueuedRunWaitsForAnEligibleNodeThenSkipsAfterTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("web-1", time.Second)
+		s.putJob("j", jobYAML("*/20 * * * *", `  catchup_window: 5m
+constraints:
+  - attribute: "${attr.unique.hostname}"
+    regexp: ".*mysql-backup"`))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(26 * time.Minute) // 00:20 waits, then is skipped at 00:25
+		s.node("db-mysql-backup", time.Second)
+		time.Sleep(15 * time.Minute) // 00:40 runs on the new node
+		stop()
+		skipped, _, _ := s.store.run(subjects.RunKey("j", start.Add(20*time.Minute)))
+		if skipped.State != subjects.StateSkipped || !strings.Contains(skipped.Reason, "no eligible node") {
+			t.Fatalf("00:20: %s %q, want skipped: no eligible node", skipped.State, skipped.Reason)
+		}
+		ran, _, _ := s.store.run(subjects.RunKey("j", start.Add(40*time.Minute)))
+		if ran.State != subjects.StateComplete || ran.Current().Node != "db-mysql-backup" {
+			t.Fatalf("00:40: %+v, want complete on db-mysql-backup", ran)
+		}
+		if n := s.executions()[skipped.ID]; n != 0 {
+			t.Fatalf("skipped run executed %d times", n)
+		}
+	})
+}
+
+func TestInvalidJobVersionKeepsTheLastValidOneRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("* * * * *", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(90 * time.Second)
+		s.putJob("j", "periodic: {cron: \"0 0 30 2 *\"}\n")
+		time.Sleep(time.Minute)
+		st, _ := s.store.jobState("j")
+		if st.Valid || st.Error == "" || !strings.Contains(st.Spec, "* * * * *") {
+			t.Fatalf("job state %+v: want invalid with its error and the last valid spec", st)
+		}
+		stop()
+		// A new term reads the last valid version from the job state.
+		stop = s.dispatch(alwaysLeader{})
+		time.Sleep(2 * time.Minute)
+		stop()
+		s.checkEveryTickOnce("j", start.Add(time.Minute), start.Add(4*time.Minute), time.Minute)
+	})
+}
+
+func TestRemovedJobLaunchesNoMore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("* * * * *", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(150 * time.Second)
+		s.store.set(JobChanged, "j", nil)
+		time.Sleep(10 * time.Minute)
+		stop()
+		if n := len(s.store.runs()); n != 2 {
+			t.Fatalf("%d runs after removal at 00:02:30, want 2", n)
+		}
+		if st, _ := s.store.jobState("j"); !st.Removed {
+			t.Fatalf("job state %+v not marked removed", st)
+		}
+	})
+}
+
+func TestHourlyJobAcrossSpringForwardLaunchesOncePerWallClockHour(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		ny, err := time.LoadLocation("America/New_York")
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := time.Date(2026, 3, 8, 0, 30, 0, 0, ny) // clocks go 02:00 → 03:00
+		s := newSim(t, ctx, clock.At(day))
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("0 * * * *", "  time_zone: America/New_York"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(23 * time.Hour)
+		stop()
+		// 23 real hours from 00:30 EST reach 00:30 EDT the next day: the wall-clock
+		// hours 01:00, 03:00 .. 23:00 and 00:00, without the 02:00 that does not exist.
+		runs := s.store.runs()
+		if len(runs) != 23 {
+			t.Fatalf("%d launches in the 23 h after 00:30 on a spring-forward day, want 23", len(runs))
+		}
+		for _, r := range runs {
+			local := time.Unix(r.Scheduled, 0).In(ny)
+			if r.State != subjects.StateComplete || local.Minute() != 0 || local.Hour() == 2 {
+				t.Fatalf("run %s at %s: %s", r.ID, local, r.State)
+			}
+		}
+	})
+}
+
+func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", time.Minute)
+		s.putJob("j", jobYAML("0 0 1 1 *", "  prohibit_overlap: true"))
+		d := newDispatcher(s.store, s.clock, alwaysLeader{}, zerolog.Nop())
+		force := make(chan forceRequest)
+		go func() { _ = d.run(ctx, nil, force) }()
+		ask := func() subjects.ForceReply {
+			replies := make(chan subjects.ForceReply, 1)
+			force <- forceRequest{job: "j", reply: func(r subjects.ForceReply) { replies <- r }}
+			return <-replies
+		}
+		time.Sleep(time.Second)
+		first := ask()
+		if first.RunID == "" {
+			t.Fatalf("first force: %+v", first)
+		}
+		time.Sleep(time.Second)
+		second := ask()
+		if !strings.Contains(second.Skipped, "prohibit_overlap") {
+			t.Fatalf("force while running: %+v, want skipped for prohibit_overlap", second)
+		}
+		time.Sleep(2 * time.Minute)
+		if r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Second))); r.State != subjects.StateComplete || !r.Forced {
+			t.Fatalf("forced run %+v", r)
+		}
+		cancel()
+	})
+}

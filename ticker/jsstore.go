@@ -1,0 +1,146 @@
+package ticker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// jsStore is the Store over JetStream.
+type jsStore struct {
+	js      jetstream.JetStream
+	buckets *subjects.Buckets
+	log     zerolog.Logger
+}
+
+func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
+	sources := []struct {
+		kind ChangeKind
+		kv   jetstream.KeyValue
+	}{
+		{JobStateChanged, s.buckets.JobState},
+		{JobChanged, s.buckets.Jobs},
+		{NodeChanged, s.buckets.Nodes},
+		{RunChanged, s.buckets.Runs},
+	}
+	var initial sync.WaitGroup
+	for _, src := range sources {
+		w, err := src.kv.WatchAll(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("watch bucket %s: %w", src.kv.Bucket(), err)
+		}
+		initial.Add(1)
+		go func() {
+			defer w.Stop()
+			done := false
+			for {
+				select {
+				case <-ctx.Done():
+					if !done {
+						initial.Done()
+					}
+					return
+				case e, ok := <-w.Updates():
+					if !ok {
+						if !done {
+							initial.Done()
+						}
+						return
+					}
+					if e == nil {
+						done = true
+						initial.Done()
+						continue
+					}
+					c := Change{
+						Kind: src.kind, Key: e.Key(), Value: e.Value(), Rev: e.Revision(), Written: e.Created(),
+						Deleted: e.Operation() != jetstream.KeyValuePut,
+					}
+					select {
+					case out <- c:
+					case <-ctx.Done():
+						if !done {
+							initial.Done()
+						}
+						return
+					}
+				}
+			}
+		}()
+	}
+	ready := make(chan struct{})
+	go func() { initial.Wait(); close(ready) }()
+	return ready, nil
+}
+
+func (s *jsStore) CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error) {
+	data, err := json.Marshal(run)
+	if err != nil {
+		return 0, fmt.Errorf("encode run %s: %w", run.ID, err)
+	}
+	rev, err := s.buckets.Runs.Create(ctx, key, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrConflict
+	}
+	return rev, err
+}
+
+func (s *jsStore) UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {
+	data, err := json.Marshal(run)
+	if err != nil {
+		return 0, fmt.Errorf("encode run %s: %w", run.ID, err)
+	}
+	newRev, err := s.buckets.Runs.Update(ctx, key, data, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrConflict
+	}
+	return newRev, err
+}
+
+func (s *jsStore) PublishLaunch(ctx context.Context, l *subjects.Launch, leaderRev uint64) error {
+	data, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("encode launch %s: %w", l.RunID, err)
+	}
+	msg := &nats.Msg{Subject: subjects.LaunchSubject(l.Node, l.Job), Data: data, Header: nats.Header{}}
+	msg.Header.Set(subjects.LeaderRevHeader, strconv.FormatUint(leaderRev, 10))
+	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(subjects.MsgID(l.RunID, l.Alloc)))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess {
+		return nil // a concurrent publish of the same launch is being stored
+	}
+	return err
+}
+
+func (s *jsStore) PublishEvent(e *subjects.Event) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		s.log.Error().Err(err).Str("run_id", e.RunID).Msg("encode event")
+		return
+	}
+	if _, err := s.js.PublishAsync(subjects.EventSubject(e.Job), data); err != nil {
+		s.log.Warn().Err(err).Str("job", e.Job).Str("run_id", e.RunID).Msg("event not published")
+	}
+}
+
+func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode job state %s: %w", jobKey, err)
+	}
+	_, err = s.buckets.JobState.Put(ctx, subjects.Token(jobKey), data)
+	return err
+}
+
+// errCodeDuplicateInProcess is JetStream's "duplicate message id is in process": the
+// loser of two concurrent publishes of one message ID gets it (NATS-NOTES.md).
+const errCodeDuplicateInProcess jetstream.ErrorCode = 10158

@@ -1,0 +1,318 @@
+package ticker
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jetcron/jetcron/clock"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// memStore is an in-memory Store with the semantics the dispatcher relies on:
+// create-if-absent and revision-checked updates of run records, launches recorded in
+// order, and watchers that see every change in order.
+type memStore struct {
+	clock clock.Clock
+
+	mu       sync.Mutex
+	rev      uint64
+	keys     map[ChangeKind]map[string]Change
+	watchers []*memWatcher
+	launches []subjects.Launch
+	msgIDs   map[string]bool
+	events   []subjects.Event
+	onLaunch func(subjects.Launch)
+}
+
+type memWatcher struct {
+	mu     sync.Mutex
+	queue  []Change
+	notify chan struct{}
+}
+
+func newMemStore(clk clock.Clock) *memStore {
+	return &memStore{clock: clk, keys: map[ChangeKind]map[string]Change{
+		JobChanged: {}, JobStateChanged: {}, NodeChanged: {}, RunChanged: {},
+	}}
+}
+
+// set stores a value (nil = delete) and tells every watcher.
+func (s *memStore) set(kind ChangeKind, key string, value []byte) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setLocked(kind, key, value)
+}
+
+func (s *memStore) setLocked(kind ChangeKind, key string, value []byte) uint64 {
+	s.rev++
+	c := Change{Kind: kind, Key: key, Value: value, Rev: s.rev, Written: s.clock.Now(), Deleted: value == nil}
+	if value == nil {
+		delete(s.keys[kind], key)
+	} else {
+		s.keys[kind][key] = c
+	}
+	for _, w := range s.watchers {
+		w.push(c)
+	}
+	return s.rev
+}
+
+func (w *memWatcher) push(c Change) {
+	w.mu.Lock()
+	w.queue = append(w.queue, c)
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *memStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
+	w := &memWatcher{notify: make(chan struct{}, 1)}
+	s.mu.Lock()
+	var initial []Change
+	for _, kind := range []ChangeKind{JobStateChanged, JobChanged, NodeChanged, RunChanged} {
+		for _, c := range s.keys[kind] {
+			initial = append(initial, c)
+		}
+	}
+	sort.Slice(initial, func(i, j int) bool { return initial[i].Rev < initial[j].Rev })
+	s.watchers = append(s.watchers, w)
+	s.mu.Unlock()
+	ready := make(chan struct{})
+	go func() {
+		defer s.unwatch(w)
+		for _, c := range initial {
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(ready)
+		for {
+			w.mu.Lock()
+			queue := w.queue
+			w.queue = nil
+			w.mu.Unlock()
+			for _, c := range queue {
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-w.notify:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ready, nil
+}
+
+func (s *memStore) unwatch(w *memWatcher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.watchers {
+		if x == w {
+			s.watchers = append(s.watchers[:i], s.watchers[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *memStore) CreateRun(_ context.Context, key string, run *subjects.Run) (uint64, error) {
+	data, _ := json.Marshal(run)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[RunChanged][key]; ok {
+		return 0, ErrConflict
+	}
+	return s.setLocked(RunChanged, key, data), nil
+}
+
+func (s *memStore) UpdateRun(_ context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {
+	data, _ := json.Marshal(run)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.keys[RunChanged][key]; !ok || cur.Rev != rev {
+		return 0, ErrConflict
+	}
+	return s.setLocked(RunChanged, key, data), nil
+}
+
+func (s *memStore) PublishLaunch(_ context.Context, l *subjects.Launch, _ uint64) error {
+	s.mu.Lock()
+	id := subjects.MsgID(l.RunID, l.Alloc)
+	if s.msgIDs[id] {
+		s.mu.Unlock()
+		return nil // de-duplicated, as JetStream does within its window
+	}
+	if s.msgIDs == nil {
+		s.msgIDs = map[string]bool{}
+	}
+	s.msgIDs[id] = true
+	s.launches = append(s.launches, *l)
+	on := s.onLaunch
+	s.mu.Unlock()
+	if on != nil {
+		on(*l)
+	}
+	return nil
+}
+
+func (s *memStore) PublishEvent(e *subjects.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, *e)
+}
+
+func (s *memStore) PutJobState(_ context.Context, jobKey string, st *subjects.JobState) error {
+	data, _ := json.Marshal(st)
+	s.set(JobStateChanged, subjects.Token(jobKey), data)
+	return nil
+}
+
+// run returns the record of a run, and whether it exists.
+func (s *memStore) run(key string) (subjects.Run, uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.keys[RunChanged][key]
+	var r subjects.Run
+	if ok {
+		_ = json.Unmarshal(c.Value, &r)
+	}
+	return r, c.Rev, ok
+}
+
+// runs returns every run record by key.
+func (s *memStore) runs() map[string]subjects.Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]subjects.Run{}
+	for k, c := range s.keys[RunChanged] {
+		var r subjects.Run
+		_ = json.Unmarshal(c.Value, &r)
+		out[k] = r
+	}
+	return out
+}
+
+func (s *memStore) jobState(jobKey string) (subjects.JobState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.keys[JobStateChanged][subjects.Token(jobKey)]
+	var st subjects.JobState
+	if ok {
+		_ = json.Unmarshal(c.Value, &st)
+	}
+	return st, ok
+}
+
+func (s *memStore) launchCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.launches)
+}
+
+// fakeRunner plays a runner for the node: it claims each launch addressed to it with
+// the revision-checked update a real runner makes, "runs" for d, and completes.
+type fakeRunner struct {
+	t     testing.TB
+	s     *memStore
+	node  subjects.Member
+	d     time.Duration
+	mu    sync.Mutex
+	dead  bool
+	execs map[string]int // executions per run ID
+}
+
+func (r *fakeRunner) heartbeat() {
+	r.mu.Lock()
+	dead := r.dead
+	r.mu.Unlock()
+	if dead {
+		return
+	}
+	data, _ := json.Marshal(r.node)
+	r.s.set(NodeChanged, subjects.Token(r.node.Name), data)
+}
+
+// heartbeatEvery heartbeats until ctx ends.
+func (r *fakeRunner) heartbeatEvery(ctx context.Context, every time.Duration) {
+	r.heartbeat()
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.heartbeat()
+			}
+		}
+	}()
+}
+
+func (r *fakeRunner) kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dead = true
+}
+
+func (r *fakeRunner) launch(ctx context.Context, l subjects.Launch) {
+	r.mu.Lock()
+	dead := r.dead
+	r.mu.Unlock()
+	if dead || l.Node != r.node.Name {
+		return
+	}
+	key, _ := subjects.RunKeyOf(l.RunID)
+	run, _, ok := r.s.run(key)
+	if !ok {
+		r.t.Errorf("launch %s (key %s) has no record; records: %v", l.RunID, key, r.s.runs())
+		return
+	}
+	a := run.Current()
+	if a == nil || a.ID != l.AllocID || a.State != subjects.StateQueued {
+		return
+	}
+	now := time.Now().UTC()
+	a.State, a.Started = subjects.StateRunning, &now
+	run.State = subjects.StateRunning
+	rev, err := r.s.UpdateRun(ctx, key, &run, l.Revision)
+	if err != nil {
+		return // another claimant won
+	}
+	r.mu.Lock()
+	if r.execs == nil {
+		r.execs = map[string]int{}
+	}
+	r.execs[l.RunID]++
+	r.mu.Unlock()
+	go func() {
+		select {
+		case <-time.After(r.d):
+		case <-ctx.Done():
+			return
+		}
+		r.mu.Lock()
+		dead := r.dead
+		r.mu.Unlock()
+		if dead {
+			return
+		}
+		end := time.Now().UTC()
+		code := 0
+		a.State, a.Finished, a.ExitCode = subjects.StateComplete, &end, &code
+		run.State = subjects.StateComplete
+		_, _ = r.s.UpdateRun(ctx, key, &run, rev)
+	}()
+}

@@ -1,0 +1,55 @@
+package ticker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// ErrConflict is returned by Store.CreateRun when the run's record exists already,
+// and by Store.UpdateRun when the record is no longer at the expected revision.
+var ErrConflict = errors.New("run record changed by another writer")
+
+// Store is everything the dispatcher reads and writes. The JetStream implementation
+// is jsStore; tests use an in-memory one.
+type Store interface {
+	// Watch sends the current jobs, job states, nodes and runs to out, closes the
+	// returned ready channel once all of them were sent, and then sends every change
+	// until ctx ends.
+	Watch(ctx context.Context, out chan<- Change) (ready <-chan struct{}, err error)
+	// CreateRun stores a new run record and returns its revision; ErrConflict if the
+	// record exists (another ticker made it: the run is not launched twice).
+	CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error)
+	// UpdateRun replaces the record at revision rev; ErrConflict if it moved on.
+	UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error)
+	// PublishLaunch publishes a launch, de-duplicated by its message ID, tagged with the
+	// lock revision it was made under.
+	PublishLaunch(ctx context.Context, l *subjects.Launch, leaderRev uint64) error
+	// PublishEvent publishes a run event without waiting for its acknowledgement.
+	PublishEvent(e *subjects.Event)
+	// PutJobState stores the ticker's view of a job under its job key.
+	PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error
+}
+
+// ChangeKind says what a Change is about.
+type ChangeKind int
+
+// Change kinds.
+const (
+	JobChanged ChangeKind = iota
+	JobStateChanged
+	NodeChanged
+	RunChanged
+)
+
+// Change is one key of one bucket as it is now.
+type Change struct {
+	Kind    ChangeKind
+	Key     string
+	Value   []byte
+	Rev     uint64
+	Written time.Time // when the server stored this revision
+	Deleted bool
+}

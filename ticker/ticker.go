@@ -1,0 +1,200 @@
+// Package ticker is jetcron's scheduler. It runs in every server agent; the one that
+// holds the ticker lock watches the jobs bucket, keeps every job's next tick in a heap,
+// places each run on an eligible node and publishes its launch. See election.go for the
+// lock and dispatcher.go for the scheduling.
+package ticker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/clock"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// Options configure a Ticker.
+type Options struct {
+	// Conn is the agent's connection; JS its JetStream context. Both required.
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+	// Name is this server's name, written into the lock as its holder. Required.
+	Name string
+	// Clock is the time source; default clock.Real{}.
+	Clock clock.Clock
+	// Logger receives the ticker's logs; default a disabled logger.
+	Logger *zerolog.Logger
+	// StepDown, when true (the default for servers), asks JetStream to move the
+	// leadership of every stream the ticker writes to away from this server while it
+	// holds the lock, so that its death costs no Raft election on the launch path.
+	StepDown bool
+}
+
+// Ticker campaigns for the ticker lock and, while it holds it, dispatches launches.
+type Ticker struct {
+	opts     Options
+	store    *jsStore
+	election *election
+	log      zerolog.Logger
+}
+
+// New checks the options.
+func New(opts Options) (*Ticker, error) {
+	if opts.Conn == nil || opts.JS == nil {
+		return nil, errors.New("ticker: Options.Conn and Options.JS are required")
+	}
+	if opts.Name == "" {
+		return nil, errors.New("ticker: Options.Name is required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	log := zerolog.Nop()
+	if opts.Logger != nil {
+		log = opts.Logger.With().Str("component", "ticker").Str("node", opts.Name).Logger()
+	}
+	return &Ticker{opts: opts, log: log}, nil
+}
+
+// bind looks up the buckets, retrying while JetStream elects their leaders (right
+// after they were made, or after a restart).
+func (t *Ticker) bind(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := t.tryBind(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if attempt%5 == 0 {
+			t.log.Warn().Err(err).Msg("buckets not reachable yet; retrying")
+		}
+		timer := t.opts.Clock.NewTimer(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+func (t *Ticker) tryBind(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	buckets, err := subjects.Bind(ctx, t.opts.JS)
+	if err != nil {
+		return err
+	}
+	status, err := buckets.Lock.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("lock bucket: %w", err)
+	}
+	if status.TTL() <= 0 {
+		return fmt.Errorf("bucket %s has no TTL; the lock would never expire", subjects.LockBucket)
+	}
+	t.store = &jsStore{js: t.opts.JS, buckets: buckets, log: t.log}
+	t.election = &election{kv: buckets.Lock, name: t.opts.Name, ttl: status.TTL(), clock: t.opts.Clock, log: t.log}
+	return nil
+}
+
+// Run campaigns for the lock and dispatches while it holds it, term after term, until
+// ctx ends; then it releases the lock so another server takes over at once.
+func (t *Ticker) Run(ctx context.Context) error {
+	if err := t.bind(ctx); err != nil {
+		return nil // ctx ended
+	}
+	for {
+		l, err := t.election.campaign(ctx)
+		if err != nil {
+			return nil // ctx ended
+		}
+		t.log.Info().Uint64("lock_revision", l.Rev()).Msg("ticker lock won")
+		if err := t.term(ctx, l); err != nil {
+			t.log.Error().Err(err).Msg("ticker term ended with an error")
+		}
+		if ctx.Err() != nil {
+			releaseCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			l.release(releaseCtx)
+			cancel()
+			t.log.Info().Msg("ticker lock released")
+			return nil
+		}
+		t.log.Warn().Msg("ticker lock lost")
+	}
+}
+
+// term is one leadership term: keep the lease, answer force requests, dispatch.
+func (t *Ticker) term(ctx context.Context, l *lease) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go l.keep(ctx)
+	if t.opts.StepDown {
+		go t.stepDownLoop(ctx)
+	}
+	force := make(chan forceRequest)
+	sub, err := t.opts.Conn.Subscribe(subjects.ForceSubjects, func(m *nats.Msg) {
+		job, err := subjects.JobFromForceSubject(m.Subject)
+		reply := func(r subjects.ForceReply) {
+			data, _ := json.Marshal(r)
+			_ = m.Respond(data)
+		}
+		if err != nil {
+			reply(subjects.ForceReply{Error: err.Error()})
+			return
+		}
+		select {
+		case force <- forceRequest{job: job, reply: reply}:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to force requests: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	d := newDispatcher(t.store, t.opts.Clock, l, t.log)
+	return d.run(ctx, l.Lost(), force)
+}
+
+// stepDownLoop keeps the leadership of the streams the ticker writes to (and of their
+// consumers) off this server while it holds the lock.
+func (t *Ticker) stepDownLoop(ctx context.Context) {
+	streams := []string{
+		"KV_" + subjects.LockBucket, "KV_" + subjects.RunStateBucket, "KV_" + subjects.JobStateBucket, subjects.RunsStream,
+	}
+	for {
+		for _, name := range streams {
+			t.stepDown(ctx, name)
+		}
+		timer := t.opts.Clock.NewTimer(5 * time.Second)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// stepDown asks the stream's leader to step down if it is this server.
+func (t *Ticker) stepDown(ctx context.Context, stream string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := t.opts.JS.Stream(ctx, stream)
+	if err != nil {
+		return
+	}
+	info := s.CachedInfo()
+	if info.Cluster == nil || info.Cluster.Leader != t.opts.Name || len(info.Cluster.Replicas) == 0 {
+		return
+	}
+	if _, err := t.opts.Conn.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil); err != nil {
+		t.log.Debug().Err(err).Str("stream", stream).Msg("stream leader step-down failed")
+		return
+	}
+	t.log.Info().Str("stream", stream).Msg("asked stream leadership to move off the ticker's server")
+}
