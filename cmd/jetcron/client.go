@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// defaultAddress is where the operator commands look for a server when neither
+	// -address nor $JETCRON_ADDR says otherwise.
+	defaultAddress = "nats://127.0.0.1:4222"
+	// addressEnv names the environment variable that sets -address's default.
+	addressEnv = "JETCRON_ADDR"
+	// connectTimeout bounds the dial of each server URL.
+	connectTimeout = 2 * time.Second
+	// commandTimeout bounds everything an operator command asks of the cluster.
+	commandTimeout = 15 * time.Second
+)
+
+// Exit codes of every command.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// cmdFunc is an operator command: it reads its arguments (everything after its name),
+// writes to stdout and stderr, and returns the process exit code.
+type cmdFunc func(args []string, stdout, stderr io.Writer) int
+
+// usage describes a command for its -h text.
+type usage struct {
+	name     string // "job status"
+	args     string // "[JOB | JOB/periodic-UNIX]"
+	synopsis string // one paragraph
+}
+
+// command is one command's flag set and shared client flags.
+type command struct {
+	fs      *flag.FlagSet
+	u       usage
+	address string
+	creds   string
+	json    bool
+}
+
+// newCommand makes a command's flag set with -address and -creds; listing reports
+// whether it also takes -json.
+func newCommand(u usage, listing bool) *command {
+	c := &command{fs: flag.NewFlagSet("jetcron "+u.name, flag.ContinueOnError), u: u}
+	c.fs.SetOutput(io.Discard)
+	addr := os.Getenv(addressEnv)
+	if addr == "" {
+		addr = defaultAddress
+	}
+	c.fs.StringVar(&c.address, "address", addr,
+		"NATS URL of a jetcron server, or several separated by commas ($"+addressEnv+")")
+	c.fs.StringVar(&c.creds, "creds", "", "NATS credentials file (optional)")
+	if listing {
+		c.fs.BoolVar(&c.json, "json", false, "print JSON instead of a table")
+	}
+	return c
+}
+
+// localCommand makes a flag set for a command that does not talk to a server.
+func localCommand(u usage) *command {
+	c := &command{fs: flag.NewFlagSet("jetcron "+u.name, flag.ContinueOnError), u: u}
+	c.fs.SetOutput(io.Discard)
+	return c
+}
+
+// printUsage writes the command's usage text.
+func (c *command) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: jetcron %s [options] %s\n\n", c.u.name, c.u.args)
+	for _, line := range strings.Split(c.u.synopsis, "\n") {
+		if line == "" {
+			fmt.Fprintln(w)
+			continue
+		}
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w, "\nOptions:")
+	c.fs.SetOutput(w)
+	c.fs.PrintDefaults()
+	c.fs.SetOutput(io.Discard)
+}
+
+// parse reads flags that may stand before, between or after the positional
+// arguments, and checks their number: at least min, at most max (-1 = any). On -h it
+// prints the usage on stdout and returns exit code 0 and ok false; on a bad flag or
+// count, the problem and the usage on stderr, exit code 2 and ok false.
+func (c *command) parse(args []string, min, max int, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.printUsage(stdout)
+				return nil, exitOK, false
+			}
+			fmt.Fprintf(stderr, "Error: %v\n\n", err)
+			c.printUsage(stderr)
+			return nil, exitUsage, false
+		}
+		rest := c.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if len(pos) < min || (max >= 0 && len(pos) > max) {
+		switch {
+		case max == 0:
+			fmt.Fprintf(stderr, "Error: jetcron %s takes no arguments\n\n", c.u.name)
+		case min == max:
+			fmt.Fprintf(stderr, "Error: jetcron %s takes %d argument(s): %s\n\n", c.u.name, min, c.u.args)
+		default:
+			fmt.Fprintf(stderr, "Error: jetcron %s takes %s\n\n", c.u.name, c.u.args)
+		}
+		c.printUsage(stderr)
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
+// fail prints err as one line on stderr and returns exit code 1.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "Error: %s\n", oneLine(err.Error()))
+	return exitError
+}
+
+// oneLine drops the library's "nats: " prefixes and joins lines.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "nats: ", "")
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// client is a connection to the cluster for one command.
+type client struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	address string
+}
+
+// connect dials the command's -address. Its errors are one line that names the
+// address: "no server at nats://127.0.0.1:4222".
+func (c *command) connect() (*client, error) {
+	opts := []nats.Option{
+		nats.Name("jetcron " + c.u.name),
+		nats.Timeout(connectTimeout),
+		nats.NoReconnect(),
+		// The library's default handlers print to the process's stderr.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+	}
+	if c.creds != "" {
+		if _, err := os.Stat(c.creds); err != nil {
+			return nil, fmt.Errorf("credentials file %s: %w", c.creds, errors.Unwrap(err))
+		}
+		opts = append(opts, nats.UserCredentials(c.creds))
+	}
+	nc, err := nats.Connect(c.address, opts...)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, nats.ErrNoServers):
+			return nil, fmt.Errorf("no server at %s", c.address)
+		case errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, fmt.Errorf("no server at %s (%s)", c.address, oneLine(err.Error()))
+		default:
+			return nil, fmt.Errorf("connect to %s: %s", c.address, oneLine(err.Error()))
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream at %s: %w", c.address, err)
+	}
+	return &client{nc: nc, js: js, address: c.address}, nil
+}
+
+// Close closes the connection.
+func (cl *client) Close() { cl.nc.Close() }
+
+// bucket binds a jetcron KV bucket, with an error a person can act on when it is
+// missing.
+func (cl *client) bucket(ctx context.Context, name string) (jetstream.KeyValue, error) {
+	kv, err := cl.js.KeyValue(ctx, name)
+	switch {
+	case err == nil:
+		return kv, nil
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		return nil, fmt.Errorf("bucket %s not found at %s: is a jetcron server running there?", name, cl.address)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
+		errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("JetStream is not enabled at %s: is it a jetcron server?", cl.address)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
+		return nil, fmt.Errorf("bucket %s: no answer from JetStream at %s (no quorum?)", name, cl.address)
+	default:
+		return nil, fmt.Errorf("bucket %s: %w", name, err)
+	}
+}
+
+// entries returns the newest value of every key of kv that matches filter (a KV key
+// pattern such as "*" or "job.*"), deleted keys left out, sorted by key.
+func entries(ctx context.Context, kv jetstream.KeyValue, filter string) ([]jetstream.KeyValueEntry, error) {
+	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), err)
+	}
+	defer w.Stop()
+	latest := map[string]jetstream.KeyValueEntry{}
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("read bucket %s: watcher stopped", kv.Bucket())
+			}
+			if e == nil {
+				out := make([]jetstream.KeyValueEntry, 0, len(latest))
+				for _, e := range latest {
+					out = append(out, e)
+				}
+				sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+				return out, nil
+			}
+			latest[e.Key()] = e
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), ctx.Err())
+		}
+	}
+}
+
+// keys returns the keys of kv that match filter, deleted keys left out.
+func keys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
+	l, err := kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list bucket %s: %w", kv.Bucket(), err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for k := range l.Keys() {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list bucket %s: %w", kv.Bucket(), err)
+	}
+	return out, nil
+}
+
+// newTable returns a writer that aligns tab-separated columns as Nomad does: two
+// spaces between columns. Flush it when done.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+}
+
+// row writes one tab-separated row.
+func row(w io.Writer, cols ...string) {
+	fmt.Fprintln(w, strings.Join(cols, "\t"))
+}
+
+// printFields writes "Key = value" lines with the '=' aligned, as Nomad's status
+// output; a value of several lines continues under the first.
+func printFields(w io.Writer, fields [][2]string) {
+	width := 0
+	for _, f := range fields {
+		width = max(width, len(f[0]))
+	}
+	for _, f := range fields {
+		lines := strings.Split(f[1], "\n")
+		fmt.Fprintf(w, "%-*s = %s\n", width, f[0], lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "%*s   %s\n", width, "", l)
+		}
+	}
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// formatTime shows t in loc as RFC 3339; the zero time shows as "-".
+func formatTime(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format(time.RFC3339)
+}
+
+// formatDuration rounds d to seconds.
+func formatDuration(d time.Duration) string {
+	return d.Round(time.Second).String()
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jetcron/jetcron/subjects"
+)
+
+func TestRunLogsPrintsCapturedOutput(t *testing.T) {
+	e := newTestEnv(t)
+	tick := time.Unix(1476824400, 0)
+	out := "dumping galera...\nwarning: slow\ndone\n"
+	if _, err := e.b.Logs.Put(ctxT(t), subjects.RunKey("mysql-backup", tick), []byte(out)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := e.run(cmdRunLogs, "mysql-backup/periodic-1476824400")
+	if code != exitOK || stdout != out || stderr != "" {
+		t.Fatalf("code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestRunLogsWithoutOutputSaysWhy(t *testing.T) {
+	e := newTestEnv(t)
+	putRun(t, e, subjects.Run{ID: "mysql-backup/periodic-1476824400", Job: "mysql-backup", Scheduled: 1476824400, State: subjects.StateRunning})
+	putRun(t, e, subjects.Run{ID: "mysql-backup/periodic-1476828000", Job: "mysql-backup", Scheduled: 1476828000, State: subjects.StateComplete})
+	for _, tc := range []struct {
+		run    string
+		code   int
+		stderr string
+	}{
+		{"mysql-backup/periodic-1476824400", exitOK, "Run \"mysql-backup/periodic-1476824400\" is running: no output captured yet\n"},
+		{"mysql-backup/periodic-1476828000", exitOK, "Run \"mysql-backup/periodic-1476828000\" (complete) left no captured output\n"},
+		{"mysql-backup/periodic-1476831600", exitError, "Error: run \"mysql-backup/periodic-1476831600\" not found\n"},
+		{"mysql-backup", exitError, "Error: run ID \"mysql-backup\": want <job>/periodic-<unix seconds>: malformed name\n"},
+	} {
+		stdout, stderr, code := e.run(cmdRunLogs, tc.run)
+		if code != tc.code || stdout != "" || stderr != tc.stderr {
+			t.Errorf("%s: code %d stdout %q stderr %q", tc.run, code, stdout, stderr)
+		}
+	}
+}
