@@ -25,6 +25,9 @@ type Member struct {
 	// Build is jetcron's version; Protocol the wire protocol version.
 	Build    string `json:"build,omitempty"`
 	Protocol int    `json:"protocol,omitempty"`
+	// MetaLeader is, in a server's record, the JetStream meta leader it sees: the
+	// leader `server members` shows while no ticker holds the lock.
+	MetaLeader string `json:"meta_leader,omitempty"`
 	// Attributes are the node's facts (attr.unique.hostname, attr.kernel.name, ...).
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`

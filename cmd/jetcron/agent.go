@@ -201,7 +201,7 @@ func (a *agent) run(ctx context.Context) error {
 			return err
 		}
 		start("ticker", t.Run)
-		start("agent", func(ctx context.Context) error { return a.heartbeatServer(ctx, js) })
+		start("agent", func(ctx context.Context) error { return a.heartbeatServer(ctx, js, srv) })
 	}
 	if cfg.Client.Enabled {
 		r, err := runner.New(runner.Options{
@@ -333,7 +333,7 @@ func (a *agent) provision(ctx context.Context, js jetstream.JetStream) error {
 
 // heartbeatServer keeps this server's record in the servers bucket current, and marks
 // it left on a clean shutdown.
-func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream) error {
+func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream, srv *embed.Server) error {
 	kv, err := js.KeyValue(ctx, subjects.ServersBucket)
 	if err != nil {
 		return fmt.Errorf("servers bucket: %w", err)
@@ -345,6 +345,9 @@ func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream) err
 	}
 	put := func(ctx context.Context) error {
 		m.Heartbeat = time.Now().UTC()
+		if srv != nil {
+			m.MetaLeader = srv.MetaLeader()
+		}
 		data, err := json.Marshal(m)
 		if err != nil {
 			return err

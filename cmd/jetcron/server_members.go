@@ -68,12 +68,29 @@ func lockHolder(ctx context.Context, cl *client) (string, error) {
 	return l.Holder, nil
 }
 
+// metaLeader is the JetStream meta leader named by the most alive servers' records.
+func metaLeader(servers []memberView) string {
+	votes := map[string]int{}
+	best := ""
+	for _, s := range servers {
+		if s.Status != subjects.StatusAlive || s.MetaLeader == "" {
+			continue
+		}
+		votes[s.MetaLeader]++
+		if votes[s.MetaLeader] > votes[best] || votes[s.MetaLeader] == votes[best] && s.MetaLeader < best {
+			best = s.MetaLeader
+		}
+	}
+	return best
+}
+
 // cmdServerMembers is `jetcron server members`.
 func cmdServerMembers(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "server members", synopsis: "Lists the server agents from the " + subjects.ServersBucket + " bucket, as Nomad's\n" +
 		"server-members: alive while their heartbeat is current, failed when it lapsed,\n" +
 		"left after a clean shutdown. Leader is true for the server whose ticker holds\n" +
-		"the lock; when no ticker holds it, no server is shown as leader."}, true)
+		"the lock; while no ticker holds it, for the JetStream meta leader that the\n" +
+		"alive servers report."}, true)
 	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
@@ -96,6 +113,9 @@ func cmdServerMembers(args []string, stdout, stderr io.Writer) int {
 	holder, err := lockHolder(ctx, cl)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if holder == "" {
+		holder = metaLeader(servers)
 	}
 	for i := range servers {
 		s := &servers[i]

@@ -99,3 +99,24 @@ func TestServerMembersWithoutBucketsSaysSo(t *testing.T) {
 		t.Fatalf("code %d stderr %q", code, stderr)
 	}
 }
+
+func TestServerMembersShowsTheMetaLeaderUntilATickerHoldsTheLock(t *testing.T) {
+	e := newTestEnv(t)
+	s1, s2 := seedServer("1", "172.17.5.129"), seedServer("2", "172.17.5.127")
+	s1.MetaLeader, s2.MetaLeader = s2.Name, s2.Name
+	for _, s := range []subjects.Member{s1, s2} {
+		putJSON(t, e.b.Servers, subjects.Token(s.Name), s)
+	}
+	stdout, _, code := e.run(cmdServerMembers)
+	lines := strings.Split(stdout, "\n")
+	if code != exitOK || !strings.Contains(lines[2], "NODE-2-nomad-server.global") || !strings.Contains(lines[2], "alive   true") ||
+		strings.Count(stdout, " true ") != 1 {
+		t.Fatalf("meta leader %s reported by both servers, got\n%s", s2.Name, stdout)
+	}
+	putJSON(t, e.b.Lock, subjects.LockKey, subjects.Lock{Holder: s1.Name, Since: time.Now()})
+	stdout, _, _ = e.run(cmdServerMembers)
+	lines = strings.Split(stdout, "\n")
+	if !strings.Contains(lines[1], "alive   true") || strings.Count(stdout, " true ") != 1 {
+		t.Fatalf("lock held by %s, got\n%s", s1.Name, stdout)
+	}
+}
