@@ -109,6 +109,7 @@ type dispatcher struct {
 	jobs     map[string]*jobEntry
 	states   map[string]subjects.JobState // read before the start, by job key
 	pending  map[string]Change            // job versions read before the start
+	newest   map[string]int64             // newest tick with a record, read before the start
 	retries  []retryTick
 	heap     launchHeap
 	nodes    map[string]*nodeEntry
@@ -125,7 +126,7 @@ type dispatcher struct {
 func newDispatcher(store Store, clk clock.Clock, lease leaseView, log zerolog.Logger) *dispatcher {
 	return &dispatcher{
 		store: store, clock: clk, lease: lease, log: log,
-		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{},
+		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{}, newest: map[string]int64{},
 		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
 		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight),
@@ -138,10 +139,7 @@ func (d *dispatcher) run(ctx context.Context, lost <-chan struct{}, force <-chan
 	defer cancel()
 	d.ctx = ctx
 	changes := make(chan Change, 1024)
-	readyCh, err := d.store.Watch(ctx, changes)
-	if err != nil {
-		return err
-	}
+	readyCh := d.watch(ctx, changes, lost)
 	timer := d.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	sweep := d.clock.NewTimer(sweepEvery)
@@ -173,6 +171,31 @@ func (d *dispatcher) run(ctx context.Context, lost <-chan struct{}, force <-chan
 			sweep.Reset(sweepEvery)
 		}
 		d.resetTimer(timer)
+	}
+}
+
+// watch starts the store's watch, retrying while JetStream cannot make it yet (its
+// consumers need a meta leader, which a killed server may have taken with it).
+func (d *dispatcher) watch(ctx context.Context, changes chan Change, lost <-chan struct{}) <-chan struct{} {
+	for {
+		wctx, cancel := context.WithCancel(ctx)
+		ready, err := d.store.Watch(wctx, changes)
+		if err == nil {
+			context.AfterFunc(ctx, cancel)
+			return ready
+		}
+		cancel()
+		d.log.Warn().Err(err).Msg("cannot watch the buckets yet; retrying")
+		timer := d.clock.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-lost:
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
 	}
 }
 
@@ -237,8 +260,12 @@ func (d *dispatcher) applyRun(c Change) {
 		d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable run record ignored")
 		return
 	}
-	if je := d.jobs[run.Job]; je != nil && je.lastTick.Unix() < run.Scheduled && !run.Forced {
-		je.lastTick = time.Unix(run.Scheduled, 0)
+	if !run.Forced {
+		if je := d.jobs[run.Job]; je != nil && je.lastTick.Unix() < run.Scheduled {
+			je.lastTick = time.Unix(run.Scheduled, 0)
+		} else if !d.ready && d.newest[run.Job] < run.Scheduled {
+			d.newest[run.Job] = run.Scheduled
+		}
 	}
 	// A lost run is kept until the sweep has seen whether its job reschedules it.
 	if run.State.Terminal() && run.State != subjects.StateLost {
@@ -358,13 +385,15 @@ func (d *dispatcher) start() {
 	for key, c := range d.pending {
 		je := &jobEntry{key: key, index: -1, state: d.states[key]}
 		je.state.Job = key
-		if je.state.LastTick > 0 {
-			je.lastTick = time.Unix(je.state.LastTick, 0)
+		// The newest run record beats the persisted tick, which a previous holder may
+		// not have had time to write.
+		if last := max(je.state.LastTick, d.newest[key]); last > 0 {
+			je.lastTick = time.Unix(last, 0)
 		}
 		d.jobs[key] = je
 		d.applyJob(c)
 	}
-	d.pending, d.states = nil, nil
+	d.pending, d.states, d.newest = nil, nil, nil
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker started")
 }
 
@@ -558,7 +587,14 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 			if reply != nil {
 				reply(subjects.ForceReply{Error: "a run for this second exists already"})
 			}
-			return func() { d.markTick(&run) }, nil
+			return func() {
+				// The run exists already: its record (from the watch) is the truth, not
+				// the optimistic entry made for it.
+				if e := d.runs[key]; e != nil && e.rev == 0 {
+					d.untrack(key)
+				}
+				d.markTick(&run)
+			}, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create run record: %w", err)

@@ -178,6 +178,29 @@ func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
 	})
 }
 
+func TestARunThatExistsAlreadyDoesNotBlockAProhibitOverlapJob(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", time.Second)
+		// Another ticker made the 00:01 run; this one's watch has not seen it yet.
+		s.store.unseen = map[string]bool{subjects.RunKey("j", start.Add(time.Minute)): true}
+		s.putJob("j", jobYAML("* * * * *", "  prohibit_overlap: true"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(5*time.Minute + 30*time.Second)
+		stop()
+		// Losing the 00:01 record to the other ticker must not leave a phantom run
+		// behind that makes every later tick overlap.
+		s.checkEveryTickOnce("j", start.Add(2*time.Minute), start.Add(5*time.Minute), time.Minute)
+		for _, r := range s.store.runs() {
+			if r.State != subjects.StateComplete {
+				t.Fatalf("run %s %s: %s", r.ID, r.State, r.Reason)
+			}
+		}
+	})
+}
+
 func TestNewLeaderCatchesUpTicksMissedWithinTheWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())

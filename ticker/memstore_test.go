@@ -26,6 +26,9 @@ type memStore struct {
 	msgIDs   map[string]bool
 	events   []subjects.Event
 	onLaunch func(subjects.Launch)
+	// unseen are keys whose records exist but that no watcher has seen yet (a lagging
+	// watch): CreateRun conflicts on them.
+	unseen map[string]bool
 }
 
 type memWatcher struct {
@@ -131,7 +134,7 @@ func (s *memStore) CreateRun(_ context.Context, key string, run *subjects.Run) (
 	data, _ := json.Marshal(run)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[RunChanged][key]; ok {
+	if _, ok := s.keys[RunChanged][key]; ok || s.unseen[key] {
 		return 0, ErrConflict
 	}
 	return s.setLocked(RunChanged, key, data), nil
