@@ -40,8 +40,12 @@ const (
 
 // leaseView is what the dispatcher needs of the ticker lock.
 type leaseView interface {
+	// Valid reports whether the lease still holds.
 	Valid() bool
+	// Rev is the lock's revision, written on launches.
 	Rev() uint64
+	// Lost is closed when the lease ends.
+	Lost() <-chan struct{}
 }
 
 // jobEntry is one key of the jobs bucket as the dispatcher sees it.
@@ -97,19 +101,23 @@ type forceRequest struct {
 	reply func(subjects.ForceReply)
 }
 
-// dispatcher is the lock holder's scheduler: one loop owns all state, fed by bucket
-// changes, a timer at the soonest tick, a sweep, and write results. It lives for one
-// leadership term; a new term starts a new dispatcher from the buckets.
+// dispatcher is the ticker's scheduler: one loop owns all state, fed by bucket
+// changes, leadership terms, a timer at the soonest tick, a sweep, and write results.
+// Every server runs one all the time: a standby keeps its view of jobs, nodes and runs
+// current from the buckets, so that when it wins the lock it launches at once, without
+// reading anything (and without the JetStream meta leader, which new watches need and
+// which may have died with the previous holder). Only the leader writes.
 type dispatcher struct {
-	store Store
-	clock clock.Clock
-	lease leaseView
-	log   zerolog.Logger
+	store   Store
+	clock   clock.Clock
+	lease   leaseView // nil while standing by
+	leading bool
+	log     zerolog.Logger
 
 	jobs     map[string]*jobEntry
-	states   map[string]subjects.JobState // read before the start, by job key
-	pending  map[string]Change            // job versions read before the start
-	newest   map[string]int64             // newest tick with a record, read before the start
+	states   map[string]subjects.JobState // as stored in the job state bucket, by job key
+	pending  map[string]Change            // job versions read before every bucket was read
+	newest   map[string]int64             // newest tick with a record, read before that
 	retries  []retryTick
 	heap     launchHeap
 	nodes    map[string]*nodeEntry
@@ -123,9 +131,9 @@ type dispatcher struct {
 	ctx      context.Context
 }
 
-func newDispatcher(store Store, clk clock.Clock, lease leaseView, log zerolog.Logger) *dispatcher {
+func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher {
 	return &dispatcher{
-		store: store, clock: clk, lease: lease, log: log,
+		store: store, clock: clk, log: log,
 		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{}, newest: map[string]int64{},
 		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
@@ -133,23 +141,31 @@ func newDispatcher(store Store, clk clock.Clock, lease leaseView, log zerolog.Lo
 	}
 }
 
-// run dispatches until ctx ends or the lease is lost.
-func (d *dispatcher) run(ctx context.Context, lost <-chan struct{}, force <-chan forceRequest) error {
+// run keeps the dispatcher's view of the buckets until ctx ends, and leads during each
+// term it receives from terms, until that term's lease is lost.
+func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-chan forceRequest) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.ctx = ctx
 	changes := make(chan Change, 1024)
-	readyCh := d.watch(ctx, changes, lost)
+	readyCh := d.watch(ctx, changes)
 	timer := d.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	sweep := d.clock.NewTimer(sweepEvery)
 	defer sweep.Stop()
+	var lost <-chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case l := <-terms:
+			d.lease, d.leading, lost = l, true, l.Lost()
+			if d.ready {
+				d.lead()
+			}
 		case <-lost:
-			return nil
+			lost = nil
+			d.follow()
 		case c := <-changes:
 			d.apply(c)
 		case <-readyCh:
@@ -159,7 +175,10 @@ func (d *dispatcher) run(ctx context.Context, lost <-chan struct{}, force <-chan
 			for len(changes) > 0 {
 				d.apply(<-changes)
 			}
-			d.start()
+			d.loaded()
+			if d.leading {
+				d.lead()
+			}
 		case r := <-d.results:
 			d.finish(r)
 		case f := <-force:
@@ -175,8 +194,8 @@ func (d *dispatcher) run(ctx context.Context, lost <-chan struct{}, force <-chan
 }
 
 // watch starts the store's watch, retrying while JetStream cannot make it yet (its
-// consumers need a meta leader, which a killed server may have taken with it).
-func (d *dispatcher) watch(ctx context.Context, changes chan Change, lost <-chan struct{}) <-chan struct{} {
+// consumers need a meta leader).
+func (d *dispatcher) watch(ctx context.Context, changes chan Change) <-chan struct{} {
 	for {
 		wctx, cancel := context.WithCancel(ctx)
 		ready, err := d.store.Watch(wctx, changes)
@@ -191,16 +210,13 @@ func (d *dispatcher) watch(ctx context.Context, changes chan Change, lost <-chan
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case <-lost:
-			timer.Stop()
-			return nil
 		case <-timer.C:
 		}
 	}
 }
 
 func (d *dispatcher) resetTimer(timer *time.Timer) {
-	if !d.ready {
+	if !d.ready || !d.leading {
 		return
 	}
 	wait := time.Hour
@@ -219,8 +235,8 @@ func (d *dispatcher) resetTimer(timer *time.Timer) {
 func (d *dispatcher) apply(c Change) {
 	switch c.Kind {
 	case JobStateChanged:
-		if d.ready || c.Deleted {
-			return // after the start, the dispatcher is the only writer of job states
+		if c.Deleted {
+			return
 		}
 		var st subjects.JobState
 		if err := json.Unmarshal(c.Value, &st); err != nil {
@@ -228,6 +244,10 @@ func (d *dispatcher) apply(c Change) {
 			return
 		}
 		d.states[st.Job] = st
+		if je := d.jobs[st.Job]; je != nil && !d.leading && st.LastTick > je.lastTick.Unix() {
+			// The leader's progress, so that this standby resumes from it.
+			je.lastTick, je.state.LastTick = time.Unix(st.LastTick, 0), st.LastTick
+		}
 	case JobChanged:
 		d.applyJob(c)
 	case NodeChanged:
@@ -305,8 +325,9 @@ func (d *dispatcher) count(run *subjects.Run, delta int) {
 	}
 }
 
-// applyJob takes a new version (or the removal) of a job. Before the start it only
-// remembers it; start() then schedules every job at once.
+// applyJob takes a new version (or the removal) of a job. Until every bucket was read
+// it only remembers it. A standby keeps the version; the leader also records the job's
+// state and schedules it.
 func (d *dispatcher) applyJob(c Change) {
 	key := c.Key
 	if !d.ready {
@@ -324,10 +345,12 @@ func (d *dispatcher) applyJob(c Change) {
 		}
 		d.heap.remove(je)
 		delete(d.jobs, key)
-		st := je.state
-		st.Removed, st.Updated = true, d.clock.Now().UTC()
-		d.putState(key, st)
-		d.log.Info().Str("job", key).Msg("job removed; it launches no more")
+		if d.leading {
+			st := je.state
+			st.Removed, st.Updated = true, d.clock.Now().UTC()
+			d.putState(key, st)
+			d.log.Info().Str("job", key).Msg("job removed; it launches no more")
+		}
 		return
 	}
 	if je == nil {
@@ -347,18 +370,21 @@ func (d *dispatcher) applyJob(c Change) {
 				d.setJob(je, prev)
 			}
 		}
-		d.log.Error().Str("job", key).Uint64("revision", c.Rev).Err(err).Msg("invalid job file; the last valid version keeps running")
+		if d.leading {
+			d.log.Error().Str("job", key).Uint64("revision", c.Rev).Err(err).Msg("invalid job file; the last valid version keeps running")
+		}
 	} else {
 		st.Valid, st.Error, st.Spec, st.Revision = true, "", string(c.Value), c.Rev
 		d.setJob(je, j)
-		d.log.Info().Str("job", key).Uint64("revision", c.Rev).Msg("job loaded")
+		d.log.Debug().Str("job", key).Uint64("revision", c.Rev).Msg("job loaded")
 	}
 	je.state = st
-	d.putState(key, st)
-	if err == nil || je.job != nil && je.index < 0 {
-		// Ticks of a new version are due from when it was stored (or from the last
-		// launched tick, at the start of a term).
-		d.schedule(je, laterOf(je.lastTick, je.written), now)
+	if d.leading {
+		d.putState(key, st)
+		if err == nil || je.job != nil && je.index < 0 {
+			// Ticks of a new version are due from when it was stored.
+			d.schedule(je, laterOf(je.lastTick, je.written), now)
+		}
 	}
 }
 
@@ -371,17 +397,10 @@ func (d *dispatcher) setJob(je *jobEntry, j *job.Job) {
 	je.job, je.task = j, task
 }
 
-// start runs once every bucket has been read: each job is scheduled from its last
-// launched tick (or from when it was stored), which catches up what was due while
-// nobody held the lock; launches a previous holder made but may not have published are
-// published again.
-func (d *dispatcher) start() {
+// loaded runs once every bucket has been read: it makes the jobs' entries, each
+// knowing its last launched tick.
+func (d *dispatcher) loaded() {
 	d.ready = true
-	for _, e := range d.runs {
-		if a := e.run.Current(); e.run.State == subjects.StateQueued && a != nil && a.Node != "" {
-			d.publishAgain(e)
-		}
-	}
 	for key, c := range d.pending {
 		je := &jobEntry{key: key, index: -1, state: d.states[key]}
 		je.state.Job = key
@@ -393,8 +412,43 @@ func (d *dispatcher) start() {
 		d.jobs[key] = je
 		d.applyJob(c)
 	}
-	d.pending, d.states, d.newest = nil, nil, nil
-	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker started")
+	d.pending, d.newest = nil, nil
+	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker loaded")
+}
+
+// lead starts a term: launches a previous holder made but may not have published are
+// published again, each job's state is recorded where it changed, and each job is
+// scheduled from its last launched tick (or from when it was stored), which catches up
+// what was due while nobody held the lock.
+func (d *dispatcher) lead() {
+	now := d.clock.Now()
+	for _, e := range d.runs {
+		if a := e.run.Current(); e.run.State == subjects.StateQueued && a != nil && a.Node != "" && e.rev != 0 {
+			d.publishAgain(e)
+		}
+	}
+	for key, je := range d.jobs {
+		if stored := d.states[key]; stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
+			d.putState(key, je.state)
+		}
+		if je.job != nil {
+			d.schedule(je, laterOf(je.lastTick, je.written), now)
+		}
+	}
+	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker leading")
+}
+
+// follow ends a term: nothing more is written; writes under way fail on the lease.
+func (d *dispatcher) follow() {
+	d.lease, d.leading = nil, false
+	d.retries = nil
+	clear(d.dirty)
+	for key, e := range d.runs {
+		if e.rev == 0 {
+			d.untrack(key) // made by this term, never confirmed
+		}
+	}
+	d.log.Info().Msg("ticker standing by")
 }
 
 // schedule handles the ticks of je after from up to now (catch-up) and sets its next:
@@ -448,6 +502,9 @@ func (d *dispatcher) schedule(je *jobEntry, from, now time.Time) {
 
 // fireDue handles every job whose tick has come.
 func (d *dispatcher) fireDue() {
+	if !d.leading {
+		return
+	}
 	now := d.clock.Now()
 	for {
 		je := d.heap.peek()
@@ -581,7 +638,7 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 		d.runs[key].busy = true
 	}
 	task := je.task
-	d.async(result{key: key, job: je.key, tick: tick, create: true}, func(ctx context.Context) (func(), error) {
+	d.async(result{key: key, job: je.key, tick: tick, create: true}, func(ctx context.Context, l leaseView) (func(), error) {
 		rev, err := d.store.CreateRun(ctx, key, &run)
 		if errors.Is(err, ErrConflict) {
 			if reply != nil {
@@ -601,7 +658,7 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 		}
 		d.emit(&run, run.Current(), "")
 		if a := run.Current(); a != nil && a.Node != "" {
-			if err := d.publish(ctx, &run, rev, task); err != nil {
+			if err := d.publish(ctx, l, &run, rev, task); err != nil {
 				d.log.Warn().Err(err).Str("job", run.Job).Str("run_id", run.ID).Str("node", a.Node).Msg("launch not published; it will be published again")
 			}
 		}
@@ -631,16 +688,16 @@ func (d *dispatcher) markTick(run *subjects.Run) {
 }
 
 // publish sends the launch of the run's current allocation, claimable at rev.
-func (d *dispatcher) publish(ctx context.Context, run *subjects.Run, rev uint64, task []byte) error {
-	if !d.lease.Valid() {
+func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run, rev uint64, task []byte) error {
+	if !l.Valid() {
 		return errNotLeader
 	}
 	a := run.Current()
-	l := &subjects.Launch{
+	launch := &subjects.Launch{
 		RunID: run.ID, Job: run.Job, Scheduled: run.Scheduled, Alloc: len(run.Allocations), AllocID: a.ID,
 		Node: a.Node, Revision: rev, Task: task, Late: subjects.MillisOf(d.clock.Now().Sub(time.Unix(run.Scheduled, 0))),
 	}
-	return d.store.PublishLaunch(ctx, l, d.lease.Rev())
+	return d.store.PublishLaunch(ctx, launch, l.Rev())
 }
 
 var errNotLeader = errors.New("ticker lease lost")
@@ -663,7 +720,8 @@ func (d *dispatcher) emit(run *subjects.Run, a *subjects.Allocation, errText str
 }
 
 // async runs a write off the loop, bounded by maxInflight, and reports to the loop.
-func (d *dispatcher) async(r result, write func(ctx context.Context) (func(), error)) {
+func (d *dispatcher) async(r result, write func(ctx context.Context, l leaseView) (func(), error)) {
+	l := d.lease
 	select {
 	case d.inflight <- struct{}{}:
 	case <-d.ctx.Done():
@@ -671,11 +729,11 @@ func (d *dispatcher) async(r result, write func(ctx context.Context) (func(), er
 	}
 	go func() {
 		defer func() { <-d.inflight }()
-		if !d.lease.Valid() {
+		if l == nil || !l.Valid() {
 			r.err = errNotLeader
 		} else {
 			ctx, cancel := context.WithTimeout(d.ctx, ioTimeout)
-			r.apply, r.err = write(ctx)
+			r.apply, r.err = write(ctx, l)
 			cancel()
 		}
 		select {
@@ -699,7 +757,7 @@ func (d *dispatcher) finish(r result) {
 		if e != nil && e.rev == 0 {
 			d.untrack(r.key)
 		}
-		if !errors.Is(r.err, errNotLeader) {
+		if d.leading && !errors.Is(r.err, errNotLeader) {
 			d.log.Warn().Err(r.err).Str("job", r.job).Str("run_id", subjects.RunID(r.job, r.tick)).Msg("run not recorded; retrying")
 			d.retries = append(d.retries, retryTick{job: r.job, tick: r.tick})
 		}
@@ -716,6 +774,10 @@ func (d *dispatcher) finish(r result) {
 
 // force launches a run of the job now, as `job periodic force` asks.
 func (d *dispatcher) force(f forceRequest) {
+	if !d.leading || !d.ready {
+		f.reply(subjects.ForceReply{Error: "this ticker does not lead (yet); try again"})
+		return
+	}
 	je := d.jobs[f.job]
 	if je == nil || je.job == nil {
 		f.reply(subjects.ForceReply{Error: fmt.Sprintf("job %q is not defined or has no valid version", f.job)})
@@ -728,7 +790,7 @@ func (d *dispatcher) force(f forceRequest) {
 // publish again, reschedules due, and queued runs that waited too long; and persists
 // job states that changed.
 func (d *dispatcher) sweep() {
-	if !d.ready {
+	if !d.ready || !d.leading {
 		return
 	}
 	now := d.clock.Now()
@@ -745,11 +807,15 @@ func (d *dispatcher) sweep() {
 			d.launch(je, r.tick, false, nil)
 		}
 	}
+	// With no node heartbeating at all, it is likelier that heartbeats cannot reach
+	// the bucket (its stream is electing a leader) or this watch, than that every host
+	// died: declare nothing lost and re-place nothing until one is seen again.
+	judge := d.anyNodeAlive(now)
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
 			continue
 		}
-		d.sweepRun(e, now)
+		d.sweepRun(e, now, judge)
 	}
 	for key := range d.dirty {
 		if je := d.jobs[key]; je != nil {
@@ -759,7 +825,7 @@ func (d *dispatcher) sweep() {
 	}
 }
 
-func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
+func (d *dispatcher) sweepRun(e *runEntry, now time.Time, judge bool) {
 	run := e.run
 	a := run.Current()
 	je := d.jobs[run.Job]
@@ -768,7 +834,7 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		window = time.Duration(je.job.Periodic.CatchupWindow)
 	}
 	switch {
-	case run.State == subjects.StateRunning && a != nil && !d.nodeAlive(a.Node, now):
+	case run.State == subjects.StateRunning && a != nil && judge && !d.nodeAlive(a.Node, now):
 		next := cloneRun(run)
 		cur := next.Current()
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" stopped heartbeating", ptr(now.UTC())
@@ -788,14 +854,14 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
 		d.update(e, next, je.task)
 	case run.State == subjects.StateQueued && a != nil:
-		d.sweepQueued(e, je, a, window, now)
+		d.sweepQueued(e, je, a, window, now, judge)
 	}
 }
 
 // sweepQueued re-places a queued launch whose node died before claiming it, places one
 // that waited for an eligible node, gives up on it after the catch-up window, and
 // publishes again a launch left unclaimed on a ready node.
-func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocation, window time.Duration, now time.Time) {
+func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocation, window time.Duration, now time.Time, judge bool) {
 	run := e.run
 	tick := time.Unix(run.Scheduled, 0)
 	if je == nil || je.job == nil {
@@ -823,7 +889,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 			next.Current().State = subjects.StateSkipped
 			d.update(e, next, nil)
 		}
-	case !d.nodeAlive(a.Node, now):
+	case judge && !d.nodeAlive(a.Node, now):
 		next := cloneRun(run)
 		cur := next.Current()
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" went down before claiming the launch", ptr(now.UTC())
@@ -843,8 +909,8 @@ func (d *dispatcher) publishAgain(e *runEntry) {
 	}
 	e.busy, e.published = true, d.clock.Now()
 	run, rev, task := e.run, e.rev, je.task
-	d.async(result{key: e.key, job: run.Job}, func(ctx context.Context) (func(), error) {
-		if err := d.publish(ctx, &run, rev, task); err != nil {
+	d.async(result{key: e.key, job: run.Job}, func(ctx context.Context, l leaseView) (func(), error) {
+		if err := d.publish(ctx, l, &run, rev, task); err != nil {
 			return nil, fmt.Errorf("publish launch again: %w", err)
 		}
 		return func() {
@@ -860,14 +926,14 @@ func (d *dispatcher) publishAgain(e *runEntry) {
 func (d *dispatcher) update(e *runEntry, next subjects.Run, task []byte) {
 	e.busy = true
 	rev := e.rev
-	d.async(result{key: e.key, job: next.Job}, func(ctx context.Context) (func(), error) {
+	d.async(result{key: e.key, job: next.Job}, func(ctx context.Context, l leaseView) (func(), error) {
 		newRev, err := d.store.UpdateRun(ctx, e.key, &next, rev)
 		if err != nil {
 			return nil, err
 		}
 		d.emit(&next, next.Current(), "")
 		if a := next.Current(); task != nil && a != nil && a.Node != "" && next.State == subjects.StateQueued {
-			if err := d.publish(ctx, &next, newRev, task); err != nil {
+			if err := d.publish(ctx, l, &next, newRev, task); err != nil {
 				d.log.Warn().Err(err).Str("job", next.Job).Str("run_id", next.ID).Msg("launch not published; it will be published again")
 			}
 		}
@@ -885,9 +951,19 @@ func (d *dispatcher) nodeAlive(name string, now time.Time) bool {
 	return n != nil && n.member.Alive(n.written, now)
 }
 
+// anyNodeAlive reports whether some node's heartbeat is current.
+func (d *dispatcher) anyNodeAlive(now time.Time) bool {
+	for _, n := range d.nodes {
+		if n.member.Alive(n.written, now) {
+			return true
+		}
+	}
+	return false
+}
+
 // putState stores a job's state off the loop.
 func (d *dispatcher) putState(key string, st subjects.JobState) {
-	d.async(result{key: key, job: key}, func(ctx context.Context) (func(), error) {
+	d.async(result{key: key, job: key}, func(ctx context.Context, l leaseView) (func(), error) {
 		if err := d.store.PutJobState(ctx, key, &st); err != nil {
 			d.log.Warn().Err(err).Str("job", key).Msg("job state not stored")
 		}

@@ -19,8 +19,29 @@ import (
 // tickers that both believe they lead.
 type alwaysLeader struct{}
 
-func (alwaysLeader) Valid() bool { return true }
-func (alwaysLeader) Rev() uint64 { return 1 }
+func (alwaysLeader) Valid() bool           { return true }
+func (alwaysLeader) Rev() uint64           { return 1 }
+func (alwaysLeader) Lost() <-chan struct{} { return nil }
+
+// testLease is a lease a test ends.
+type testLease struct {
+	mu   sync.Mutex
+	lost chan struct{}
+}
+
+func newTestLease() *testLease { return &testLease{lost: make(chan struct{})} }
+
+func (l *testLease) Valid() bool {
+	select {
+	case <-l.lost:
+		return false
+	default:
+		return true
+	}
+}
+func (l *testLease) Rev() uint64           { return 2 }
+func (l *testLease) Lost() <-chan struct{} { return l.lost }
+func (l *testLease) end()                  { close(l.lost) }
 
 // sim is a simulated cluster for dispatcher tests: an in-memory store, runner nodes,
 // and dispatchers started and stopped at will, on synctest's fake clock.
@@ -61,18 +82,27 @@ func (s *sim) node(name string, d time.Duration) *fakeRunner {
 
 func (s *sim) putJob(name, yaml string) { s.store.set(JobChanged, name, []byte(yaml)) }
 
-// dispatch starts a dispatcher with the lease; the returned stop ends it and waits.
+// dispatch starts a dispatcher that leads with the lease; the returned stop ends it
+// and waits.
 func (s *sim) dispatch(lease leaseView) (stop func()) {
+	terms, stop := s.standby()
+	terms <- lease
+	return stop
+}
+
+// standby starts a dispatcher that leads when it is given a lease on terms.
+func (s *sim) standby() (terms chan<- leaseView, stop func()) {
 	ctx, cancel := context.WithCancel(s.ctx)
-	d := newDispatcher(s.store, s.clock, lease, zerolog.Nop())
+	d := newDispatcher(s.store, s.clock, zerolog.Nop())
+	ch := make(chan leaseView)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := d.run(ctx, nil, nil); err != nil {
+		if err := d.run(ctx, ch, nil); err != nil {
 			s.t.Errorf("dispatcher: %v", err)
 		}
 	}()
-	return func() { cancel(); <-done }
+	return ch, func() { cancel(); <-done }
 }
 
 // executions sums the runners' executions per run ID.
@@ -426,9 +456,11 @@ func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
 		s := newSim(t, ctx, clock.At(start))
 		s.node("a", time.Minute)
 		s.putJob("j", jobYAML("0 0 1 1 *", "  prohibit_overlap: true"))
-		d := newDispatcher(s.store, s.clock, alwaysLeader{}, zerolog.Nop())
+		d := newDispatcher(s.store, s.clock, zerolog.Nop())
 		force := make(chan forceRequest)
-		go func() { _ = d.run(ctx, nil, force) }()
+		terms := make(chan leaseView, 1)
+		terms <- alwaysLeader{}
+		go func() { _ = d.run(ctx, terms, force) }()
 		ask := func() subjects.ForceReply {
 			replies := make(chan subjects.ForceReply, 1)
 			force <- forceRequest{job: "j", reply: func(r subjects.ForceReply) { replies <- r }}
@@ -449,5 +481,67 @@ func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
 			t.Fatalf("forced run %+v", r)
 		}
 		cancel()
+	})
+}
+
+func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		termsB, stopB := s.standby()
+		time.Sleep(10 * time.Minute)
+		// The leader dies; its lock expires 2 s later and the standby wins it.
+		leaseA.end()
+		stopA()
+		time.Sleep(2 * time.Second)
+		termsB <- newTestLease()
+		time.Sleep(10 * time.Minute)
+		stopB()
+		runs := s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(20*time.Minute), time.Second)
+		late := 0
+		for _, r := range runs {
+			if r.Scheduled > start.Add(20*time.Minute).Unix() {
+				continue // still running when the test stopped
+			}
+			if r.State != subjects.StateComplete {
+				t.Fatalf("run %s %s: %s", r.ID, r.State, r.Reason)
+			}
+			if r.Late.Duration() >= time.Second {
+				late++
+			}
+		}
+		if late < 1 || late > 2 {
+			t.Fatalf("%d late runs, want only the ticks of the leaderless 2 s", late)
+		}
+	})
+}
+
+func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		s := newSim(t, ctx, clock.At(start))
+		a := s.node("a", time.Minute)
+		b := s.node("b", time.Minute)
+		s.putJob("j", jobYAML("0 * * * *", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour + 5*time.Second)
+		// The nodes bucket's stream elects a leader for 9 s: no heartbeat lands.
+		a.setSilent(true)
+		b.setSilent(true)
+		time.Sleep(9 * time.Second)
+		a.setSilent(false)
+		b.setSilent(false)
+		time.Sleep(2 * time.Minute)
+		stop()
+		r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Hour)))
+		if r.State != subjects.StateComplete || len(r.Allocations) != 1 {
+			t.Fatalf("run %+v: want complete on its first allocation", r)
+		}
 	})
 }

@@ -227,20 +227,21 @@ func (s *memStore) launchCount() int {
 // fakeRunner plays a runner for the node: it claims each launch addressed to it with
 // the revision-checked update a real runner makes, "runs" for d, and completes.
 type fakeRunner struct {
-	t     testing.TB
-	s     *memStore
-	node  subjects.Member
-	d     time.Duration
-	mu    sync.Mutex
-	dead  bool
-	execs map[string]int // executions per run ID
+	t      testing.TB
+	s      *memStore
+	node   subjects.Member
+	d      time.Duration
+	mu     sync.Mutex
+	dead   bool
+	silent bool           // heartbeats do not reach the store; runs go on
+	execs  map[string]int // executions per run ID
 }
 
 func (r *fakeRunner) heartbeat() {
 	r.mu.Lock()
-	dead := r.dead
+	skip := r.dead || r.silent
 	r.mu.Unlock()
-	if dead {
+	if skip {
 		return
 	}
 	data, _ := json.Marshal(r.node)
@@ -262,6 +263,12 @@ func (r *fakeRunner) heartbeatEvery(ctx context.Context, every time.Duration) {
 			}
 		}
 	}()
+}
+
+func (r *fakeRunner) setSilent(silent bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.silent = silent
 }
 
 func (r *fakeRunner) kill() {

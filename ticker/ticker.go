@@ -102,19 +102,29 @@ func (t *Ticker) tryBind(ctx context.Context) error {
 	return nil
 }
 
-// Run campaigns for the lock and dispatches while it holds it, term after term, until
-// ctx ends; then it releases the lock so another server takes over at once.
+// Run keeps a standby dispatcher current, campaigns for the lock, and leads while it
+// holds it, term after term, until ctx ends; then it releases the lock so another
+// server takes over at once.
 func (t *Ticker) Run(ctx context.Context) error {
 	if err := t.bind(ctx); err != nil {
 		return nil // ctx ended
 	}
+	terms := make(chan leaseView)
+	force := make(chan forceRequest)
+	d := newDispatcher(t.store, t.opts.Clock, t.log)
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		_ = d.run(ctx, terms, force)
+	}()
+	defer func() { <-dispatched }()
 	for {
 		l, err := t.election.campaign(ctx)
 		if err != nil {
 			return nil // ctx ended
 		}
 		t.log.Info().Uint64("lock_revision", l.Rev()).Msg("ticker lock won")
-		if err := t.term(ctx, l); err != nil {
+		if err := t.term(ctx, l, terms, force); err != nil {
 			t.log.Error().Err(err).Msg("ticker term ended with an error")
 		}
 		if ctx.Err() != nil {
@@ -128,15 +138,20 @@ func (t *Ticker) Run(ctx context.Context) error {
 	}
 }
 
-// term is one leadership term: keep the lease, answer force requests, dispatch.
-func (t *Ticker) term(ctx context.Context, l *lease) error {
+// term is one leadership term: keep the lease, hand it to the dispatcher, answer
+// force requests, until the lease is lost or ctx ends.
+func (t *Ticker) term(ctx context.Context, l *lease, terms chan<- leaseView, force chan<- forceRequest) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go l.keep(ctx)
 	if t.opts.StepDown {
 		go t.stepDownLoop(ctx)
 	}
-	force := make(chan forceRequest)
+	select {
+	case terms <- l:
+	case <-ctx.Done():
+		return nil
+	}
 	sub, err := t.opts.Conn.Subscribe(subjects.ForceSubjects, func(m *nats.Msg) {
 		job, err := subjects.JobFromForceSubject(m.Subject)
 		reply := func(r subjects.ForceReply) {
@@ -156,8 +171,11 @@ func (t *Ticker) term(ctx context.Context, l *lease) error {
 		return fmt.Errorf("subscribe to force requests: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	d := newDispatcher(t.store, t.opts.Clock, l, t.log)
-	return d.run(ctx, l.Lost(), force)
+	select {
+	case <-l.Lost():
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // stepDownLoop keeps the leadership of the streams the ticker writes to (and of their
