@@ -158,14 +158,20 @@ task:
 `, cron, extra)
 }
 
+// simulate runs test in a synctest bubble whose clock starts at origin.
+func simulate(t *testing.T, origin time.Time, test func(t *testing.T, s *sim)) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		test(t, newSim(t, ctx, clock.At(origin)))
+	})
+}
+
 // start is a Monday at 00:00 UTC, as the simulated days' origin.
 var start = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
 func TestSimulatedDayOfPerSecondTicksLaunchesEachTickOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		for i := range 3 {
 			s.node(fmt.Sprintf("node-%d-mysql-backup", i), 100*time.Millisecond)
 		}
@@ -190,10 +196,7 @@ func TestSimulatedDayOfPerSecondTicksLaunchesEachTickOnce(t *testing.T) {
 }
 
 func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 10*time.Millisecond)
 		s.putJob("j", jobYAML("@every 1s", ""))
 		stopA := s.dispatch(alwaysLeader{})
@@ -209,10 +212,7 @@ func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
 }
 
 func TestARunThatExistsAlreadyDoesNotBlockAProhibitOverlapJob(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
 		// Another ticker made the 00:01 run; this one's watch has not seen it yet.
 		s.store.unseen = map[string]bool{subjects.RunKey("j", start.Add(time.Minute)): true}
@@ -232,10 +232,7 @@ func TestARunThatExistsAlreadyDoesNotBlockAProhibitOverlapJob(t *testing.T) {
 }
 
 func TestNewLeaderCatchesUpTicksMissedWithinTheWindow(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
 		s.putJob("j", jobYAML("* * * * *", "  catchup_window: 10m"))
 		stop := s.dispatch(alwaysLeader{})
@@ -264,10 +261,7 @@ func TestNewLeaderCatchesUpTicksMissedWithinTheWindow(t *testing.T) {
 }
 
 func TestCatchupLatestLaunchesOnlyTheNewestMissedTick(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
 		s.putJob("j", jobYAML("* * * * *", "  catchup: latest"))
 		stop := s.dispatch(alwaysLeader{})
@@ -299,10 +293,7 @@ func TestCatchupLatestLaunchesOnlyTheNewestMissedTick(t *testing.T) {
 }
 
 func TestProhibitOverlapSkipsTicksWhileARunIsRunning(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 90*time.Second)
 		s.putJob("j", jobYAML("* * * * *", "  prohibit_overlap: true"))
 		stop := s.dispatch(alwaysLeader{})
@@ -323,10 +314,7 @@ func TestProhibitOverlapSkipsTicksWhileARunIsRunning(t *testing.T) {
 }
 
 func TestRunOfADeadNodeIsLostAndRescheduledOnAnother(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		a := s.node("a", 30*time.Second)
 		s.putJob("j", jobYAML("0 * * * *", "reschedule: {attempts: 1, delay: 5s}"))
 		stop := s.dispatch(alwaysLeader{})
@@ -346,10 +334,7 @@ func TestRunOfADeadNodeIsLostAndRescheduledOnAnother(t *testing.T) {
 }
 
 func TestQueuedRunWaitsForAnEligibleNodeThenSkipsAfterTheWindow(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("web-1", time.Second)
 		s.putJob("j", jobYAML("*/20 * * * *", `  catchup_window: 5m
 constraints:
@@ -375,10 +360,7 @@ constraints:
 }
 
 func TestInvalidJobVersionKeepsTheLastValidOneRunning(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
 		s.putJob("j", jobYAML("* * * * *", ""))
 		stop := s.dispatch(alwaysLeader{})
@@ -399,10 +381,7 @@ func TestInvalidJobVersionKeepsTheLastValidOneRunning(t *testing.T) {
 }
 
 func TestRemovedJobLaunchesNoMore(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
 		s.putJob("j", jobYAML("* * * * *", ""))
 		stop := s.dispatch(alwaysLeader{})
@@ -420,15 +399,12 @@ func TestRemovedJobLaunchesNoMore(t *testing.T) {
 }
 
 func TestHourlyJobAcrossSpringForwardLaunchesOncePerWallClockHour(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		ny, err := time.LoadLocation("America/New_York")
-		if err != nil {
-			t.Fatal(err)
-		}
-		day := time.Date(2026, 3, 8, 0, 30, 0, 0, ny) // clocks go 02:00 → 03:00
-		s := newSim(t, ctx, clock.At(day))
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 3, 8, 0, 30, 0, 0, ny) // clocks go 02:00 → 03:00
+	simulate(t, day, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
 		s.putJob("j", jobYAML("0 * * * *", "  time_zone: America/New_York"))
 		stop := s.dispatch(alwaysLeader{})
@@ -450,16 +426,15 @@ func TestHourlyJobAcrossSpringForwardLaunchesOncePerWallClockHour(t *testing.T) 
 }
 
 func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Minute)
 		s.putJob("j", jobYAML("0 0 1 1 *", "  prohibit_overlap: true"))
 		d := newDispatcher(s.store, s.clock, zerolog.Nop())
 		force := make(chan forceRequest)
 		terms := make(chan leaseView, 1)
 		terms <- alwaysLeader{}
+		ctx, cancel := context.WithCancel(s.ctx)
+		defer cancel()
 		go func() { _ = d.run(ctx, terms, force) }()
 		ask := func() subjects.ForceReply {
 			replies := make(chan subjects.ForceReply, 1)
@@ -480,15 +455,11 @@ func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
 		if r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Second))); r.State != subjects.StateComplete || !r.Forced {
 			t.Fatalf("forced run %+v", r)
 		}
-		cancel()
 	})
 }
 
 func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 100*time.Millisecond)
 		s.putJob("j", jobYAML("@every 1s", ""))
 		leaseA := newTestLease()
@@ -522,10 +493,7 @@ func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
 }
 
 func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		s := newSim(t, ctx, clock.At(start))
+	simulate(t, start, func(t *testing.T, s *sim) {
 		a := s.node("a", time.Minute)
 		b := s.node("b", time.Minute)
 		s.putJob("j", jobYAML("0 * * * *", ""))

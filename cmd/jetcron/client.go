@@ -194,6 +194,17 @@ func (c *command) connect() (*client, error) {
 	return &client{nc: nc, js: js, address: c.address}, nil
 }
 
+// dial connects as connect does and gives the command its deadline: ctx ends after
+// commandTimeout; done releases both.
+func (c *command) dial() (cl *client, ctx context.Context, done func(), err error) {
+	cl, err = c.connect()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	return cl, ctx, func() { cancel(); cl.Close() }, nil
+}
+
 // Close closes the connection.
 func (cl *client) Close() { cl.nc.Close() }
 

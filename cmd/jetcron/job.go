@@ -117,13 +117,11 @@ func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return validationFailed(c.json, name, err, stdout, stderr)
 	}
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 	kv, err := cl.bucket(ctx, subjects.JobsBucket)
 	if err != nil {
 		return fail(stderr, err)
@@ -320,13 +318,11 @@ func cmdJobStatus(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 
 	now := time.Now()
 	switch {
@@ -704,13 +700,11 @@ func cmdJobPeriodicForce(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	name := pos[0]
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 	if err := jobExists(ctx, cl, name); err != nil {
 		return fail(stderr, err)
 	}
@@ -785,13 +779,11 @@ func cmdJobStop(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	name := pos[0]
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 	if err := jobExists(ctx, cl, name); err != nil {
 		return fail(stderr, err)
 	}

@@ -28,13 +28,11 @@ func cmdNodeStatus(args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 
 	kv, err := cl.bucket(ctx, subjects.NodesBucket)
 	if err != nil {
@@ -95,13 +93,11 @@ func cmdNodeDrain(args []string, stdout, stderr io.Writer) int {
 		c.printUsage(stderr)
 		return exitUsage
 	}
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 
 	kv, err := cl.bucket(ctx, subjects.NodesBucket)
 	if err != nil {

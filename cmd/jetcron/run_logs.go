@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,13 +24,11 @@ func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 
 	logs, err := cl.bucket(ctx, subjects.LogsBucket)
 	if err != nil {

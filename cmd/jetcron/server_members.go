@@ -94,13 +94,11 @@ func cmdServerMembers(args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
-	cl, err := c.connect()
+	cl, ctx, done, err := c.dial()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	defer done()
 
 	kv, err := cl.bucket(ctx, subjects.ServersBucket)
 	if err != nil {
