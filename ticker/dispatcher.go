@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -114,21 +114,24 @@ type dispatcher struct {
 	leading bool
 	log     zerolog.Logger
 
-	jobs     map[string]*jobEntry
-	states   map[string]subjects.JobState // as stored in the job state bucket, by job key
-	pending  map[string]Change            // job versions read before every bucket was read
-	newest   map[string]int64             // newest tick with a record, read before that
-	retries  []retryTick
-	heap     launchHeap
-	nodes    map[string]*nodeEntry
-	runs     map[string]*runEntry
-	byJob    map[string]int // non-terminal runs per job
-	byNode   map[string]int // queued and running allocations per node
-	dirty    map[string]bool
-	ready    bool // every bucket was read
-	results  chan result
-	inflight chan struct{}
-	ctx      context.Context
+	jobs       map[string]*jobEntry
+	states     map[string]subjects.JobState // as stored in the job state bucket, by job key
+	pending    map[string]Change            // job versions read before every bucket was read
+	newest     map[string]int64             // newest tick with a record, read before that
+	retries    []retryTick
+	heap       launchHeap
+	nodes      map[string]*nodeEntry
+	names      []string // node names, sorted: placement walks them in a stable order
+	runs       map[string]*runEntry
+	byJob      map[string]int // non-terminal runs per job
+	byNode     map[string]int // queued and running allocations per node
+	dirty      map[string]bool
+	newestBeat time.Time // the newest node heartbeat seen
+	flowSince  time.Time // since when node heartbeats have landed without a pause
+	ready      bool      // every bucket was read
+	results    chan result
+	inflight   chan struct{}
+	ctx        context.Context
 }
 
 func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher {
@@ -259,7 +262,12 @@ func (d *dispatcher) apply(c Change) {
 
 func (d *dispatcher) applyNode(c Change) {
 	if c.Deleted {
-		delete(d.nodes, c.Key)
+		name, err := subjects.ParseToken(c.Key)
+		if err == nil && d.nodes[name] != nil {
+			delete(d.nodes, name)
+			i, _ := slices.BinarySearch(d.names, name)
+			d.names = slices.Delete(d.names, i, i+1)
+		}
 		return
 	}
 	var m subjects.Member
@@ -267,7 +275,15 @@ func (d *dispatcher) applyNode(c Change) {
 		d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable node record ignored")
 		return
 	}
+	if d.nodes[m.Name] == nil {
+		i, _ := slices.BinarySearch(d.names, m.Name)
+		d.names = slices.Insert(d.names, i, m.Name)
+	}
 	d.nodes[m.Name] = &nodeEntry{member: m, attrs: m.PlacementAttrs(), written: c.Written}
+	if c.Written.Sub(d.newestBeat) > m.TTL.Duration()/2 {
+		d.flowSince = c.Written // heartbeats land again after a pause
+	}
+	d.newestBeat = laterOf(d.newestBeat, c.Written)
 }
 
 func (d *dispatcher) applyRun(c Change) {
@@ -587,14 +603,9 @@ func (d *dispatcher) allocate(je *jobEntry, now time.Time, run *subjects.Run) su
 // place picks the eligible node with the fewest active allocations, rotating among
 // equals so that runs spread over the nodes. It returns nil and why when none fits.
 func (d *dispatcher) place(je *jobEntry, now time.Time) (*nodeEntry, string) {
-	names := make([]string, 0, len(d.nodes))
-	for name := range d.nodes {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	var eligible []*nodeEntry
 	why, ready := "no node is registered", 0
-	for _, name := range names {
+	for _, name := range d.names {
 		n := d.nodes[name]
 		if !n.member.Alive(n.written, now) {
 			continue
@@ -807,15 +818,11 @@ func (d *dispatcher) sweep() {
 			d.launch(je, r.tick, false, nil)
 		}
 	}
-	// With no node heartbeating at all, it is likelier that heartbeats cannot reach
-	// the bucket (its stream is electing a leader) or this watch, than that every host
-	// died: declare nothing lost and re-place nothing until one is seen again.
-	judge := d.anyNodeAlive(now)
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
 			continue
 		}
-		d.sweepRun(e, now, judge)
+		d.sweepRun(e, now)
 	}
 	for key := range d.dirty {
 		if je := d.jobs[key]; je != nil {
@@ -825,7 +832,7 @@ func (d *dispatcher) sweep() {
 	}
 }
 
-func (d *dispatcher) sweepRun(e *runEntry, now time.Time, judge bool) {
+func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 	run := e.run
 	a := run.Current()
 	je := d.jobs[run.Job]
@@ -834,7 +841,7 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time, judge bool) {
 		window = time.Duration(je.job.Periodic.CatchupWindow)
 	}
 	switch {
-	case run.State == subjects.StateRunning && a != nil && judge && !d.nodeAlive(a.Node, now):
+	case run.State == subjects.StateRunning && a != nil && d.nodeDown(a.Node, now):
 		next := cloneRun(run)
 		cur := next.Current()
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" stopped heartbeating", ptr(now.UTC())
@@ -854,14 +861,14 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time, judge bool) {
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
 		d.update(e, next, je.task)
 	case run.State == subjects.StateQueued && a != nil:
-		d.sweepQueued(e, je, a, window, now, judge)
+		d.sweepQueued(e, je, a, window, now)
 	}
 }
 
 // sweepQueued re-places a queued launch whose node died before claiming it, places one
 // that waited for an eligible node, gives up on it after the catch-up window, and
 // publishes again a launch left unclaimed on a ready node.
-func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocation, window time.Duration, now time.Time, judge bool) {
+func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocation, window time.Duration, now time.Time) {
 	run := e.run
 	tick := time.Unix(run.Scheduled, 0)
 	if je == nil || je.job == nil {
@@ -889,7 +896,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 			next.Current().State = subjects.StateSkipped
 			d.update(e, next, nil)
 		}
-	case judge && !d.nodeAlive(a.Node, now):
+	case d.nodeDown(a.Node, now):
 		next := cloneRun(run)
 		cur := next.Current()
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" went down before claiming the launch", ptr(now.UTC())
@@ -945,20 +952,19 @@ func (d *dispatcher) update(e *runEntry, next subjects.Run, task []byte) {
 	})
 }
 
-// nodeAlive reports whether the named node's heartbeat is current.
-func (d *dispatcher) nodeAlive(name string, now time.Time) bool {
+// nodeDown reports whether the named node is down: it left, is unknown, or its
+// heartbeat lapsed while other heartbeats kept landing. After a pause of every
+// heartbeat (the nodes stream electing a leader, or this watch lagging), a node is
+// judged only once heartbeats have landed again for half a TTL, longer than its
+// heartbeat interval: declaring runs lost without evidence would launch them twice.
+func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 	n := d.nodes[name]
-	return n != nil && n.member.Alive(n.written, now)
-}
-
-// anyNodeAlive reports whether some node's heartbeat is current.
-func (d *dispatcher) anyNodeAlive(now time.Time) bool {
-	for _, n := range d.nodes {
-		if n.member.Alive(n.written, now) {
-			return true
-		}
+	if n == nil || n.member.Left {
+		return true
 	}
-	return false
+	ttl := n.member.TTL.Duration()
+	deadline := n.written.Add(ttl)
+	return now.After(deadline) && d.newestBeat.After(deadline) && now.Sub(d.flowSince) > ttl/2
 }
 
 // putState stores a job's state off the loop.
