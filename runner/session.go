@@ -384,8 +384,14 @@ func (s *session) claim(ctx context.Context, key string, l *subjects.Launch, log
 		entry, err := getEntry(cctx, s.runs, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			log.Debug().Msg("launch discarded: run record not found")
-			return nil, true
+			// The ticker made the record before it published the launch: a replica
+			// that lags behind answered. Read again until the claim times out.
+			log.Debug().Uint64("launch_revision", l.Revision).Msg("claim: run record not found yet; reading again")
+			if !sleepCtx(cctx, staleReadWait) {
+				log.Warn().Msg("launch discarded: run record not found")
+				return nil, true
+			}
+			continue
 		case err != nil:
 			log.Debug().Err(err).Msg("claim: read run record")
 			if !sleepCtx(cctx, wait) {

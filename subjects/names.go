@@ -197,3 +197,11 @@ func MsgID(runID string, alloc int) string {
 	}
 	return runID + "#" + strconv.Itoa(alloc)
 }
+
+// RepublishMsgID is the de-duplication ID of the n-th publication again (n >= 1) of an
+// allocation's launch left unclaimed: distinct, so that the stream stores it even
+// within its de-duplication window. Claims stay exclusive: every copy carries the same
+// claim revision.
+func RepublishMsgID(runID string, alloc, n int) string {
+	return MsgID(runID, alloc) + "~" + strconv.Itoa(n)
+}

@@ -87,6 +87,9 @@ func TestMsgIDIsRunIDForFirstAllocation(t *testing.T) {
 	if MsgID("j/periodic-1", 1) != "j/periodic-1" || MsgID("j/periodic-1", 3) != "j/periodic-1#3" {
 		t.Fatalf("MsgID = %q, %q", MsgID("j/periodic-1", 1), MsgID("j/periodic-1", 3))
 	}
+	if RepublishMsgID("j/periodic-1", 1, 2) != "j/periodic-1~2" {
+		t.Fatalf("RepublishMsgID = %q", RepublishMsgID("j/periodic-1", 1, 2))
+	}
 }
 
 func TestMemberStatusFollowsHeartbeatAge(t *testing.T) {

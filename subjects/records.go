@@ -157,7 +157,7 @@ type Run struct {
 	Reason string `json:"reason,omitempty"`
 	// Forced marks a run made by `job periodic force`.
 	Forced bool `json:"forced,omitempty"`
-	// Late is how long after its tick the run was first launched.
+	// Late is how long after its tick the run's current allocation was placed.
 	Late Millis `json:"late_ms"`
 	// Attempts counts reschedules after lost allocations.
 	Attempts    int          `json:"attempts"`
@@ -173,7 +173,7 @@ func (r *Run) Current() *Allocation {
 }
 
 // Launch is the message that tells a runner to run an allocation, published on
-// LaunchSubject with MsgIDHeader = MsgID(RunID, Alloc).
+// LaunchSubject with MsgIDHeader = its MsgID().
 type Launch struct {
 	RunID     string `json:"run_id"`
 	Job       string `json:"job"`
@@ -190,6 +190,17 @@ type Launch struct {
 	Task json.RawMessage `json:"task"`
 	// Late is how long after its tick the launch was published.
 	Late Millis `json:"late_ms"`
+	// Republish counts publications again of a launch left unclaimed (0: the first).
+	Republish int `json:"republish,omitempty"`
+}
+
+// MsgID is the launch's de-duplication ID: MsgID, or RepublishMsgID for a
+// publication again.
+func (l *Launch) MsgID() string {
+	if l.Republish > 0 {
+		return RepublishMsgID(l.RunID, l.Alloc, l.Republish)
+	}
+	return MsgID(l.RunID, l.Alloc)
 }
 
 // Event is one change of a run, published on EventSubject so that

@@ -76,7 +76,7 @@ type runEntry struct {
 	rev         uint64 // 0 while the record is being created
 	busy        bool   // a write for it is under way
 	published   time.Time
-	rescheduled bool
+	republished int // publications again of the current allocation's launch
 }
 
 // result is what an asynchronous write reports back to the loop.
@@ -315,10 +315,15 @@ func (d *dispatcher) applyRun(c Change) {
 func (d *dispatcher) track(key string, run subjects.Run, rev uint64) {
 	e := d.runs[key]
 	if e == nil {
-		e = &runEntry{key: key}
+		// Seen for the first time: its launch counts as published now, so that it is
+		// published again only if it then stays unclaimed for republishAfter.
+		e = &runEntry{key: key, published: d.clock.Now()}
 		d.runs[key] = e
 	} else {
 		d.count(&e.run, -1)
+	}
+	if a, b := e.run.Current(), run.Current(); a == nil || b == nil || a.ID != b.ID || a.Node != b.Node {
+		e.republished = 0
 	}
 	e.run, e.rev, e.busy = run, rev, false
 	d.count(&e.run, +1)
@@ -440,7 +445,7 @@ func (d *dispatcher) lead() {
 	now := d.clock.Now()
 	for _, e := range d.runs {
 		if a := e.run.Current(); e.run.State == subjects.StateQueued && a != nil && a.Node != "" && e.rev != 0 {
-			d.publishAgain(e)
+			d.publishAgain(e, 0)
 		}
 	}
 	for key, je := range d.jobs {
@@ -590,6 +595,7 @@ func (d *dispatcher) activeRunOf(jobKey string) string {
 // has no node and run.Reason says why.
 func (d *dispatcher) allocate(je *jobEntry, now time.Time, run *subjects.Run) subjects.Allocation {
 	a := subjects.Allocation{ID: newAllocID(), State: subjects.StateQueued, Created: now.UTC()}
+	run.Late = subjects.MillisOf(now.Sub(time.Unix(run.Scheduled, 0)))
 	node, why := d.place(je, now)
 	if node == nil {
 		run.Reason = "waiting: " + why
@@ -669,7 +675,7 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 		}
 		d.emit(&run, run.Current(), "")
 		if a := run.Current(); a != nil && a.Node != "" {
-			if err := d.publish(ctx, l, &run, rev, task); err != nil {
+			if err := d.publish(ctx, l, &run, rev, task, 0); err != nil {
 				d.log.Warn().Err(err).Str("job", run.Job).Str("run_id", run.ID).Str("node", a.Node).Msg("launch not published; it will be published again")
 			}
 		}
@@ -698,8 +704,9 @@ func (d *dispatcher) markTick(run *subjects.Run) {
 	d.dirty[jobKey] = true
 }
 
-// publish sends the launch of the run's current allocation, claimable at rev.
-func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run, rev uint64, task []byte) error {
+// publish sends the launch of the run's current allocation, claimable at rev; again
+// counts its publications again (0: the first).
+func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run, rev uint64, task []byte, again int) error {
 	if !l.Valid() {
 		return errNotLeader
 	}
@@ -707,6 +714,7 @@ func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run
 	launch := &subjects.Launch{
 		RunID: run.ID, Job: run.Job, Scheduled: run.Scheduled, Alloc: len(run.Allocations), AllocID: a.ID,
 		Node: a.Node, Revision: rev, Task: task, Late: subjects.MillisOf(d.clock.Now().Sub(time.Unix(run.Scheduled, 0))),
+		Republish: again,
 	}
 	return d.store.PublishLaunch(ctx, launch, l.Rev())
 }
@@ -768,8 +776,12 @@ func (d *dispatcher) finish(r result) {
 		if e != nil && e.rev == 0 {
 			d.untrack(r.key)
 		}
-		if d.leading && !errors.Is(r.err, errNotLeader) {
-			d.log.Warn().Err(r.err).Str("job", r.job).Str("run_id", subjects.RunID(r.job, r.tick)).Msg("run not recorded; retrying")
+		if d.leading {
+			// Also when the lease was only suspended: the tick must not be missed if
+			// it resumes. A term that ends drops its retries; the next one catches up.
+			if !errors.Is(r.err, errNotLeader) {
+				d.log.Warn().Err(r.err).Str("job", r.job).Str("run_id", subjects.RunID(r.job, r.tick)).Msg("run not recorded; retrying")
+			}
 			d.retries = append(d.retries, retryTick{job: r.job, tick: r.tick})
 		}
 		return
@@ -903,13 +915,17 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
 		d.update(e, next, je.task)
 	case now.Sub(e.published) > republishAfter:
-		d.publishAgain(e)
+		e.republished++
+		d.publishAgain(e, e.republished)
 	}
 }
 
-// publishAgain publishes the launch of a queued run once more, with the same message
-// ID and claim revision as before.
-func (d *dispatcher) publishAgain(e *runEntry) {
+// publishAgain publishes the launch of a queued run once more, with the same claim
+// revision. The n-th time (n >= 1) it has a message ID of its own, so the stream keeps
+// it; with n = 0 (a new term, in case the previous holder died between making the
+// record and publishing) it has the original's, so a launch that was stored is not
+// stored twice.
+func (d *dispatcher) publishAgain(e *runEntry, n int) {
 	je := d.jobs[e.run.Job]
 	if je == nil || je.task == nil {
 		return
@@ -917,7 +933,7 @@ func (d *dispatcher) publishAgain(e *runEntry) {
 	e.busy, e.published = true, d.clock.Now()
 	run, rev, task := e.run, e.rev, je.task
 	d.async(result{key: e.key, job: run.Job}, func(ctx context.Context, l leaseView) (func(), error) {
-		if err := d.publish(ctx, l, &run, rev, task); err != nil {
+		if err := d.publish(ctx, l, &run, rev, task, n); err != nil {
 			return nil, fmt.Errorf("publish launch again: %w", err)
 		}
 		return func() {
@@ -940,7 +956,7 @@ func (d *dispatcher) update(e *runEntry, next subjects.Run, task []byte) {
 		}
 		d.emit(&next, next.Current(), "")
 		if a := next.Current(); task != nil && a != nil && a.Node != "" && next.State == subjects.StateQueued {
-			if err := d.publish(ctx, l, &next, newRev, task); err != nil {
+			if err := d.publish(ctx, l, &next, newRev, task, 0); err != nil {
 				d.log.Warn().Err(err).Str("job", next.Job).Str("run_id", next.ID).Msg("launch not published; it will be published again")
 			}
 		}

@@ -35,13 +35,17 @@ type election struct {
 	log   zerolog.Logger
 }
 
-// lease is a won lock. Valid turns false when a renewal fails or the TTL since the
-// last good renewal has passed; Lost is closed then.
+// lease is a won lock. Valid turns false at once when a renewal fails, and Lost is
+// closed when the lock is gone: another holder's revision was found, or the TTL since
+// the last good renewal has passed. A renewal that only timed out (the lock stream
+// electing a leader) suspends the lease and is retried while the TTL lasts: if a
+// revision-checked renewal then succeeds, nobody else took the lock, and it resumes.
 type lease struct {
 	e          *election
 	mu         sync.Mutex
 	rev        uint64
 	validUntil time.Time
+	suspended  bool
 	lost       chan struct{}
 	lostOnce   sync.Once
 }
@@ -78,8 +82,15 @@ func (e *election) campaign(ctx context.Context) (*lease, error) {
 // a tenth for clock-rate differences between this host and the server's.
 func (e *election) margin() time.Duration { return e.ttl - e.ttl/10 }
 
-// Valid reports whether the lease still holds at this instant.
+// Valid reports whether the lease holds at this instant and is not suspended.
 func (l *lease) Valid() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.suspended && l.e.clock.Now().Before(l.validUntil)
+}
+
+// unexpired reports whether the TTL since the last good renewal still runs.
+func (l *lease) unexpired() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.e.clock.Now().Before(l.validUntil)
@@ -97,8 +108,8 @@ func (l *lease) Lost() <-chan struct{} { return l.lost }
 
 func (l *lease) end() { l.lostOnce.Do(func() { close(l.lost) }) }
 
-// keep renews the lease every TTL/4 until a renewal fails or ctx ends. It also ends
-// the lease when its validity runs out between renewals (a paused process).
+// keep renews the lease every TTL/4 until the lock is gone or ctx ends. It also
+// ends the lease when its validity runs out between renewals (a paused process).
 func (l *lease) keep(ctx context.Context) {
 	defer l.end()
 	e := l.e
@@ -107,15 +118,16 @@ func (l *lease) keep(ctx context.Context) {
 		return
 	}
 	every := e.ttl / 4
+	wait := every
 	for {
-		timer := e.clock.NewTimer(every)
+		timer := e.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
 		}
-		if !l.Valid() {
+		if !l.unexpired() {
 			e.log.Warn().Msg("ticker lease ran out before it could be renewed")
 			return
 		}
@@ -123,15 +135,28 @@ func (l *lease) keep(ctx context.Context) {
 		renewCtx, cancel := context.WithTimeout(ctx, every)
 		rev, err := e.kv.Update(renewCtx, subjects.LockKey, value, l.Rev())
 		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Warn().Err(err).Msg("ticker lock renewal failed; stepping down")
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			if l.suspended {
+				e.log.Info().Msg("ticker lock renewed again; resuming")
 			}
+			l.rev, l.validUntil, l.suspended = rev, start.Add(e.margin()), false
+			l.mu.Unlock()
+			wait = every
+		case ctx.Err() != nil:
 			return
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyNotFound):
+			e.log.Warn().Err(err).Msg("ticker lock taken over or expired; stepping down")
+			return
+		default:
+			// No answer: stop launching at once, and try again while the TTL lasts.
+			l.mu.Lock()
+			l.suspended = true
+			l.mu.Unlock()
+			e.log.Warn().Err(err).Msg("ticker lock renewal failed; launches suspended")
+			wait = every / 4
 		}
-		l.mu.Lock()
-		l.rev, l.validUntil = rev, start.Add(e.margin())
-		l.mu.Unlock()
 	}
 }
 

@@ -113,7 +113,7 @@ func (s *jsStore) PublishLaunch(ctx context.Context, l *subjects.Launch, leaderR
 	}
 	msg := &nats.Msg{Subject: subjects.LaunchSubject(l.Node, l.Job), Data: data, Header: nats.Header{}}
 	msg.Header.Set(subjects.LeaderRevHeader, strconv.FormatUint(leaderRev, 10))
-	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(subjects.MsgID(l.RunID, l.Alloc)))
+	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(l.MsgID()))
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess {
 		return nil // a concurrent publish of the same launch is being stored

@@ -152,7 +152,7 @@ func (s *memStore) UpdateRun(_ context.Context, key string, run *subjects.Run, r
 
 func (s *memStore) PublishLaunch(_ context.Context, l *subjects.Launch, _ uint64) error {
 	s.mu.Lock()
-	id := subjects.MsgID(l.RunID, l.Alloc)
+	id := l.MsgID()
 	if s.msgIDs[id] {
 		s.mu.Unlock()
 		return nil // de-duplicated, as JetStream does within its window
