@@ -462,9 +462,19 @@ func loadJob(ctx context.Context, cl *client, name string) (*jobView, error) {
 	return newJobView(name, entry, state, history), nil
 }
 
-// validKey reports whether name can be a key of the jobs bucket.
+// validKey reports whether name can be a key of the jobs bucket (NATS KV's rule:
+// letters, digits and -/_=. without a leading or trailing dot). Such a key need not be
+// a valid job name: `backup.v2` is stored, and shown invalid.
 func validKey(name string) bool {
-	return name != "" && subjects.Token(name) == name
+	if name == "" || name[0] == '.' || name[len(name)-1] == '.' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-/_=.", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // recentRunsOf returns the newest n runs of job, oldest first.

@@ -611,3 +611,15 @@ func TestJobPeriodicForce(t *testing.T) {
 		})
 	}
 }
+
+func TestJobStatusOfAKeyThatIsNoJobNameShowsItsError(t *testing.T) {
+	e := newTestEnv(t)
+	if _, err := e.b.Jobs.Put(ctxT(t), "backup.v2", []byte(seedJob)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, code := e.run(cmdJobStatus, "backup.v2")
+	if code != exitOK || !strings.Contains(stdout, "Status               = invalid\n") ||
+		!strings.Contains(stdout, `Error                = job "backup.v2"`) {
+		t.Fatalf("code %d\n%s", code, stdout)
+	}
+}
