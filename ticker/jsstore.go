@@ -41,24 +41,18 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}
 		initial.Add(1)
 		go func() {
 			defer w.Stop()
-			done := false
+			var loaded sync.Once // the initial values were all sent, or the watch ended
+			defer loaded.Do(initial.Done)
 			for {
 				select {
 				case <-ctx.Done():
-					if !done {
-						initial.Done()
-					}
 					return
 				case e, ok := <-w.Updates():
 					if !ok {
-						if !done {
-							initial.Done()
-						}
 						return
 					}
 					if e == nil {
-						done = true
-						initial.Done()
+						loaded.Do(initial.Done)
 						continue
 					}
 					c := Change{
@@ -68,9 +62,6 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}
 					select {
 					case out <- c:
 					case <-ctx.Done():
-						if !done {
-							initial.Done()
-						}
 						return
 					}
 				}
