@@ -555,6 +555,11 @@ func (d *dispatcher) skip(je *jobEntry, tick time.Time, reason string) {
 // launch makes the run of je for tick: skipped if prohibit_overlap finds one still
 // running, else queued on a chosen node (or on none, waiting for one).
 func (d *dispatcher) launch(je *jobEntry, tick time.Time, forced bool, reply func(subjects.ForceReply)) {
+	d.launchAfter(je, tick, forced, reply, false)
+}
+
+// launchAfter is launch; rechecked says the job's active runs were just read again.
+func (d *dispatcher) launchAfter(je *jobEntry, tick time.Time, forced bool, reply func(subjects.ForceReply), rechecked bool) {
 	now := d.clock.Now()
 	key := subjects.RunKey(je.key, tick)
 	if _, known := d.runs[key]; known {
@@ -568,6 +573,10 @@ func (d *dispatcher) launch(je *jobEntry, tick time.Time, forced bool, reply fun
 		Late: subjects.MillisOf(now.Sub(tick)),
 	}
 	if je.job.Periodic.ProhibitOverlap && d.byJob[je.key] > 0 {
+		if keys := d.confirmedActive(je.key); !rechecked && keys != nil {
+			d.recheck(je, tick, forced, reply, keys)
+			return
+		}
 		run.State, run.Reason = subjects.StateSkipped, "prohibit_overlap: "+d.activeRunOf(je.key)+" is still running"
 		if forced {
 			reply(subjects.ForceReply{Skipped: run.Reason})
@@ -579,6 +588,50 @@ func (d *dispatcher) launch(je *jobEntry, tick time.Time, forced bool, reply fun
 	run.State = subjects.StateQueued
 	run.Allocations = []subjects.Allocation{d.allocate(je, now, &run)}
 	d.create(je, tick, run, reply)
+}
+
+// confirmedActive returns the keys of the job's active runs when all of them were read
+// from the bucket; nil when one is this ticker's own, not yet confirmed.
+func (d *dispatcher) confirmedActive(jobKey string) []string {
+	var keys []string
+	for key, e := range d.runs {
+		if e.run.Job != jobKey || e.run.State.Terminal() {
+			continue
+		}
+		if e.rev == 0 {
+			return nil
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// recheck reads the job's active runs from the bucket before a tick is skipped for
+// overlapping them: the watch may lag (for seconds after its stream changed leader),
+// and a run it still shows running may have ended.
+func (d *dispatcher) recheck(je *jobEntry, tick time.Time, forced bool, reply func(subjects.ForceReply), keys []string) {
+	type fresh struct {
+		run subjects.Run
+		rev uint64
+	}
+	d.async(result{key: subjects.RunKey(je.key, tick), job: je.key, tick: tick, create: true}, func(ctx context.Context, _ leaseView) (func(), error) {
+		got := map[string]fresh{}
+		for _, key := range keys {
+			if run, rev, err := d.store.GetRun(ctx, key); err == nil {
+				got[key] = fresh{*run, rev}
+			}
+		}
+		return func() {
+			for key, f := range got {
+				if e := d.runs[key]; e != nil && f.rev > e.rev {
+					d.applyRun(Change{Kind: RunChanged, Key: key, Value: mustJSON(f.run), Rev: f.rev})
+				}
+			}
+			if d.jobs[je.key] == je && je.job != nil {
+				d.launchAfter(je, tick, forced, reply, true)
+			}
+		}, nil
+	})
 }
 
 // activeRunOf names a non-terminal run of the job, for skip reasons.
@@ -991,6 +1044,14 @@ func (d *dispatcher) putState(key string, st subjects.JobState) {
 		}
 		return nil, nil
 	})
+}
+
+func mustJSON(v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only records of ours, which always encode
+	}
+	return data
 }
 
 func cloneRun(r subjects.Run) subjects.Run {

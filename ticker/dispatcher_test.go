@@ -513,3 +513,20 @@ func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
 		}
 	})
 }
+
+func TestAStalledWatchDoesNotSkipTicksBehindARunThatEnded(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 10*time.Second)
+		s.putJob("j", jobYAML("* * * * *", "  prohibit_overlap: true"))
+		s.store.blindRuns = true // the dispatcher never sees a run end
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(5*time.Minute + 30*time.Second)
+		stop()
+		s.checkEveryTickOnce("j", start.Add(time.Minute), start.Add(5*time.Minute), time.Minute)
+		for _, r := range s.store.runs() {
+			if r.State != subjects.StateComplete {
+				t.Fatalf("run %s %s: %s", r.ID, r.State, r.Reason)
+			}
+		}
+	})
+}

@@ -85,6 +85,18 @@ func (s *jsStore) CreateRun(ctx context.Context, key string, run *subjects.Run) 
 	return rev, err
 }
 
+func (s *jsStore) GetRun(ctx context.Context, key string) (*subjects.Run, uint64, error) {
+	e, err := s.buckets.Runs.Get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	var run subjects.Run
+	if err := json.Unmarshal(e.Value(), &run); err != nil {
+		return nil, 0, fmt.Errorf("decode run %s: %w", key, err)
+	}
+	return &run, e.Revision(), nil
+}
+
 func (s *jsStore) UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {
 	data, err := json.Marshal(run)
 	if err != nil {

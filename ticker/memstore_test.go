@@ -29,6 +29,8 @@ type memStore struct {
 	// unseen are keys whose records exist but that no watcher has seen yet (a lagging
 	// watch): CreateRun conflicts on them.
 	unseen map[string]bool
+	// blindRuns keeps run record changes from the watchers (a stalled watch).
+	blindRuns bool
 }
 
 type memWatcher struct {
@@ -57,6 +59,9 @@ func (s *memStore) setLocked(kind ChangeKind, key string, value []byte) uint64 {
 		delete(s.keys[kind], key)
 	} else {
 		s.keys[kind][key] = c
+	}
+	if kind == RunChanged && s.blindRuns {
+		return s.rev
 	}
 	for _, w := range s.watchers {
 		w.push(c)
@@ -138,6 +143,14 @@ func (s *memStore) CreateRun(_ context.Context, key string, run *subjects.Run) (
 		return 0, ErrConflict
 	}
 	return s.setLocked(RunChanged, key, data), nil
+}
+
+func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64, error) {
+	r, rev, ok := s.run(key)
+	if !ok {
+		return nil, 0, ErrConflict
+	}
+	return &r, rev, nil
 }
 
 func (s *memStore) UpdateRun(_ context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {

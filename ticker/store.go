@@ -22,6 +22,8 @@ type Store interface {
 	// CreateRun stores a new run record and returns its revision; ErrConflict if the
 	// record exists (another ticker made it: the run is not launched twice).
 	CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error)
+	// GetRun reads a run record and its revision.
+	GetRun(ctx context.Context, key string) (*subjects.Run, uint64, error)
 	// UpdateRun replaces the record at revision rev; ErrConflict if it moved on.
 	UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error)
 	// PublishLaunch publishes a launch, de-duplicated by its message ID, tagged with the

@@ -210,6 +210,14 @@ func (t *Ticker) stepDown(ctx context.Context, stream string) {
 	if info.Cluster == nil || info.Cluster.Leader != t.opts.Name || len(info.Cluster.Replicas) == 0 {
 		return
 	}
+	// Hand over only to a healthy group: Raft may pick any peer, and a peer that is
+	// down (the previous holder's server, just killed) would leave the stream without
+	// a leader until an election, which is what this step-down is meant to avoid.
+	for _, r := range info.Cluster.Replicas {
+		if !r.Current || r.Offline || r.Active > 2*time.Second {
+			return
+		}
+	}
 	if _, err := t.opts.Conn.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil); err != nil {
 		t.log.Debug().Err(err).Str("stream", stream).Msg("stream leader step-down failed")
 		return
