@@ -178,8 +178,8 @@ func (t *Ticker) term(ctx context.Context, l *lease, terms chan<- leaseView, for
 	return nil
 }
 
-// stepDownLoop keeps the leadership of the streams the ticker writes to (and of their
-// consumers) off this server while it holds the lock.
+// stepDownLoop keeps the leadership of the streams the ticker writes to, and of the
+// runners' consumers, off this server while it holds the lock.
 func (t *Ticker) stepDownLoop(ctx context.Context) {
 	streams := []string{
 		"KV_" + subjects.LockBucket, "KV_" + subjects.RunStateBucket, "KV_" + subjects.JobStateBucket, subjects.RunsStream,
@@ -198,7 +198,8 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 	}
 }
 
-// stepDown asks the stream's leader to step down if it is this server.
+// stepDown asks the stream's leader, and that of each of its consumers, to step down
+// where it is this server.
 func (t *Ticker) stepDown(ctx context.Context, stream string) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -206,21 +207,37 @@ func (t *Ticker) stepDown(ctx context.Context, stream string) {
 	if err != nil {
 		return
 	}
-	info := s.CachedInfo()
-	if info.Cluster == nil || info.Cluster.Leader != t.opts.Name || len(info.Cluster.Replicas) == 0 {
-		return
+	if t.shouldStepDown(s.CachedInfo().Cluster) {
+		t.request(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, stream)
 	}
-	// Hand over only to a healthy group: Raft may pick any peer, and a peer that is
-	// down (the previous holder's server, just killed) would leave the stream without
-	// a leader until an election, which is what this step-down is meant to avoid.
-	for _, r := range info.Cluster.Replicas {
-		if !r.Current || r.Offline || r.Active > 2*time.Second {
-			return
+	consumers := s.ListConsumers(ctx)
+	for c := range consumers.Info() {
+		if t.shouldStepDown(c.Cluster) {
+			t.request(ctx, "$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+c.Name, stream+" > "+c.Name)
 		}
 	}
-	if _, err := t.opts.Conn.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil); err != nil {
-		t.log.Debug().Err(err).Str("stream", stream).Msg("stream leader step-down failed")
+}
+
+// shouldStepDown reports whether this server leads the group and may hand it over:
+// only to a healthy group, since Raft may pick any peer, and a peer that is down (the
+// previous holder's server, just killed) would leave the group without a leader until
+// an election, which is what the step-down is meant to avoid.
+func (t *Ticker) shouldStepDown(c *jetstream.ClusterInfo) bool {
+	if c == nil || c.Leader != t.opts.Name || len(c.Replicas) == 0 {
+		return false
+	}
+	for _, r := range c.Replicas {
+		if !r.Current || r.Offline || r.Active > 2*time.Second {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Ticker) request(ctx context.Context, subject, what string) {
+	if _, err := t.opts.Conn.RequestWithContext(ctx, subject, nil); err != nil {
+		t.log.Debug().Err(err).Str("group", what).Msg("leader step-down failed")
 		return
 	}
-	t.log.Info().Str("stream", stream).Msg("asked stream leadership to move off the ticker's server")
+	t.log.Info().Str("group", what).Msg("asked leadership to move off the ticker's server")
 }
