@@ -77,6 +77,10 @@ type runEntry struct {
 	busy        bool   // a write for it is under way
 	published   time.Time
 	republished int // publications again of the current allocation's launch
+	// What the entry adds to the per-job and per-node counts, so that it takes away
+	// exactly that.
+	countedJob  bool
+	countedNode string
 }
 
 // result is what an asynchronous write reports back to the loop.
@@ -320,30 +324,51 @@ func (d *dispatcher) track(key string, run subjects.Run, rev uint64) {
 		e = &runEntry{key: key, published: d.clock.Now()}
 		d.runs[key] = e
 	} else {
-		d.count(&e.run, -1)
+		d.uncount(e)
 	}
 	if a, b := e.run.Current(), run.Current(); a == nil || b == nil || a.ID != b.ID || a.Node != b.Node {
 		e.republished = 0
 	}
 	e.run, e.rev, e.busy = run, rev, false
-	d.count(&e.run, +1)
+	d.count(e)
 }
 
 func (d *dispatcher) untrack(key string) {
 	if e := d.runs[key]; e != nil {
-		d.count(&e.run, -1)
+		d.uncount(e)
 		delete(d.runs, key)
 	}
 }
 
-func (d *dispatcher) count(run *subjects.Run, delta int) {
-	if run.State.Terminal() {
-		return
+// count adds the run to the active runs of its job (for prohibit_overlap) and of its
+// node (for placement): a queued or running run, and a lost one that its job will
+// launch again, which a newer tick must not overtake.
+func (d *dispatcher) count(e *runEntry) {
+	run := &e.run
+	if !run.State.Terminal() || run.State == subjects.StateLost && d.willReschedule(run) {
+		e.countedJob = true
+		d.byJob[run.Job]++
 	}
-	d.byJob[run.Job] += delta
-	if a := run.Current(); a != nil && a.Node != "" {
-		d.byNode[a.Node] += delta
+	if a := run.Current(); !run.State.Terminal() && a != nil && a.Node != "" {
+		e.countedNode = a.Node
+		d.byNode[a.Node]++
 	}
+}
+
+func (d *dispatcher) uncount(e *runEntry) {
+	if e.countedJob {
+		d.byJob[e.run.Job]--
+	}
+	if e.countedNode != "" {
+		d.byNode[e.countedNode]--
+	}
+	e.countedJob, e.countedNode = false, ""
+}
+
+// willReschedule reports whether a lost run has reschedule attempts left.
+func (d *dispatcher) willReschedule(run *subjects.Run) bool {
+	je := d.jobs[run.Job]
+	return je != nil && je.job != nil && run.Attempts < je.job.Reschedule.Attempts
 }
 
 // applyJob takes a new version (or the removal) of a job. Until every bucket was read
@@ -595,7 +620,7 @@ func (d *dispatcher) launchAfter(je *jobEntry, tick time.Time, forced bool, repl
 func (d *dispatcher) confirmedActive(jobKey string) []string {
 	var keys []string
 	for key, e := range d.runs {
-		if e.run.Job != jobKey || e.run.State.Terminal() {
+		if e.run.Job != jobKey || !e.countedJob {
 			continue
 		}
 		if e.rev == 0 {
@@ -637,7 +662,7 @@ func (d *dispatcher) recheck(je *jobEntry, tick time.Time, forced bool, reply fu
 // activeRunOf names a non-terminal run of the job, for skip reasons.
 func (d *dispatcher) activeRunOf(jobKey string) string {
 	for _, e := range d.runs {
-		if e.run.Job == jobKey && !e.run.State.Terminal() {
+		if e.run.Job == jobKey && e.countedJob {
 			return e.run.ID
 		}
 	}

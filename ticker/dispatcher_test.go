@@ -530,3 +530,24 @@ func TestAStalledWatchDoesNotSkipTicksBehindARunThatEnded(t *testing.T) {
 		}
 	})
 }
+
+func TestALostRunAwaitingItsRescheduleCountsForProhibitOverlap(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		a := s.node("a", 90*time.Second)
+		s.putJob("j", jobYAML("* * * * *", "  prohibit_overlap: true\nreschedule: {attempts: 1, delay: 60s}"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Minute + 30*time.Second) // the 00:01 run runs on a
+		s.node("b", 90*time.Second)
+		a.kill() // lost at about 00:01:36, relaunched at about 00:02:36
+		time.Sleep(2 * time.Minute)
+		stop()
+		next, _, _ := s.store.run(subjects.RunKey("j", start.Add(2*time.Minute)))
+		if next.State != subjects.StateSkipped || !strings.Contains(next.Reason, "prohibit_overlap") {
+			t.Fatalf("00:02 while 00:01 awaits its reschedule: %s %q, want skipped for prohibit_overlap", next.State, next.Reason)
+		}
+		lost, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Minute)))
+		if len(lost.Allocations) != 2 || lost.Allocations[1].Node != "b" {
+			t.Fatalf("00:01 run %+v: want relaunched on b", lost)
+		}
+	})
+}
