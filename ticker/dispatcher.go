@@ -474,12 +474,21 @@ func (d *dispatcher) lead() {
 		}
 	}
 	for key, je := range d.jobs {
-		if stored := d.states[key]; stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
+		stored := d.states[key]
+		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
 			d.putState(key, je.state)
 		}
-		if je.job != nil {
-			d.schedule(je, laterOf(je.lastTick, je.written), now)
+		if je.job == nil {
+			continue
 		}
+		if stored.Spec != "" && stored.Revision != je.state.Revision && !je.lastTick.IsZero() && je.written.After(je.lastTick) {
+			// The job changed while nobody led: the previous version's ticks from the
+			// last launched one up to the change were due, and are caught up too.
+			if prev, err := job.Parse(key, []byte(stored.Spec)); err == nil {
+				d.catchUp(je, prev.Schedule(), je.lastTick, je.written, now)
+			}
+		}
+		d.schedule(je, laterOf(je.lastTick, je.written), now)
 	}
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker leading")
 }
@@ -503,10 +512,16 @@ func (d *dispatcher) follow() {
 // tick in the window launches.
 func (d *dispatcher) schedule(je *jobEntry, from, now time.Time) {
 	sched := je.job.Schedule()
+	d.catchUp(je, sched, from, now, now)
+	d.heap.set(je, sched.Next(now))
+}
+
+// catchUp handles the ticks of sched after from up to until, at now.
+func (d *dispatcher) catchUp(je *jobEntry, sched interface{ Next(time.Time) time.Time }, from, until, now time.Time) {
 	window := time.Duration(je.job.Periodic.CatchupWindow)
 	var due, old []time.Time
 	oldCount, firstOld := 0, time.Time{}
-	for t := sched.Next(from); !t.IsZero() && !t.After(now); t = sched.Next(t) {
+	for t := sched.Next(from); !t.IsZero() && !t.After(until); t = sched.Next(t) {
 		if now.Sub(t) <= window {
 			due = append(due, t)
 			continue
@@ -543,7 +558,6 @@ func (d *dispatcher) schedule(je *jobEntry, from, now time.Time) {
 		}
 		d.launch(je, t, false, nil)
 	}
-	d.heap.set(je, sched.Next(now))
 }
 
 // fireDue handles every job whose tick has come.

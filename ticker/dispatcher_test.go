@@ -551,3 +551,26 @@ func TestALostRunAwaitingItsRescheduleCountsForProhibitOverlap(t *testing.T) {
 		}
 	})
 }
+
+func TestAJobChangedWhileNobodyLedCatchesUpItsPreviousVersionsTicks(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("* * * * *", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(2*time.Minute + 30*time.Second) // 00:01 and 00:02 launched
+		stop()
+		time.Sleep(3 * time.Minute) // nobody leads; 00:03, 00:04, 00:05 are due
+		s.putJob("j", jobYAML("*/10 * * * *", ""))
+		time.Sleep(30 * time.Second)
+		stop = s.dispatch(alwaysLeader{})
+		time.Sleep(5 * time.Minute) // the new version's 00:10 launches
+		stop()
+		s.checkEveryTickOnce("j", start.Add(time.Minute), start.Add(5*time.Minute), time.Minute)
+		if _, _, ok := s.store.run(subjects.RunKey("j", start.Add(10*time.Minute))); !ok {
+			t.Fatal("the new version's 00:10 tick has no record")
+		}
+		if n := len(s.store.runs()); n != 6 {
+			t.Fatalf("%d runs, want 00:01 to 00:05 of the old version and 00:10 of the new", n)
+		}
+	})
+}
