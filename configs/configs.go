@@ -48,10 +48,72 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Client configures the client role: the runner.
 	Client Client `yaml:"client"`
-	// NATS connects the agent to an existing NATS cluster instead of the
-	// embedded one.
+	// NATS says how the agent connects to NATS: an existing cluster instead of
+	// the embedded one (url), and the agent's own credentials (creds).
 	NATS NATS `yaml:"nats"`
+	// ACL turns on authentication and subject permissions in a server's
+	// embedded NATS server.
+	ACL ACL `yaml:"acl"`
+	// TLS encrypts the client port and the routes of a server, and a client's
+	// connection to the servers, as Nomad's tls block.
+	TLS TLSBlock `yaml:"tls"`
 }
+
+// ACL is NATS's decentralized authentication: the server trusts the accounts
+// that an operator signed, and each client logs in as a user of such an
+// account with a credentials file, whose user JWT lists what it may publish
+// and subscribe to. `jetcron acl bootstrap` makes all of them.
+type ACL struct {
+	// Enabled requires every client of a server's embedded NATS to log in.
+	// Default true, except in dev mode. A server agent with ACLs enabled needs
+	// the three JWT files below and its own nats.creds; turning them off lets
+	// anyone who reaches ports.nats define jobs, that is run programs on every
+	// runner host.
+	Enabled bool `yaml:"enabled"`
+	// OperatorFile is the operator's JWT (operator.jwt).
+	OperatorFile string `yaml:"operator_file"`
+	// SystemAccountFile is the system account's JWT (system-account.jwt).
+	SystemAccountFile string `yaml:"system_account_file"`
+	// AccountFile is the JWT of jetcron's account (account.jwt), which the
+	// users log in to.
+	AccountFile string `yaml:"account_file"`
+}
+
+// TLSBlock is the agent's TLS configuration, in the spirit of Nomad's tls
+// block. On a server, CertFile is the server's certificate on the client port
+// (clients must speak TLS) and on the routes (mutual TLS: a peer without a
+// certificate from CAFile cannot join). On a client, CAFile verifies the
+// servers and CertFile, if set, is presented to them.
+type TLSBlock struct {
+	// CAFile is the PEM certificate of the CA that signed every certificate.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is this agent's PEM certificate; it needs KeyFile.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is CertFile's private key.
+	KeyFile string `yaml:"key_file"`
+	// VerifyServerHostname requires a server's certificate to name
+	// "server.<region>.jetcron", whatever address it was dialled at: the
+	// servers check it of each other on the routes, the clients of the
+	// servers. A client certificate (made with -client) then cannot join the
+	// cluster as a server. Default true.
+	VerifyServerHostname bool `yaml:"verify_server_hostname"`
+	// RequireClientCert makes a server refuse clients that do not present a
+	// certificate signed by CAFile (mutual TLS on the client port too).
+	// Default false: clients are authenticated by their credentials.
+	RequireClientCert bool `yaml:"require_client_cert"`
+}
+
+// Enabled reports whether any TLS file is set.
+func (t TLSBlock) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != ""
+}
+
+// ServerTLSName is the name every server certificate carries, and that
+// verify_server_hostname checks: "server.<region>.jetcron".
+func ServerTLSName(region string) string { return "server." + region + ".jetcron" }
+
+// ClientTLSName is the name of client certificates: "client.<region>.jetcron".
+func ClientTLSName(region string) string { return "client." + region + ".jetcron" }
 
 // Ports are the TCP ports the agent listens on, all on Config.BindAddr.
 type Ports struct {
@@ -118,13 +180,15 @@ type NATS struct {
 	// "nats://10.0.0.1:4222,nats://10.0.0.2:4222". Empty (the default)
 	// means the embedded server, or client.servers for a client.
 	URL string `yaml:"url"`
-	// Creds is the path of a NATS credentials file.
+	// Creds is the path of this agent's NATS credentials file: its identity
+	// with the embedded servers' ACLs (server.creds on a server,
+	// runner-<name>.creds on a runner host), or on an existing NATS.
 	Creds string `yaml:"creds"`
 	// TLS holds the client certificates for the connection.
 	TLS TLS `yaml:"tls"`
 }
 
-// TLS names PEM files for a TLS connection to NATS.
+// TLS names PEM files for a TLS connection to an existing NATS (nats.url).
 type TLS struct {
 	// CA is the certificate authority that signed the servers' certificates.
 	CA string `yaml:"ca"`
@@ -162,7 +226,8 @@ func (d Duration) MarshalYAML() (any, error) {
 const syncAlways = "always"
 
 // defaults returns the configuration before any file or flag is applied.
-// Dev mode enables both roles on 127.0.0.1 with raw_exec allowed.
+// Dev mode enables both roles on 127.0.0.1 with raw_exec allowed (also as
+// root), and turns ACLs off.
 func defaults(dev bool) *Config {
 	c := &Config{
 		LogLevel:   "INFO",
@@ -180,6 +245,8 @@ func defaults(dev bool) *Config {
 			HeartbeatInterval: Duration{time.Second},
 			HeartbeatTTL:      Duration{5 * time.Second},
 		},
+		ACL: ACL{Enabled: !dev},
+		TLS: TLSBlock{VerifyServerHostname: true},
 	}
 	// A host name that cannot be read leaves Name empty, which validation
 	// reports unless a file or flag sets it.
@@ -192,7 +259,7 @@ func defaults(dev bool) *Config {
 		c.BindAddr = "127.0.0.1"
 		c.Server.Enabled = true
 		c.Client.Enabled = true
-		c.Client.Options = map[string]string{"driver.raw_exec.enable": "1"}
+		c.Client.Options = map[string]string{"driver.raw_exec.enable": "1", "driver.raw_exec.allow_root": "1"}
 	}
 	return c
 }

@@ -20,9 +20,10 @@ func files(nameContent ...string) fstest.MapFS {
 	return fsys
 }
 
-// common is a file that makes the defaults valid: a server with a data_dir
-// and a name that does not depend on the host.
-const common = "data_dir: /data\nname: n1\nserver: {enabled: true}\n"
+// common is a file that makes the defaults valid: a server with a data_dir,
+// a name that does not depend on the host, and no ACLs (security_test.go
+// covers them).
+const common = "data_dir: /data\nname: n1\nserver: {enabled: true}\nacl: {enabled: false}\n"
 
 // want returns the configuration that common alone loads to, changed by edit.
 func want(edit func(c *Config)) *Config {
@@ -45,6 +46,7 @@ func want(edit func(c *Config)) *Config {
 			HeartbeatInterval: Duration{time.Second},
 			HeartbeatTTL:      Duration{5 * time.Second},
 		},
+		TLS: TLSBlock{VerifyServerHostname: true},
 	}
 	if edit != nil {
 		edit(c)
@@ -159,7 +161,7 @@ func TestLoadMerges(t *testing.T) {
 				c.Name = "d"
 				c.BindAddr = "127.0.0.1"
 				c.Client.Enabled = true
-				c.Client.Options = map[string]string{"driver.raw_exec.enable": "1"}
+				c.Client.Options = map[string]string{"driver.raw_exec.enable": "1", "driver.raw_exec.allow_root": "1"}
 			}),
 		},
 		{
@@ -173,7 +175,7 @@ func TestLoadMerges(t *testing.T) {
 				c.BindAddr = "10.0.0.1"
 				c.Server.BootstrapExpect = 3
 				c.Client.Enabled = true
-				c.Client.Options = map[string]string{"driver.raw_exec.enable": "1", "x": "y"}
+				c.Client.Options = map[string]string{"driver.raw_exec.enable": "1", "driver.raw_exec.allow_root": "1", "x": "y"}
 			}),
 		},
 		{
@@ -441,9 +443,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			fsys:  files("a.yaml", common+"ports:\n  nats: 70000\n  cluster: 0\n  http: -1\n"),
 			paths: []string{"a.yaml"},
 			want: []string{
-				`a.yaml:5: ports.nats: must be between 1 and 65535, got 70000`,
-				`a.yaml:6: ports.cluster: must be between 1 and 65535, got 0`,
-				`a.yaml:7: ports.http: must be between 0 and 65535, got -1`,
+				`a.yaml:6: ports.nats: must be between 1 and 65535, got 70000`,
+				`a.yaml:7: ports.cluster: must be between 1 and 65535, got 0`,
+				`a.yaml:8: ports.http: must be between 0 and 65535, got -1`,
 			},
 		},
 		{
@@ -456,7 +458,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			name:  "an unknown log level",
 			fsys:  files("a.yaml", common+"log_level: verbose\n"),
 			paths: []string{"a.yaml"},
-			want:  []string{`a.yaml:4: log_level: must be one of TRACE, DEBUG, INFO, WARN, ERROR, got "verbose"`},
+			want:  []string{`a.yaml:5: log_level: must be one of TRACE, DEBUG, INFO, WARN, ERROR, got "verbose"`},
 		},
 		{
 			name:  "a sync_interval that is neither always nor a positive duration",
@@ -484,7 +486,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			name:  "a heartbeat_ttl of only twice the interval",
 			fsys:  files("a.yaml", common+"client:\n  heartbeat_ttl: 2s\n"),
 			paths: []string{"a.yaml"},
-			want:  []string{`a.yaml:5: client.heartbeat_ttl: must be more than twice client.heartbeat_interval (1s), got 2s`},
+			want:  []string{`a.yaml:6: client.heartbeat_ttl: must be more than twice client.heartbeat_interval (1s), got 2s`},
 		},
 		{
 			name: "client servers that are not host or host:port",
@@ -523,7 +525,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name:  "no data_dir outside dev mode",
-			fsys:  files("a.yaml", "name: n\nserver: {enabled: true}\n"),
+			fsys:  files("a.yaml", "name: n\nserver: {enabled: true}\nacl: {enabled: false}\n"),
 			paths: []string{"a.yaml"},
 			want:  []string{`data_dir: must be set outside dev mode`},
 		},
@@ -546,7 +548,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name:  "names NATS cannot use",
-			fsys:  files("a.yaml", "data_dir: /d\nserver: {enabled: true}\nname: my node\nregion: \"\"\n"),
+			fsys:  files("a.yaml", "data_dir: /d\nserver: {enabled: true}\nname: my node\nregion: \"\"\nacl: {enabled: false}\n"),
 			paths: []string{"a.yaml"},
 			want: []string{
 				`a.yaml:4: region: must not be empty`,
@@ -557,36 +559,36 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			name:  "debug endpoints with the http port off",
 			fsys:  files("a.yaml", common+"enable_debug: true\nports: {http: 0}\n"),
 			paths: []string{"a.yaml"},
-			want:  []string{`a.yaml:4: enable_debug: needs the http port, but ports.http is 0 (off)`},
+			want:  []string{`a.yaml:5: enable_debug: needs the http port, but ports.http is 0 (off)`},
 		},
 		{
 			name:  "max_parallel out of range",
 			fsys:  files("a.yaml", common+"client: {max_parallel: 0}\n"),
 			paths: []string{"a.yaml"},
-			want:  []string{`a.yaml:4: client.max_parallel: must be between 1 and 10000, got 0`},
+			want:  []string{`a.yaml:5: client.max_parallel: must be between 1 and 10000, got 0`},
 		},
 		{
 			name:  "bad NATS URLs and half a TLS pair",
 			fsys:  files("a.yaml", common+"nats:\n  url: \"nats://ok:4222, http://web, 10.0.0.1:4222, nats://\"\n  tls: {cert: c.pem}\n"),
 			paths: []string{"a.yaml"},
 			want: []string{
-				`a.yaml:5: nats.url: "http://web": scheme "http": want nats, tls, ws or wss`,
-				`a.yaml:5: nats.url: "10.0.0.1:4222": want a URL like nats://host:4222: first path segment in URL cannot contain colon`,
-				`a.yaml:5: nats.url: "nats://": no host`,
-				`a.yaml:6: nats.tls.cert: needs nats.tls.key too`,
+				`a.yaml:6: nats.url: "http://web": scheme "http": want nats, tls, ws or wss`,
+				`a.yaml:6: nats.url: "10.0.0.1:4222": want a URL like nats://host:4222: first path segment in URL cannot contain colon`,
+				`a.yaml:6: nats.url: "nats://": no host`,
+				`a.yaml:7: nats.tls.cert: needs nats.tls.key too`,
 			},
 		},
 		{
 			name:  "a TLS key without its certificate",
 			fsys:  files("a.yaml", common+"nats:\n  tls: {key: k.pem}\n"),
 			paths: []string{"a.yaml"},
-			want:  []string{`a.yaml:5: nats.tls.key: needs nats.tls.cert too`},
+			want:  []string{`a.yaml:6: nats.tls.key: needs nats.tls.cert too`},
 		},
 		{
 			name:  "a NATS URL list with no URL",
 			fsys:  files("a.yaml", common+"nats: {url: \" , \"}\n"),
 			paths: []string{"a.yaml"},
-			want:  []string{`a.yaml:4: nats.url: no URL in " , "`},
+			want:  []string{`a.yaml:5: nats.url: no URL in " , "`},
 		},
 	}
 	for _, tt := range tests {

@@ -56,6 +56,7 @@ func validate(c *Config, dev bool, origins map[string]origin) []error {
 	v.server(c.Server, c.Ports.Cluster)
 	v.client(c)
 	v.nats(c.NATS)
+	v.security(c)
 	if !dev && !c.Server.Enabled && !c.Client.Enabled {
 		v.fail("", "neither server.enabled nor client.enabled is true: enable one or both (or run in dev mode)")
 	}
@@ -135,6 +136,88 @@ func (v *validator) nats(n NATS) {
 		v.fail("nats.tls.cert", "needs nats.tls.key too")
 	case n.TLS.Key != "" && n.TLS.Cert == "":
 		v.fail("nats.tls.key", "needs nats.tls.cert too")
+	}
+}
+
+// BootstrapHint is what to run to make the credentials a server needs.
+const BootstrapHint = "jetcron acl bootstrap -dir /etc/jetcron/acl"
+
+// TLSHint is what to run to make a test cluster's certificates.
+const TLSHint = "jetcron tls ca create -dir /etc/jetcron/tls; jetcron tls cert create -dir /etc/jetcron/tls -server NAME"
+
+// security checks the acl and tls blocks. A server agent that runs an
+// embedded NATS server with ACLs on (the default outside dev mode) needs its
+// JWT files and its own credentials, and a cluster of them needs TLS: routes
+// in plaintext are unauthenticated, so anyone who reaches the cluster port
+// could join and rewrite the jobs.
+func (v *validator) security(c *Config) {
+	embedded := c.Server.Enabled && c.NATS.URL == ""
+	a := c.ACL
+	if embedded && a.Enabled {
+		files := []struct{ field, value string }{
+			{"acl.operator_file", a.OperatorFile},
+			{"acl.system_account_file", a.SystemAccountFile},
+			{"acl.account_file", a.AccountFile},
+			{"nats.creds", c.NATS.Creds},
+		}
+		var missing []string
+		for _, f := range files {
+			if f.value == "" {
+				missing = append(missing, f.field)
+			}
+		}
+		switch {
+		case len(missing) == len(files):
+			v.fail("acl", "a server needs credentials: authentication is on outside dev mode. "+
+				"Run `%s`, and add the acl block and nats.creds of the server-acl.yaml it writes to this server's config "+
+				"(or set acl.enabled: false to run without authentication, which lets anyone who reaches ports.nats "+
+				"run programs on every runner host)", BootstrapHint)
+		case len(missing) > 0:
+			for _, f := range missing {
+				v.fail(f, "required when acl.enabled is true on a server (`%s` writes it)", BootstrapHint)
+			}
+		}
+		for _, f := range files {
+			if f.value != "" && !filepath.IsAbs(f.value) {
+				v.fail(f.field, "must be an absolute path, got %q", f.value)
+			}
+		}
+		clustered := c.Server.BootstrapExpect > 1 || len(c.Server.RetryJoin) > 0
+		if clustered && !c.TLS.Enabled() {
+			v.fail("tls", "servers that route to each other with acl.enabled need TLS: plaintext routes are "+
+				"unauthenticated, so anyone who reaches ports.cluster could join the cluster. "+
+				"Set tls.ca_file, tls.cert_file and tls.key_file (for a test cluster: %s)", TLSHint)
+		}
+	}
+	t := c.TLS
+	if !t.Enabled() {
+		if t.RequireClientCert {
+			v.fail("tls.require_client_cert", "needs tls.ca_file, tls.cert_file and tls.key_file")
+		}
+		return
+	}
+	if embedded {
+		for _, f := range []struct{ field, value string }{
+			{"tls.ca_file", t.CAFile}, {"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile},
+		} {
+			if f.value == "" {
+				v.fail(f.field, "required on a server with TLS: the server presents its certificate to clients and to its peers, and verifies its peers with the CA")
+			}
+		}
+	} else {
+		switch {
+		case t.CertFile != "" && t.KeyFile == "":
+			v.fail("tls.cert_file", "needs tls.key_file too")
+		case t.KeyFile != "" && t.CertFile == "":
+			v.fail("tls.key_file", "needs tls.cert_file too")
+		}
+	}
+	for _, f := range []struct{ field, value string }{
+		{"tls.ca_file", t.CAFile}, {"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile},
+	} {
+		if f.value != "" && !filepath.IsAbs(f.value) {
+			v.fail(f.field, "must be an absolute path, got %q", f.value)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ package embed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -119,6 +120,24 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the server to accept
 	// clients (JetStream recovers its streams first). Default 1 minute.
 	StartTimeout time.Duration
+	// Auth turns on authentication (NATS operator mode, see Auth). Default nil:
+	// every client may do anything.
+	Auth *Auth
+	// TLS is the client port's TLS configuration: clients must then speak TLS
+	// (a plaintext client is refused), and the monitoring port serves HTTPS with
+	// the same certificate. With ClientAuth tls.RequireAndVerifyClientCert,
+	// clients must also present a certificate the config's ClientCAs verify.
+	// Default nil: plaintext. The agent's own in-process connection never uses
+	// TLS.
+	TLS *tls.Config
+	// ClusterTLS is the routes' TLS configuration, used both to accept routes and
+	// to dial them, so it should hold this server's certificate, RootCAs and
+	// ClientCAs, and ClientAuth tls.RequireAndVerifyClientCert (mutual TLS: a peer
+	// without a certificate from the CA cannot join). Default nil: plaintext
+	// routes, which anyone who reaches the cluster port can join.
+	ClusterTLS *tls.Config
+	// TLSTimeout bounds each TLS handshake. Default DefaultTLSTimeout (2 s).
+	TLSTimeout time.Duration
 }
 
 // Server is a running embedded NATS server. Its methods are safe for
@@ -140,8 +159,10 @@ type Server struct {
 //
 // Defaults: Cluster "global", Host "0.0.0.0", Port 4222, ClusterPort 6222
 // (with Routes), BootstrapExpect 1, LameDuckDuration 1 s, StartTimeout 1
-// minute, NATS's own defaults for the rest (see Options). An invalid option gives an *OptionError; a port that
-// is taken gives an error naming the port that wraps ErrAddrInUse.
+// minute, TLSTimeout 2 s, no Auth and no TLS, NATS's own defaults for the rest
+// (see Options). An invalid option (such as an Auth JWT that does not decode or
+// was not signed by the operator) gives an *OptionError; a port that is taken
+// gives an error naming the port that wraps ErrAddrInUse.
 func Start(opts Options) (*Server, error) {
 	o, err := withDefaults(opts)
 	if err != nil {
@@ -182,6 +203,9 @@ func Start(opts Options) (*Server, error) {
 		so.Cluster = server.ClusterOpts{Name: o.Cluster, Host: o.Host, Port: o.ClusterPort, Advertise: o.ClusterAdvertise}
 		so.Routes = routes
 	}
+	if err := applySecurity(o, so); err != nil {
+		return nil, err
+	}
 
 	ns, err := server.NewServer(so)
 	if err != nil {
@@ -207,7 +231,11 @@ func Start(opts Options) (*Server, error) {
 	}
 	if a := ns.MonitorAddr(); a != nil {
 		s.opts.HTTPPort = a.Port
-		s.monURL = "http://" + net.JoinHostPort(dialHost(o.Host), strconv.Itoa(a.Port))
+		scheme := "http://"
+		if o.TLS != nil {
+			scheme = "https://"
+		}
+		s.monURL = scheme + net.JoinHostPort(dialHost(o.Host), strconv.Itoa(a.Port))
 	}
 	s.clientURL = "nats://" + net.JoinHostPort(dialHost(o.Host), strconv.Itoa(s.opts.Port))
 
@@ -276,6 +304,12 @@ func withDefaults(o Options) (Options, error) {
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.TLSTimeout < 0 {
+		return o, &OptionError{"TLSTimeout", "negative"}
+	}
+	if o.TLSTimeout == 0 {
+		o.TLSTimeout = DefaultTLSTimeout
 	}
 	o.Routes = append([]string(nil), o.Routes...)
 	return o, nil
@@ -400,8 +434,8 @@ func (s *Server) servePprof() {
 // Host is given as the loopback address.
 func (s *Server) ClientURL() string { return s.clientURL }
 
-// MonitorURL is the monitoring base URL, http://host:port, or "" when
-// HTTPPort was 0.
+// MonitorURL is the monitoring base URL, http://host:port (https:// with
+// Options.TLS), or "" when HTTPPort was 0.
 func (s *Server) MonitorURL() string { return s.monURL }
 
 // Name is the server name.
