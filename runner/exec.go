@@ -119,9 +119,18 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, c
 	s.recordOutcome(key, l, c, out, finished, log)
 }
 
-// runTask checks the launch's task and runs its command.
+// launchTask is the task of a launch. User is read here as well as in job.Task, so
+// that the runner honours task.user in any launch that carries it.
+type launchTask struct {
+	job.Task
+	// User is the user the command runs as (the runner must be root to switch);
+	// empty: the runner's own user.
+	User string `json:"user,omitempty"`
+}
+
+// runTask checks the launch's task against this node's policy and runs its command.
 func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch, log zerolog.Logger) outcome {
-	var task job.Task
+	var task launchTask
 	if err := json.Unmarshal(l.Task, &task); err != nil {
 		return failed(fmt.Errorf("decode task: %w", err))
 	}
@@ -135,23 +144,32 @@ func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch,
 	if err := checkCommand(command); err != nil {
 		return failed(err)
 	}
+	if !s.policy.commandAllowed(command) {
+		return failed(fmt.Errorf("%w: %s", ErrCommandNotAllowed, command))
+	}
+	as, err := s.runAs(task.User)
+	if err != nil {
+		return failed(err)
+	}
 	args := make([]string, 0, 1+len(task.Config.Args))
 	args = append(args, command)
 	for _, a := range task.Config.Args {
 		args = append(args, job.Interpolate(a, s.attrs))
 	}
-	dir := filepath.Join(s.opts.DataDir, "runs", subjects.Token(l.AllocID))
-	if err := os.RemoveAll(dir); err != nil {
-		return failed(fmt.Errorf("clear working directory: %w", err))
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return failed(fmt.Errorf("make working directory: %w", err))
+	dir, err := s.workDir(l.AllocID, as)
+	if err != nil {
+		return failed(err)
 	}
 	defer func() {
 		if err := os.RemoveAll(dir); err != nil {
 			log.Warn().Err(err).Str("dir", dir).Msg("remove working directory")
 		}
 	}()
+	attr := sysProcAttr()
+	if as != nil {
+		attr.Credential = as.credential()
+		log.Debug().Str("user", as.name).Msg("running as the task's user")
+	}
 	select {
 	case <-ctx.Done():
 		return outcome{state: subjects.StateFailed, err: ReasonShutdown}
@@ -162,9 +180,9 @@ func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch,
 	cmd := &exec.Cmd{
 		Path:        command,
 		Args:        args,
-		Env:         s.environ(&task, l),
+		Env:         s.environ(&task.Task, l, as),
 		Dir:         dir,
-		SysProcAttr: sysProcAttr(),
+		SysProcAttr: attr,
 	}
 	killTimeout := time.Duration(task.KillTimeout)
 	if killTimeout <= 0 {
@@ -173,32 +191,41 @@ func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch,
 	return s.spawn(ctx, e, cmd, time.Duration(task.Timeout), killTimeout, log)
 }
 
-// checkCommand fails unless command is an absolute path to an executable file.
-func checkCommand(command string) error {
-	if command == "" {
-		return fmt.Errorf("%w: no command", ErrBadCommand)
+// workDir makes a fresh working directory for an allocation: under DataDir/runs for
+// the runner's own user; for a run as another user, a new private directory of
+// that user's in the system's temporary directory, since the data dir is not
+// theirs to enter.
+func (s *session) workDir(allocID string, as *runUser) (string, error) {
+	if as == nil {
+		dir := filepath.Join(s.opts.DataDir, "runs", subjects.Token(allocID))
+		if err := os.RemoveAll(dir); err != nil {
+			return "", fmt.Errorf("clear working directory: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", fmt.Errorf("make working directory: %w", err)
+		}
+		return dir, nil
 	}
-	if !filepath.IsAbs(command) {
-		return fmt.Errorf("%w: command %q is not an absolute path", ErrBadCommand, command)
+	dir, err := os.MkdirTemp("", "jetcron-run-"+subjects.Token(allocID)+"-")
+	if err != nil {
+		return "", fmt.Errorf("make working directory: %w", err)
 	}
-	fi, err := os.Stat(command)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w: command %s does not exist", ErrBadCommand, command)
-	case err != nil:
-		return fmt.Errorf("%w: command %s: %w", ErrBadCommand, command, err)
-	case fi.IsDir():
-		return fmt.Errorf("%w: command %s is a directory", ErrBadCommand, command)
-	case fi.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("%w: command %s is not executable", ErrBadCommand, command)
+	if err := os.Chown(dir, int(as.uid), int(as.gid)); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("give the working directory to %s: %w", as.name, err)
 	}
-	return nil
+	return dir, nil
 }
 
-// environ is the agent's environment, then the task's env, then the JETCRON_
-// variables; a later value of a name wins (os/exec keeps the last).
-func (s *session) environ(task *job.Task, l *subjects.Launch) []string {
-	env := os.Environ()
+// environ is the agent's environment (only the variables the env allow-list names,
+// if there is one), then HOME, USER and LOGNAME of the task's user if the run
+// switches to one, then the task's env, then the JETCRON_ variables; a later value of
+// a name wins (os/exec keeps the last).
+func (s *session) environ(task *job.Task, l *subjects.Launch, as *runUser) []string {
+	env := s.policy.environ()
+	if as != nil {
+		env = append(env, "HOME="+as.home, "USER="+as.name, "LOGNAME="+as.name)
+	}
 	names := make([]string, 0, len(task.Env))
 	for k := range task.Env {
 		names = append(names, k)

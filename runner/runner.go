@@ -51,6 +51,20 @@ const (
 	// RawExecOption is the client option that enables the raw_exec driver ("1" or
 	// "true"), as in Nomad.
 	RawExecOption = "driver.raw_exec.enable"
+	// AllowRootOption says whether a task without a user may run as root when the
+	// runner runs as root: "1" or "true" allows it, "0" or "false" fails such runs
+	// with ErrRunAsRoot. Left out, it is allowed (the jetcron agent sets "0" unless
+	// its config says otherwise).
+	AllowRootOption = "driver.raw_exec.allow_root"
+	// CommandAllowlistOption restricts raw_exec to the commands that match one of
+	// its comma-separated globs (path.Match: "*" does not cross "/"), such as
+	// "/usr/local/bin/*,/opt/backup/bin/run". Left out, any command may run.
+	CommandAllowlistOption = "driver.raw_exec.command_allowlist"
+	// EnvAllowlistOption passes only the agent's environment variables whose names
+	// match one of its comma-separated globs ("PATH,LANG,LC_*") to runs, instead of
+	// the whole environment. The task's env and the JETCRON_* variables are always
+	// set.
+	EnvAllowlistOption = "driver.raw_exec.env_allowlist"
 )
 
 // Errors.
@@ -64,8 +78,19 @@ var (
 	// ErrUnknownDriver fails a run whose task names a driver other than raw_exec.
 	ErrUnknownDriver = errors.New("unknown driver")
 	// ErrBadCommand fails a run whose command is not an absolute path to an
-	// executable file.
+	// executable regular file that others cannot change (not writable by others,
+	// in directories not writable by others unless sticky).
 	ErrBadCommand = errors.New("bad command")
+	// ErrCommandNotAllowed fails a run whose command matches no glob of the
+	// client option driver.raw_exec.command_allowlist.
+	ErrCommandNotAllowed = errors.New("command not allowed on this node (client option " + CommandAllowlistOption + ")")
+	// ErrRunAsRoot fails a run without a task user on a runner that runs as root,
+	// unless the client option driver.raw_exec.allow_root allows it.
+	ErrRunAsRoot = errors.New("the agent runs as root and the task names no user: set task.user, or the client option " +
+		AllowRootOption + ` = "1"`)
+	// ErrBadUser fails a run whose task user does not exist, or that the runner
+	// cannot switch to (it does not run as root).
+	ErrBadUser = errors.New("bad task user")
 )
 
 // Options configure a Runner.
@@ -86,8 +111,9 @@ type Options struct {
 	Class string
 	// Meta is the node's user metadata (${meta.<key>} in constraints and args).
 	Meta map[string]string
-	// ClientOptions are the client's driver options; "driver.raw_exec.enable" = "1"
-	// or "true" enables the raw_exec driver, without which every run fails.
+	// ClientOptions are the client's driver options: RawExecOption ("1" or "true")
+	// enables the raw_exec driver, without which every run fails;
+	// CommandAllowlistOption, EnvAllowlistOption and AllowRootOption restrict it.
 	ClientOptions map[string]string
 	// DataDir holds the node ID (DataDir/node-id) and the runs' working directories
 	// (DataDir/runs/<alloc>) (required).
@@ -165,6 +191,9 @@ func New(opts Options) (*Runner, error) {
 	}
 	opts.Meta = cloneMap(opts.Meta)
 	opts.ClientOptions = cloneMap(opts.ClientOptions)
+	if _, err := parsePolicy(opts.ClientOptions); err != nil {
+		return bad("%v", err)
+	}
 	return &Runner{
 		opts: opts,
 		log:  opts.Logger.With().Str("component", "runner").Str("node", opts.Name).Logger(),

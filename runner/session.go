@@ -47,6 +47,7 @@ type session struct {
 	log     zerolog.Logger
 	nodeID  string
 	rawExec bool
+	policy  policy
 	// member is the static part of the node record; attrs its placement attributes.
 	member subjects.Member
 	attrs  map[string]string
@@ -75,7 +76,9 @@ type session struct {
 func newSession(r *Runner, nodeID string) *session {
 	o := r.opts
 	rawExec := rawExecEnabled(o.ClientOptions)
+	pol, _ := parsePolicy(o.ClientOptions) // New checked it
 	s := &session{
+		policy:  pol,
 		opts:    o,
 		log:     r.log,
 		nodeID:  nodeID,
