@@ -112,6 +112,7 @@ func runAgent(args []string) int {
 		return exitError
 	}
 	log := newLogger(cfg)
+	warnInsecure(cfg, f.overrides.Dev, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	a := &agent{cfg: cfg, flags: f, log: log, alog: log.With().Str("component", "agent").Str("node", cfg.Name).Logger()}
@@ -206,7 +207,7 @@ func (a *agent) run(ctx context.Context) error {
 	if cfg.Client.Enabled {
 		r, err := runner.New(runner.Options{
 			JS: js, Conn: nc, Name: cfg.Name, Datacenter: cfg.Datacenter, Class: cfg.Client.NodeClass,
-			Meta: cfg.Client.Meta, ClientOptions: cfg.Client.Options, DataDir: cfg.DataDir,
+			Meta: cfg.Client.Meta, ClientOptions: runnerOptions(cfg.Client.Options), DataDir: cfg.DataDir,
 			MaxParallel: cfg.Client.MaxParallel, HeartbeatInterval: cfg.Client.HeartbeatInterval.Duration,
 			HeartbeatTTL: cfg.Client.HeartbeatTTL.Duration, Version: version, Logger: a.log,
 		})
@@ -253,6 +254,9 @@ func (a *agent) startServer(ctx context.Context) (*embed.Server, error) {
 	if cfg.Server.BootstrapExpect > 1 || len(cfg.Server.RetryJoin) > 0 {
 		opts.Routes = cfg.ServerJoinAddrs()
 	}
+	if err := serverSecurity(cfg, &opts); err != nil {
+		return nil, err
+	}
 	srv, err := embed.Start(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded NATS server: %w", err)
@@ -276,12 +280,23 @@ func (a *agent) startServer(ctx context.Context) (*embed.Server, error) {
 }
 
 // connect makes the agent's connection: in process to the embedded server, else to
-// nats.url or client.servers, retrying until a server answers.
+// nats.url or client.servers, retrying until a server answers. It logs in with
+// nats.creds, and speaks TLS to remote servers with nats.tls (an existing NATS) or
+// the tls block.
 func (a *agent) connect(srv *embed.Server) (*nats.Conn, error) {
 	cfg := a.cfg
+	log := a.alog
 	opts := []nats.Option{
 		nats.Name("jetcron " + cfg.Name), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond), nats.Timeout(2 * time.Second),
+		// Permission violations and slow consumers: say what was refused.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			e := log.Warn().Err(err)
+			if sub != nil {
+				e = e.Str("subject", sub.Subject)
+			}
+			e.Msg("nats error")
+		}),
 	}
 	url := strings.Join(cfg.ClientServerURLs(), ",")
 	if srv != nil {
@@ -289,19 +304,35 @@ func (a *agent) connect(srv *embed.Server) (*nats.Conn, error) {
 		url = srv.ClientURL()
 	}
 	if cfg.NATS.Creds != "" {
+		id, err := readIdentity(cfg.NATS.Creds)
+		if err != nil {
+			return nil, fmt.Errorf("nats.creds: %w", err)
+		}
+		if err := checkIdentity(cfg, id); err != nil {
+			return nil, err
+		}
 		opts = append(opts, nats.UserCredentials(cfg.NATS.Creds))
+		if id.inbox != inboxDefault {
+			opts = append(opts, nats.CustomInboxPrefix(id.inbox))
+		}
+		log.Info().Str("user", userName(id.role, id.node)).Str("creds", cfg.NATS.Creds).Msg("logging in to NATS")
 	}
-	if cfg.NATS.TLS.CA != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATS.TLS.CA))
-	}
-	if cfg.NATS.TLS.Cert != "" {
-		opts = append(opts, nats.ClientCert(cfg.NATS.TLS.Cert, cfg.NATS.TLS.Key))
+	if srv == nil {
+		tlsOpts, err := connectionTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, tlsOpts...)
 	}
 	if url == "" {
 		return nil, errors.New("no NATS to connect to: set client.servers or nats.url")
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+			return nil, fmt.Errorf("connect to NATS at %s: %w (the servers require credentials: set nats.creds to this agent's .creds file from `%s`)",
+				url, err, configs.BootstrapHint)
+		}
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	return nc, nil
@@ -334,9 +365,27 @@ func (a *agent) provision(ctx context.Context, js jetstream.JetStream) error {
 // heartbeatServer keeps this server's record in the servers bucket current, and marks
 // it left on a clean shutdown.
 func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream, srv *embed.Server) error {
-	kv, err := js.KeyValue(ctx, subjects.ServersBucket)
-	if err != nil {
-		return fmt.Errorf("servers bucket: %w", err)
+	var kv jetstream.KeyValue
+	for attempt := 1; kv == nil; attempt++ {
+		// The stream may be electing a leader (a restart): try again.
+		tryCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b, err := js.KeyValue(tryCtx, subjects.ServersBucket)
+		cancel()
+		switch {
+		case err == nil:
+			kv = b
+		case ctx.Err() != nil:
+			return nil
+		case attempt%5 == 0:
+			a.alog.Warn().Err(err).Msg("servers bucket not ready yet; retrying")
+		}
+		if kv == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
 	}
 	cfg := a.cfg
 	m := subjects.Member{

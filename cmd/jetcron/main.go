@@ -40,6 +40,11 @@ func subcommands() []subcommand {
 		{[]string{"job", "periodic", "force"}, "launch a run of a job now", cmdJobPeriodicForce},
 		{[]string{"job", "stop"}, "delete a job from the jobs bucket", cmdJobStop},
 		{[]string{"run", "logs"}, "print the captured output of a run", cmdRunLogs},
+		{[]string{"acl", "bootstrap"}, "make the credentials of a new cluster, one per role", cmdACLBootstrap},
+		{[]string{"acl", "creds", "create"}, "make one more credentials file (a runner host, ...)", cmdACLCredsCreate},
+		{[]string{"acl", "creds", "revoke"}, "revoke a credentials file (a lost host, ...)", cmdACLCredsRevoke},
+		{[]string{"tls", "ca", "create"}, "make a certificate authority for a test cluster", cmdTLSCACreate},
+		{[]string{"tls", "cert", "create"}, "make a server or client certificate signed by that CA", cmdTLSCertCreate},
 		{[]string{"version"}, "print jetcron's version", cmdVersion},
 	}
 }

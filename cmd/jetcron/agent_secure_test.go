@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/configs"
+	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// syncBuffer is a log sink that tests read while agents write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startAgentLogged runs an agent like startAgent, its warnings and errors also into
+// the returned buffer.
+func startAgentLogged(t *testing.T, cfg *configs.Config) *syncBuffer {
+	t.Helper()
+	buf := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), buf)).Level(zerolog.WarnLevel)
+	a := &agent{cfg: cfg, flags: &agentFlags{}, log: log, alog: log}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent %s: %v", cfg.Name, err)
+		}
+	})
+	return buf
+}
+
+// writeConfig writes a config file and returns its path.
+func writeConfig(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A secure cluster of agents as the README's walk-through makes it: three servers and
+// a runner host, each with its own credentials, TLS on the client port and mutual TLS
+// on the routes. A job defined with the admin's credentials runs on the runner, a
+// force request is answered, and no agent is refused anything it does.
+func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts agents")
+	}
+	s := &secure{dir: t.TempDir(), tlsDir: t.TempDir(), region: "global"}
+	if _, err := bootstrapACL(s.dir, []string{"web-1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	s.makeTLS(t)
+	ports, err := embedtest.FreePorts(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var join, servers []string
+	for i := range 3 {
+		servers = append(servers, fmt.Sprintf("127.0.0.1:%d", ports[2*i]))
+		join = append(join, fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]))
+	}
+	quoted, _ := json.Marshal(join)
+	tb := s.tlsBlock("server")
+	var logs []*syncBuffer
+	for i := range 3 {
+		dir := t.TempDir()
+		base := writeConfig(t, dir, "server.yaml", fmt.Sprintf(`data_dir: %s
+name: s%d
+bind_addr: 127.0.0.1
+ports: {nats: %d, cluster: %d, http: 0}
+server: {enabled: true, bootstrap_expect: 3, retry_join: %s}
+tls: {ca_file: %s, cert_file: %s, key_file: %s}
+`, filepath.Join(dir, "data"), i+1, ports[2*i], ports[2*i+1], quoted, tb.CAFile, tb.CertFile, tb.KeyFile))
+		cfg, err := configs.Load([]string{base, filepath.Join(s.dir, serverSnippetFile)}, configs.Overrides{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, startAgentLogged(t, cfg))
+	}
+	dir := t.TempDir()
+	quoted, _ = json.Marshal(servers)
+	base := writeConfig(t, dir, "client.yaml", fmt.Sprintf(`data_dir: %s
+bind_addr: 127.0.0.1
+ports: {http: 0}
+client:
+  enabled: true
+  servers: %s
+  heartbeat_interval: 200ms
+  heartbeat_ttl: 2s
+  options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
+tls: {ca_file: %s}
+`, filepath.Join(dir, "data"), quoted, tb.CAFile))
+	cfg, err := configs.Load([]string{base, filepath.Join(s.dir, clientSnippetFile("web-1"))}, configs.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "web-1" {
+		t.Fatalf("the client snippet names node %q, want web-1", cfg.Name)
+	}
+	logs = append(logs, startAgentLogged(t, cfg))
+
+	// The admin defines a job, as with `nats --creds admin.creds kv put jobs`.
+	var nc *nats.Conn
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		nc, err = nats.Connect(strings.Join(cfg.ClientServerURLs(), ","), nats.UserCredentials(filepath.Join(s.dir, "admin.creds")),
+			nats.Secure(s.clientTLS(t)), nats.MaxReconnects(-1))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admin connect: %v", err)
+		}
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var jobs jetstream.KeyValue
+	for jobs == nil {
+		tryCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		jobs, err = js.KeyValue(tryCtx, subjects.JobsBucket)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("no jobs bucket: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	spec := "periodic: {cron: \"@every 1s\"}\ntask: {config: {command: /bin/echo, args: [\"; rm -rf /\"]}}\n"
+	for {
+		tryCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := jobs.Put(tryCtx, "tick", []byte(spec))
+		cancel()
+		if err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("put job: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	runs, err := js.KeyValue(ctx, subjects.RunStateBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logsKV, err := js.KeyValue(ctx, subjects.LogsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var output string
+	for complete := 0; complete < 2; {
+		complete = 0
+		if l, err := runs.ListKeys(ctx); err == nil {
+			for k := range l.Keys() {
+				e, err := runs.Get(ctx, k)
+				if err != nil {
+					continue
+				}
+				var r subjects.Run
+				if json.Unmarshal(e.Value(), &r) == nil && r.State == subjects.StateComplete && r.Current().Node == "web-1" {
+					complete++
+					if o, err := logsKV.Get(ctx, k); err == nil {
+						output = string(o.Value())
+					}
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no runs completed on web-1 (%d)", complete)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if output != "; rm -rf /\n" {
+		t.Errorf("output %q, want the argument echoed literally", output)
+	}
+	// The lock holder answers a force request from the admin.
+	if _, err := jobs.Put(ctx, "yearly", []byte(strings.Replace(spec, "@every 1s", "@yearly", 1))); err != nil {
+		t.Fatal(err)
+	}
+	var reply subjects.ForceReply
+	for reply.RunID == "" {
+		msg, err := nc.RequestWithContext(ctx, subjects.ForceSubject("yearly"), nil)
+		if err != nil {
+			t.Fatalf("force: %v", err)
+		}
+		if err := json.Unmarshal(msg.Data, &reply); err != nil {
+			t.Fatalf("force reply %q: %v", msg.Data, err)
+		}
+		if reply.RunID == "" {
+			t.Logf("force reply %q", msg.Data) // the ticker may not have read the job yet
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	time.Sleep(6 * time.Second) // a few step-down rounds and heartbeats
+	for i, l := range logs {
+		if out := l.String(); strings.Contains(out, "ermission") || strings.Contains(out, "nats error") {
+			t.Errorf("agent %d was refused something:\n%s", i, out)
+		}
+	}
+}
+
+func TestWarnInsecure(t *testing.T) {
+	dev, err := configs.Load(nil, configs.Overrides{Dev: true, Name: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	warnInsecure(dev, true, &w)
+	if !strings.Contains(w.String(), "WARNING: dev mode: no authentication and no TLS") {
+		t.Errorf("dev mode warns %q", w.String())
+	}
+	off := *dev
+	off.ACL.Enabled = false
+	w.Reset()
+	warnInsecure(&off, false, &w)
+	if !strings.Contains(w.String(), "acl.enabled is false") {
+		t.Errorf("acl off warns %q", w.String())
+	}
+	noTLS := *dev
+	noTLS.ACL.Enabled = true
+	w.Reset()
+	warnInsecure(&noTLS, false, &w)
+	if !strings.Contains(w.String(), "no tls block") {
+		t.Errorf("no TLS warns %q", w.String())
+	}
+	client := *dev
+	client.Server.Enabled = false
+	w.Reset()
+	warnInsecure(&client, true, &w)
+	if w.Len() != 0 {
+		t.Errorf("a client warns %q", w.String())
+	}
+}
+
+func TestRunnerOptionsRefuseRootByDefault(t *testing.T) {
+	if got := runnerOptions(map[string]string{"driver.raw_exec.enable": "1"}); got["driver.raw_exec.allow_root"] != "0" {
+		t.Errorf("runner options %v: root allowed by default", got)
+	}
+	if got := runnerOptions(map[string]string{"driver.raw_exec.allow_root": "1"}); got["driver.raw_exec.allow_root"] != "1" {
+		t.Errorf("runner options %v: the config's choice was not kept", got)
+	}
+}
