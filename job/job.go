@@ -50,6 +50,9 @@ type Task struct {
 	Timeout     Duration          `yaml:"timeout" json:"timeout"`           // 0 (none) to 30 days
 	KillTimeout Duration          `yaml:"kill_timeout" json:"kill_timeout"` // SIGTERM to SIGKILL, 0 to 1h, default 5s
 	Resources   Resources         `yaml:"resources" json:"resources"`
+	// User runs the command as this user (name or numeric uid) when the agent is
+	// root; the node looks it up. Empty: the agent's user.
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
 }
 
 // TaskConfig is the raw_exec driver's configuration.

@@ -399,3 +399,18 @@ func TestJobIsSafeForConcurrentUse(t *testing.T) {
 		<-done
 	}
 }
+
+func TestParseTakesATaskUserAndRejectsAnInvalidOne(t *testing.T) {
+	base := "periodic: {cron: \"@hourly\"}\ntask:\n  config: {command: /bin/true}\n  user: %s\n"
+	j, err := Parse("j", []byte(fmt.Sprintf(base, "backup")))
+	if err != nil || j.Task.User != "backup" {
+		t.Fatalf("user backup: %v, %+v", err, j)
+	}
+	if _, err := Parse("j", []byte(fmt.Sprintf(base, "1000"))); err != nil {
+		t.Fatalf("numeric uid: %v", err)
+	}
+	_, err = Parse("j", []byte(fmt.Sprintf(base, `"root; id"`)))
+	if err == nil || !strings.Contains(err.Error(), "task.user") {
+		t.Fatalf("bad user: %v", err)
+	}
+}

@@ -16,11 +16,17 @@ var taskName = jobName
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // validate checks the task of the job named job.
+// userName is what POSIX and useradd accept as a user name, or a numeric uid.
+var userName = regexp.MustCompile(`^([a-z_][a-z0-9_-]{0,31}\$?|[0-9]{1,10})$`)
+
 func (t *Task) validate(p *problems, job string) {
 	if t.Name == "" {
 		t.Name = job
 	} else if !taskName.MatchString(t.Name) {
 		p.addf("task.name", "%q is not a valid task name; use 1 to 64 letters, digits, \"-\" and \"_\"", t.Name)
+	}
+	if t.User != "" && !userName.MatchString(t.User) {
+		p.addf("task.user", "%q is not a user name or numeric uid", t.User)
 	}
 	if t.Driver == "" {
 		t.Driver = "raw_exec"

@@ -119,18 +119,9 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, c
 	s.recordOutcome(key, l, c, out, finished, log)
 }
 
-// launchTask is the task of a launch. User is read here as well as in job.Task, so
-// that the runner honours task.user in any launch that carries it.
-type launchTask struct {
-	job.Task
-	// User is the user the command runs as (the runner must be root to switch);
-	// empty: the runner's own user.
-	User string `json:"user,omitempty"`
-}
-
 // runTask checks the launch's task against this node's policy and runs its command.
 func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch, log zerolog.Logger) outcome {
-	var task launchTask
+	var task job.Task
 	if err := json.Unmarshal(l.Task, &task); err != nil {
 		return failed(fmt.Errorf("decode task: %w", err))
 	}
@@ -180,7 +171,7 @@ func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch,
 	cmd := &exec.Cmd{
 		Path:        command,
 		Args:        args,
-		Env:         s.environ(&task.Task, l, as),
+		Env:         s.environ(&task, l, as),
 		Dir:         dir,
 		SysProcAttr: attr,
 	}

@@ -101,20 +101,12 @@ func TestCheckCommandRefusesWhatOthersCanChange(t *testing.T) {
 	}
 }
 
-func TestLaunchTaskReadsUser(t *testing.T) {
-	data, _ := json.Marshal(map[string]any{"name": "t", "driver": "raw_exec", "config": map[string]any{"command": "/bin/id"}, "user": "nobody"})
-	var lt launchTask
-	if err := json.Unmarshal(data, &lt); err != nil || lt.User != "nobody" || lt.Config.Command != "/bin/id" {
-		t.Fatalf("launch task %+v: %v", lt, err)
-	}
-}
-
 // launchAs publishes a launch whose task names user.
 func (e *testEnv) launchAs(t *testing.T, node, jobName string, tk time.Time, task job.Task, user string) *subjects.Launch {
 	t.Helper()
 	l := e.place(t, node, jobName, tk, task)
-	lt := launchTask{Task: task, User: user}
-	data, err := json.Marshal(&lt)
+	task.User = user
+	data, err := json.Marshal(&task)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +86,7 @@ func newSession(r *Runner, nodeID string) *session {
 		nodeID:  nodeID,
 		rawExec: rawExec,
 		member: subjects.Member{
-			ID: nodeID, Name: o.Name, Datacenter: o.Datacenter, Class: o.Class,
+			ID: nodeID, Name: o.Name, Datacenter: o.Datacenter, Class: o.Class, Session: newSessionID(),
 			Build: o.Version, Attributes: nodeAttributes(o.Version, rawExec), Meta: o.Meta,
 			TTL: subjects.MillisOf(o.HeartbeatTTL),
 		},
@@ -446,6 +448,7 @@ func (s *session) claim(ctx context.Context, key string, l *subjects.Launch, log
 		cur.State = subjects.StateRunning
 		cur.Started = &now
 		cur.NodeID = s.nodeID
+		cur.Session = s.member.Session
 		run.State = subjects.StateRunning
 		data, err := json.Marshal(&run)
 		if err != nil {
@@ -592,4 +595,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// newSessionID names one start of the runner process (16 hex digits).
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -28,6 +28,9 @@ type Member struct {
 	// MetaLeader is, in a server's record, the JetStream meta leader it sees: the
 	// leader `server members` shows while no ticker holds the lock.
 	MetaLeader string `json:"meta_leader,omitempty"`
+	// Session is a client node's runner process: new at every start, so that runs it
+	// claimed before a restart are known to be gone.
+	Session string `json:"session,omitempty"`
 	// Attributes are the node's facts (attr.unique.hostname, attr.kernel.name, ...).
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
@@ -133,9 +136,11 @@ type Allocation struct {
 	// ID is 8 hex digits, unique per allocation.
 	ID string `json:"id"`
 	// Node is the node name the launch went to; empty while no node is eligible.
-	Node   string   `json:"node,omitempty"`
-	NodeID string   `json:"node_id,omitempty"`
-	State  RunState `json:"state"`
+	Node   string `json:"node,omitempty"`
+	NodeID string `json:"node_id,omitempty"`
+	// Session is the runner process that claimed it (Member.Session).
+	Session string   `json:"session,omitempty"`
+	State   RunState `json:"state"`
 	// Created is when the ticker placed it; Started and Finished are the runner's.
 	Created  time.Time  `json:"created"`
 	Started  *time.Time `json:"started,omitempty"`

@@ -945,10 +945,14 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		window = time.Duration(je.job.Periodic.CatchupWindow)
 	}
 	switch {
-	case run.State == subjects.StateRunning && a != nil && d.nodeDown(a.Node, now):
+	case run.State == subjects.StateRunning && a != nil && (d.nodeDown(a.Node, now) || d.restarted(a)):
 		next := cloneRun(run)
 		cur := next.Current()
-		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" stopped heartbeating", ptr(now.UTC())
+		why := "node " + a.Node + " stopped heartbeating"
+		if d.restarted(a) {
+			why = "the runner on node " + a.Node + " restarted"
+		}
+		cur.State, cur.Error, cur.Finished = subjects.StateLost, why, ptr(now.UTC())
 		next.State = subjects.StateLost
 		d.update(e, next, nil)
 	case run.State == subjects.StateLost:
@@ -1073,6 +1077,13 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 	ttl := n.member.TTL.Duration()
 	deadline := n.written.Add(ttl)
 	return now.After(deadline) && d.newestBeat.After(deadline) && now.Sub(d.flowSince) > ttl/2
+}
+
+// restarted reports whether the runner process that claimed the allocation is gone:
+// its node heartbeats from another session.
+func (d *dispatcher) restarted(a *subjects.Allocation) bool {
+	n := d.nodes[a.Node]
+	return n != nil && a.Session != "" && n.member.Session != "" && n.member.Session != a.Session
 }
 
 // putState stores a job's state off the loop.

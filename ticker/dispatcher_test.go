@@ -70,7 +70,7 @@ func newSim(t *testing.T, ctx context.Context, clk clock.Clock) *sim {
 // node registers a runner node that heartbeats every second and whose runs take d.
 func (s *sim) node(name string, d time.Duration) *fakeRunner {
 	r := &fakeRunner{t: s.t, s: s.store, d: d, node: subjects.Member{
-		ID: name + "-id", Name: name, Datacenter: "dc1", TTL: subjects.MillisOf(5 * time.Second),
+		ID: name + "-id", Name: name, Datacenter: "dc1", TTL: subjects.MillisOf(5 * time.Second), Session: name + "-session",
 		Attributes: map[string]string{"attr.unique.hostname": name, "driver.raw_exec": "1", "attr.kernel.name": "linux"},
 	}}
 	s.mu.Lock()
@@ -571,6 +571,23 @@ func TestAJobChangedWhileNobodyLedCatchesUpItsPreviousVersionsTicks(t *testing.T
 		}
 		if n := len(s.store.runs()); n != 6 {
 			t.Fatalf("%d runs, want 00:01 to 00:05 of the old version and 00:10 of the new", n)
+		}
+	})
+}
+
+func TestARunWhoseRunnerRestartedIsLostAndRescheduled(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		a := s.node("a", 30*time.Second)
+		s.putJob("j", jobYAML("0 * * * *", "reschedule: {attempts: 1, delay: 1s}"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour + 5*time.Second) // the 01:00 run runs on a
+		a.restart()                           // the whole host restarted: the run is gone
+		time.Sleep(2 * time.Minute)
+		stop()
+		r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Hour)))
+		if len(r.Allocations) != 2 || r.Allocations[0].State != subjects.StateLost ||
+			!strings.Contains(r.Allocations[0].Error, "restarted") || r.State != subjects.StateComplete {
+			t.Fatalf("run %+v: want the first allocation lost (runner restarted) and a second one complete", r)
 		}
 	})
 }

@@ -247,17 +247,18 @@ type fakeRunner struct {
 	mu     sync.Mutex
 	dead   bool
 	silent bool           // heartbeats do not reach the store; runs go on
+	gen    int            // the runner process's start; runs of an earlier one never finish
 	execs  map[string]int // executions per run ID
 }
 
 func (r *fakeRunner) heartbeat() {
 	r.mu.Lock()
 	skip := r.dead || r.silent
+	data, _ := json.Marshal(r.node)
 	r.mu.Unlock()
 	if skip {
 		return
 	}
-	data, _ := json.Marshal(r.node)
 	r.s.set(NodeChanged, subjects.Token(r.node.Name), data)
 }
 
@@ -284,6 +285,15 @@ func (r *fakeRunner) setSilent(silent bool) {
 	r.silent = silent
 }
 
+// restart is the runner process starting again: a new session, its runs gone.
+func (r *fakeRunner) restart() {
+	r.mu.Lock()
+	r.node.Session += "-restarted"
+	r.gen++
+	r.mu.Unlock()
+	r.heartbeat()
+}
+
 func (r *fakeRunner) kill() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -292,7 +302,7 @@ func (r *fakeRunner) kill() {
 
 func (r *fakeRunner) launch(ctx context.Context, l subjects.Launch) {
 	r.mu.Lock()
-	dead := r.dead
+	dead, session := r.dead, r.node.Session
 	r.mu.Unlock()
 	if dead || l.Node != r.node.Name {
 		return
@@ -308,7 +318,7 @@ func (r *fakeRunner) launch(ctx context.Context, l subjects.Launch) {
 		return
 	}
 	now := time.Now().UTC()
-	a.State, a.Started = subjects.StateRunning, &now
+	a.State, a.Started, a.Session = subjects.StateRunning, &now, session
 	run.State = subjects.StateRunning
 	rev, err := r.s.UpdateRun(ctx, key, &run, l.Revision)
 	if err != nil {
@@ -319,6 +329,7 @@ func (r *fakeRunner) launch(ctx context.Context, l subjects.Launch) {
 		r.execs = map[string]int{}
 	}
 	r.execs[l.RunID]++
+	gen := r.gen
 	r.mu.Unlock()
 	go func() {
 		select {
@@ -327,7 +338,7 @@ func (r *fakeRunner) launch(ctx context.Context, l subjects.Launch) {
 			return
 		}
 		r.mu.Lock()
-		dead := r.dead
+		dead := r.dead || r.gen != gen
 		r.mu.Unlock()
 		if dead {
 			return
