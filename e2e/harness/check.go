@@ -1,0 +1,467 @@
+package harness
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// lateThreshold is how late a launch must be to count as late in the table.
+const lateThreshold = time.Second
+
+// CheckInput is everything the checker judges: the definitions written, the run
+// records (final and as they moved), and the ledger.
+type CheckInput struct {
+	Book     *Book
+	Final    map[string]Observed   // every run record after settling, by key
+	History  map[string][]Observed // what the watcher saw, by key
+	Execs    []*Exec
+	Start    time.Time // when the scenario's first job could have been written
+	End      time.Time // ticks after End-Grace are not required
+	Grace    time.Duration
+	Settled  time.Time // when Final was read
+	Untraced map[string]bool
+}
+
+// JobRow is one line of a scenario's table.
+type JobRow struct {
+	Job                 string
+	Every               time.Duration
+	Overlap             bool
+	Expected, Launched  int
+	Late, Skipped       int
+	Duplicates, Lost    int
+	Relaunched, Missing int
+	MaxLate, LongestGap time.Duration
+	// MaxDelay is the longest time from a tick to its first execution's start, as
+	// the ledger saw it.
+	MaxDelay             time.Duration
+	SkipReasons          map[string]int
+	Executions, Orphaned int
+}
+
+// Result is the checker's verdict.
+type Result struct {
+	Rows       []JobRow
+	Violations []string
+}
+
+func (r *Result) violate(format string, args ...any) {
+	r.Violations = append(r.Violations, fmt.Sprintf(format, args...))
+}
+
+// Check judges the invariants of DESIGN.md's guarantees on in:
+//   - at most one execution of a tick at a time; a second only after the first was
+//     declared lost (1, 4);
+//   - every tick of an acknowledged definition has a record: launched, or skipped
+//     with a reason (2); no run for a tick that no definition schedules;
+//   - no two executions of a prohibit_overlap job at once, but for lost ones (3);
+//   - run records only move forward, and what they say matches the ledger;
+//   - every run recorded complete ran to its end in the ledger.
+func Check(in CheckInput) *Result {
+	res := &Result{}
+	runsByJob := map[string][]subjects.Run{}
+	allocs := map[string]*subjects.Allocation{}
+	allocRun := map[string]*subjects.Run{}
+	for _, key := range sortedKeys(in.Final) {
+		r := in.Final[key].Run
+		runsByJob[r.Job] = append(runsByJob[r.Job], r)
+	}
+	for job := range runsByJob {
+		rs := runsByJob[job]
+		for i := range rs {
+			for j := range rs[i].Allocations {
+				a := &rs[i].Allocations[j]
+				allocs[a.ID] = a
+				allocRun[a.ID] = &rs[i]
+			}
+		}
+	}
+	execsByAlloc := map[string][]*Exec{}
+	execsByRun := map[string][]*Exec{}
+	execsByJob := map[string][]*Exec{}
+	for _, e := range in.Execs {
+		execsByAlloc[e.Alloc] = append(execsByAlloc[e.Alloc], e)
+		execsByRun[e.Run] = append(execsByRun[e.Run], e)
+		execsByJob[e.Job] = append(execsByJob[e.Job], e)
+		if allocs[e.Alloc] == nil {
+			res.violate("%s: executed (ledger: %s), but no run record has allocation %s", e.Run, e, e.Alloc)
+		}
+	}
+
+	// States only move forward.
+	for _, key := range sortedKeys(in.History) {
+		checkForward(res, key, in.History[key], in.Final[key])
+	}
+
+	for _, job := range in.Book.Keys() {
+		if in.Untraced[job] {
+			continue
+		}
+		defs := in.Book.Defs(job)
+		if allRaw(defs) {
+			continue
+		}
+		row := JobRow{Job: job, SkipReasons: map[string]int{}}
+		last := lastSpec(defs)
+		if last != nil {
+			row.Every, row.Overlap = last.Every, last.Overlap
+		}
+		required := requiredTicks(defs, in.End.Add(-in.Grace))
+		row.Expected = len(required)
+		byTick := map[int64]subjects.Run{}
+		for _, r := range runsByJob[job] {
+			if !r.Forced {
+				byTick[r.Scheduled] = r
+			}
+		}
+		for _, t := range required {
+			r, ok := byTick[t]
+			if !ok {
+				row.Missing++
+				res.violate("%s/periodic-%d (%s): tick of an acknowledged definition has no record: a silent miss", job, t, clock(t))
+				continue
+			}
+			_ = r
+		}
+		for _, t := range sortedTicks(byTick) {
+			r := byTick[t]
+			if !allowedTick(defs, t) {
+				res.violate("%s: a run for tick %d (%s) that no written definition schedules", r.ID, t, clock(t))
+			}
+			if time.Unix(t, 0).After(in.End) {
+				// The jobs keep running while the cluster settles: later ticks are
+				// judged only for duplicates.
+				checkRunExecs(res, &r, execsByRun[r.ID], execsByAlloc)
+				continue
+			}
+			switch {
+			case r.State == subjects.StateSkipped:
+				row.Skipped++
+				if strings.TrimSpace(r.Reason) == "" {
+					res.violate("%s: skipped without a reason", r.ID)
+				}
+				row.SkipReasons[reasonClass(r.Reason)]++
+			default:
+				row.Launched++
+				if r.Late.Duration() > lateThreshold {
+					row.Late++
+				}
+				row.MaxLate = max(row.MaxLate, r.Late.Duration())
+				if !r.State.Terminal() {
+					res.violate("%s: still %s %s after its tick, when the scenario settled (reason %q)", r.ID, r.State, in.Settled.Sub(time.Unix(t, 0)).Round(time.Second), r.Reason)
+				}
+			}
+			ran := false
+			for i, a := range r.Allocations {
+				if a.State == subjects.StateLost {
+					row.Lost++
+				}
+				if i > 0 && len(execsByAlloc[a.ID]) > 0 {
+					ran = true
+				}
+			}
+			if ran {
+				row.Relaunched++
+			}
+			row.Duplicates += checkRunExecs(res, &r, execsByRun[r.ID], execsByAlloc)
+			if es := execsByRun[r.ID]; len(es) > 0 && !r.Forced {
+				first := es[0].Start
+				for _, x := range es {
+					if x.Start.Before(first) {
+						first = x.Start
+					}
+				}
+				row.MaxDelay = max(row.MaxDelay, first.Sub(time.Unix(t, 0)))
+			}
+		}
+		// Longest gap between two executions starting.
+		es := execsByJob[job]
+		row.Executions = len(es)
+		for i := 1; i < len(es); i++ {
+			row.LongestGap = max(row.LongestGap, es[i].Start.Sub(es[i-1].Start))
+		}
+		for _, e := range es {
+			if a := allocs[e.Alloc]; a != nil && a.State == subjects.StateLost && e.Ended() && !e.Term {
+				row.Orphaned++
+			}
+		}
+		if allOverlap(defs) {
+			checkOverlap(res, job, es, allocs, in.Settled)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	return res
+}
+
+// checkRunExecs judges the executions of one run against its record, and returns how
+// many executions were duplicates.
+func checkRunExecs(res *Result, r *subjects.Run, es []*Exec, byAlloc map[string][]*Exec) int {
+	dups := 0
+	for _, a := range r.Allocations {
+		n := len(byAlloc[a.ID])
+		if n > 1 {
+			dups += n - 1
+			res.violate("%s: allocation %s executed %d times: %v", r.ID, a.ID, n, byAlloc[a.ID])
+		}
+		switch a.State {
+		case subjects.StateComplete:
+			if n == 0 {
+				res.violate("%s: allocation %s on %s recorded complete, but the ledger has no execution of it", r.ID, a.ID, a.Node)
+			} else if e := byAlloc[a.ID][0]; !e.Ended() || e.Term {
+				res.violate("%s: allocation %s recorded complete, but its execution did not finish: %s", r.ID, a.ID, e)
+			}
+		case subjects.StateFailed:
+			// The ledger script exits 0 unless killed: a failed allocation means
+			// jetcron could not run it, or killed it.
+			res.violate("%s: allocation %s on %s failed: %s", r.ID, a.ID, a.Node, a.Error)
+		case subjects.StateQueued, subjects.StateSkipped:
+			if n > 0 && r.State.Terminal() {
+				res.violate("%s: allocation %s is %s (never claimed), but it executed: %s", r.ID, a.ID, a.State, byAlloc[a.ID][0])
+			}
+		}
+	}
+	// A second execution of the tick only after the first was declared lost.
+	sorted := append([]*Exec(nil), es...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	for j := 1; j < len(sorted); j++ {
+		later := sorted[j]
+		for _, earlier := range sorted[:j] {
+			if earlier.Alloc == later.Alloc {
+				continue // counted above
+			}
+			a := allocOf(r, earlier.Alloc)
+			if a == nil || a.State != subjects.StateLost || a.Finished == nil || a.Finished.After(later.Start) {
+				dups++
+				why := "its allocation was never declared lost"
+				if a != nil && a.State == subjects.StateLost && a.Finished != nil {
+					why = fmt.Sprintf("its allocation was declared lost only at %s", a.Finished.Local().Format("15:04:05.000"))
+				}
+				res.violate("%s: executed twice: %s, then %s; %s", r.ID, earlier, later, why)
+			}
+		}
+	}
+	return dups
+}
+
+func allocOf(r *subjects.Run, id string) *subjects.Allocation {
+	for i := range r.Allocations {
+		if r.Allocations[i].ID == id {
+			return &r.Allocations[i]
+		}
+	}
+	return nil
+}
+
+// checkOverlap reports two executions of a prohibit_overlap job that ran at once,
+// unless one of them was declared lost.
+func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjects.Allocation, now time.Time) {
+	end := func(e *Exec) (time.Time, bool) {
+		a := allocs[e.Alloc]
+		switch {
+		case e.Ended():
+			return e.End, true
+		case a != nil && a.State == subjects.StateLost:
+			return time.Time{}, false
+		case a != nil && a.Finished != nil:
+			return *a.Finished, true
+		default:
+			return now, true
+		}
+	}
+	for i, x := range es {
+		xe, ok := end(x)
+		if !ok {
+			continue
+		}
+		for _, y := range es[i+1:] {
+			if !y.Start.Before(xe) {
+				continue
+			}
+			if ya := allocs[y.Alloc]; ya != nil && ya.State == subjects.StateLost && !y.Ended() {
+				continue
+			}
+			res.violate("%s: prohibit_overlap, but two executions ran at once: %s, and %s", job, x, y)
+		}
+	}
+}
+
+// checkForward reports a run record that moved backwards between two observed
+// revisions: allocations are only appended, each allocation's state only moves
+// queued → running → complete | failed | lost, a run that ended stays ended.
+func checkForward(res *Result, key string, hist []Observed, final Observed) {
+	seq := append([]Observed(nil), hist...)
+	if final.Rev > 0 {
+		seq = append(seq, final)
+	}
+	sort.SliceStable(seq, func(i, j int) bool { return seq[i].Rev < seq[j].Rev })
+	for i := 1; i < len(seq); i++ {
+		prev, next := seq[i-1].Run, seq[i].Run
+		if seq[i].Rev == seq[i-1].Rev {
+			continue
+		}
+		if len(next.Allocations) < len(prev.Allocations) {
+			res.violate("%s: allocations went from %d to %d (revision %d → %d)", prev.ID, len(prev.Allocations), len(next.Allocations), seq[i-1].Rev, seq[i].Rev)
+			continue
+		}
+		for j, pa := range prev.Allocations {
+			na := next.Allocations[j]
+			switch {
+			case na.ID != pa.ID:
+				res.violate("%s: allocation %d changed ID %s → %s", prev.ID, j, pa.ID, na.ID)
+			case rank(na.State) < rank(pa.State), pa.State.Terminal() && na.State != pa.State:
+				res.violate("%s: allocation %s moved backwards: %s → %s (revision %d → %d)", prev.ID, pa.ID, pa.State, na.State, seq[i-1].Rev, seq[i].Rev)
+			}
+		}
+		switch prev.State {
+		case subjects.StateComplete, subjects.StateFailed, subjects.StateSkipped:
+			if next.State != prev.State {
+				res.violate("%s: run moved from %s to %s (revision %d → %d)", prev.ID, prev.State, next.State, seq[i-1].Rev, seq[i].Rev)
+			}
+		case subjects.StateRunning:
+			if next.State == subjects.StateQueued && len(next.Allocations) == len(prev.Allocations) {
+				res.violate("%s: run moved from running back to queued (revision %d → %d)", prev.ID, seq[i-1].Rev, seq[i].Rev)
+			}
+		}
+	}
+}
+
+func rank(s subjects.RunState) int {
+	switch s {
+	case subjects.StateQueued:
+		return 0
+	case subjects.StateRunning:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// requiredTicks are the ticks that must have a record: those of each acknowledged
+// definition after its acknowledgement, until a second before the next write that
+// may replace it (or until end). An invalid value does not replace the valid one.
+func requiredTicks(defs []*Def, end time.Time) []int64 {
+	var out []int64
+	for i, d := range defs {
+		if !d.OK() || d.Raw || d.Deleted || d.Spec == nil {
+			continue
+		}
+		to := end
+		for _, n := range defs[i+1:] {
+			if n.Raw && n.Invalid && n.OK() {
+				continue
+			}
+			to = minTime(to, n.Sent.Add(-time.Second))
+			break
+		}
+		out = append(out, d.Spec.Ticks(d.Acked, to)...)
+	}
+	return out
+}
+
+// allowedTick reports whether some written definition (acknowledged or not)
+// schedules tick while it may have been the job's.
+func allowedTick(defs []*Def, tick int64) bool {
+	t := time.Unix(tick, 0)
+	for i, d := range defs {
+		if d.Raw || d.Deleted || d.Spec == nil || !d.Spec.OnSchedule(tick) || !t.After(d.Sent.Add(-time.Second)) {
+			continue
+		}
+		until := time.Time{} // open
+		for _, n := range defs[i+1:] {
+			if n.Raw && n.Invalid {
+				continue
+			}
+			if n.OK() {
+				until = n.Acked.Add(time.Second)
+			}
+			break
+		}
+		if until.IsZero() || !t.After(until) {
+			return true
+		}
+	}
+	return false
+}
+
+func allRaw(defs []*Def) bool {
+	for _, d := range defs {
+		if !d.Raw && !d.Deleted {
+			return false
+		}
+	}
+	return true
+}
+
+func allOverlap(defs []*Def) bool {
+	n := 0
+	for _, d := range defs {
+		if d.Spec != nil && !d.Raw {
+			if !d.Spec.Overlap {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+func lastSpec(defs []*Def) *JobSpec {
+	var s *JobSpec
+	for _, d := range defs {
+		if d.Spec != nil && !d.Raw {
+			s = d.Spec
+		}
+	}
+	return s
+}
+
+// reasonClass shortens a skip reason to its kind, for the table.
+func reasonClass(r string) string {
+	switch {
+	case strings.HasPrefix(r, "prohibit_overlap"):
+		return "overlap"
+	case strings.Contains(r, "catchup: latest"):
+		return "catchup-latest"
+	case strings.Contains(r, "no eligible node"):
+		return "no-node"
+	case strings.Contains(r, "catch-up window"):
+		return "outside-window"
+	case strings.Contains(r, "removed"):
+		return "job-removed"
+	}
+	if len(r) > 30 {
+		r = r[:30]
+	}
+	return r
+}
+
+func clock(tick int64) string { return time.Unix(tick, 0).Format("15:04:05") }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedTicks(m map[int64]subjects.Run) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

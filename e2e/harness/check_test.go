@@ -1,0 +1,173 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// These tests show that the checker fails on each broken invariant; they run with the
+// unit tests (no processes, no NATS).
+
+var t0 = time.Unix(1_800_000_000, 0)
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+
+func ptrT(t time.Time) *time.Time { return &t }
+
+// fixture: job "j" @every 1s acknowledged at t0, scenario ends at t0+5s; ticks 1-5
+// each ran once on n1 and completed.
+func fixture() CheckInput {
+	b := newBook()
+	b.add("j", &Def{Spec: &JobSpec{Every: time.Second}, Sent: at(-0.1), Acked: at(0)})
+	in := CheckInput{Book: b, Final: map[string]Observed{}, History: map[string][]Observed{}, Start: at(-1), End: at(5), Settled: at(8)}
+	for i := 1; i <= 5; i++ {
+		tick := at(float64(i))
+		id := "a" + string(rune('0'+i))
+		r := subjects.Run{ID: subjects.RunID("j", tick), Job: "j", Scheduled: tick.Unix(), State: subjects.StateComplete,
+			Allocations: []subjects.Allocation{{ID: id, Node: "n1", State: subjects.StateComplete, Finished: ptrT(tick.Add(300 * time.Millisecond))}}}
+		in.Final[subjects.RunKey("j", tick)] = Observed{Rev: uint64(10 + i), Run: r}
+		in.Execs = append(in.Execs, &Exec{Job: "j", Run: r.ID, Node: "n1", Alloc: id, Sched: tick.Unix(), PID: 100 + i,
+			Start: tick.Add(10 * time.Millisecond), End: tick.Add(200 * time.Millisecond)})
+	}
+	return in
+}
+
+func wantViolation(t *testing.T, res *Result, substr string) {
+	t.Helper()
+	for _, v := range res.Violations {
+		if strings.Contains(v, substr) {
+			return
+		}
+	}
+	t.Fatalf("no violation containing %q; got %q", substr, res.Violations)
+}
+
+func TestCheckPassesAGoodRun(t *testing.T) {
+	res := Check(fixture())
+	if len(res.Violations) > 0 {
+		t.Fatalf("violations: %q", res.Violations)
+	}
+	if row := res.Rows[0]; row.Expected != 5 || row.Launched != 5 || row.Duplicates != 0 {
+		t.Fatalf("row = %+v", row)
+	}
+}
+
+func TestCheckFindsASilentMiss(t *testing.T) {
+	in := fixture()
+	delete(in.Final, subjects.RunKey("j", at(3)))
+	in.Execs = append(in.Execs[:2], in.Execs[3:]...)
+	wantViolation(t, Check(in), "silent miss")
+}
+
+func TestCheckFindsATickExecutedTwice(t *testing.T) {
+	in := fixture()
+	x := *in.Execs[2]
+	x.Node, x.PID, x.Start = "n2", 999, x.Start.Add(50*time.Millisecond)
+	in.Execs = append(in.Execs, &x)
+	res := Check(in)
+	wantViolation(t, res, "executed 2 times")
+	if res.Rows[0].Duplicates == 0 {
+		t.Fatal("duplicate not counted")
+	}
+}
+
+func TestCheckFindsASecondAllocationBeforeTheFirstWasLost(t *testing.T) {
+	in := fixture()
+	key := subjects.RunKey("j", at(2))
+	o := in.Final[key]
+	// The first allocation was declared lost only after the second started.
+	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.5))
+	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
+	in.Final[key] = o
+	in.Execs[1].End = time.Time{}
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(2.1), End: at(2.4)})
+	wantViolation(t, Check(in), "declared lost only at")
+}
+
+func TestCheckAcceptsARelaunchAfterLost(t *testing.T) {
+	in := fixture()
+	key := subjects.RunKey("j", at(2))
+	o := in.Final[key]
+	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.1))
+	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
+	in.Final[key] = o
+	in.Execs[1].End = time.Time{}
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(3.2), End: at(3.4)})
+	res := Check(in)
+	if len(res.Violations) > 0 {
+		t.Fatalf("violations: %q", res.Violations)
+	}
+	if row := res.Rows[0]; row.Lost != 1 || row.Relaunched != 1 {
+		t.Fatalf("row = %+v", row)
+	}
+}
+
+func TestCheckFindsOverlapUnderProhibitOverlap(t *testing.T) {
+	in := fixture()
+	in.Book.Defs("j")[0].Spec.Overlap = true
+	in.Execs[1].End = at(3.5) // tick 2 still runs when tick 3 starts
+	wantViolation(t, Check(in), "prohibit_overlap")
+}
+
+func TestCheckFindsAStateMovingBackwards(t *testing.T) {
+	in := fixture()
+	key := subjects.RunKey("j", at(4))
+	done := in.Final[key]
+	running := done
+	running.Run.Allocations = []subjects.Allocation{{ID: "a4", Node: "n1", State: subjects.StateRunning}}
+	running.Run.State = subjects.StateRunning
+	running.Rev = done.Rev + 1 // running written after complete
+	in.History[key] = []Observed{done, running}
+	in.Final[key] = running
+	wantViolation(t, Check(in), "moved backwards")
+}
+
+func TestCheckFindsCompleteWithoutExecution(t *testing.T) {
+	in := fixture()
+	in.Execs = in.Execs[1:]
+	wantViolation(t, Check(in), "recorded complete, but the ledger has no execution")
+}
+
+func TestCheckFindsASkipWithoutReasonAndAPhantomRun(t *testing.T) {
+	in := fixture()
+	key := subjects.RunKey("j", at(5))
+	o := in.Final[key]
+	o.Run.State, o.Run.Allocations = subjects.StateSkipped, nil
+	in.Final[key] = o
+	in.Execs = in.Execs[:4]
+	phantom := at(-5)
+	in.Final[subjects.RunKey("j", phantom)] = Observed{Rev: 1, Run: subjects.Run{ID: subjects.RunID("j", phantom), Job: "j", Scheduled: phantom.Unix(), State: subjects.StateSkipped, Reason: "x"}}
+	res := Check(in)
+	wantViolation(t, res, "skipped without a reason")
+	wantViolation(t, res, "no written definition schedules")
+}
+
+func TestLedgerScriptRecordsStartAndEnd(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "ledger.sh")
+	if err := os.WriteFile(script, []byte(ledgerScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ledger := filepath.Join(dir, "j.log")
+	if _, err := runCmdEnv([]string{"JETCRON_NODE=n1", "JETCRON_RUN_ID=j/periodic-5", "JETCRON_SCHEDULED=5", "JETCRON_ALLOC_ID=abc"},
+		"/bin/sh", script, ledger, "2", "0.01", filepath.Join(dir, "argv"), "a;b", "$(x)"); err != nil {
+		t.Fatal(err)
+	}
+	es, err := readLedger(dir)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("readLedger = %v, %v", es, err)
+	}
+	e := es[0]
+	if e.Job != "j" || e.Node != "n1" || e.Alloc != "abc" || e.Sched != 5 || !e.Ended() || e.Term {
+		t.Fatalf("exec = %+v", e)
+	}
+	argv, _ := os.ReadFile(filepath.Join(dir, "argv"))
+	if string(argv) != "a;b\x00$(x)\x00" {
+		t.Fatalf("argv = %q", argv)
+	}
+}

@@ -1,0 +1,434 @@
+// Package harness is jetcron's end-to-end harness: scenarios that run a real cluster
+// (package cluster), put jobs through the real nats CLI, inject faults, and judge a
+// ledger written by the jobs themselves together with jetcron's own run records.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetcron/jetcron/e2e/cluster"
+)
+
+// Config is what every scenario shares.
+type Config struct {
+	Jetcron, NATSCLI string
+	// Dir gets one folder per scenario (cluster logs, ledger).
+	Dir string
+	// Seed seeds each scenario's random source.
+	Seed uint64
+	// Soak is the length of the soak scenario.
+	Soak time.Duration
+	// Out gets progress lines and the tables.
+	Out io.Writer
+	// Verbose also prints the cluster's actions.
+	Verbose bool
+}
+
+// Scenario is one named run of the cluster under a fault.
+type Scenario struct {
+	Name string
+	// What describes the fault and what must hold, for the report.
+	What string
+	// Hosts are the runner hosts' host names; default runner-1..3.
+	Hosts []string
+	// Netns puts the servers in network namespaces (needed by Partition).
+	Netns bool
+	// Run drives the scenario; the cluster is healed and settled after it returns.
+	Run func(ctx context.Context, e *Env) error
+	// Settle bounds the wait for every run to end after Run; default 30s.
+	Settle time.Duration
+	// After, if set, adds the scenario's own checks on what the checker judged.
+	After func(e *Env, in CheckInput)
+}
+
+// Env is what a scenario's Run works with.
+type Env struct {
+	C    *cluster.Cluster
+	Book *Book
+	Rand *rand.Rand
+	Cfg  Config
+
+	script, ledgerDir string
+	watch             *watcher
+	start             time.Time
+
+	mu         sync.Mutex
+	violations []string
+	notes      []string
+	untraced   map[string]bool
+}
+
+// Violate records a broken invariant found by the scenario itself.
+func (e *Env) Violate(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	e.mu.Lock()
+	e.violations = append(e.violations, msg)
+	e.mu.Unlock()
+	e.Logf("VIOLATION: %s", msg)
+}
+
+// Note records a fact for the report (not a failure).
+func (e *Env) Note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	e.mu.Lock()
+	e.notes = append(e.notes, msg)
+	e.mu.Unlock()
+	e.Logf("note: %s", msg)
+}
+
+// Untrace leaves job out of the tick-by-tick table (a job a scenario checks itself).
+func (e *Env) Untrace(job string) {
+	e.mu.Lock()
+	e.untraced[job] = true
+	e.mu.Unlock()
+}
+
+// Logf prints a progress line.
+func (e *Env) Logf(format string, args ...any) {
+	fmt.Fprintf(e.Cfg.Out, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// Sleep waits d or until ctx ends.
+func (e *Env) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Execs reads the ledger as it is now.
+func (e *Env) Execs() ([]*Exec, error) { return readLedger(e.ledgerDir) }
+
+// WaitExec polls the ledger until an execution matches, or timeout.
+func (e *Env) WaitExec(ctx context.Context, timeout time.Duration, match func(*Exec) bool) (*Exec, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		es, err := e.Execs()
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range es {
+			if match(x) {
+				return x, nil
+			}
+		}
+		if err := e.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("no matching execution in the ledger after %s", timeout)
+}
+
+// Leader returns the ticker leader, waiting for one up to 30s.
+func (e *Env) Leader(ctx context.Context) (*cluster.Proc, error) {
+	return e.C.WaitLeader(ctx, 30*time.Second)
+}
+
+// LedgerDir is where the jobs write their ledgers.
+func (e *Env) LedgerDir() string { return e.ledgerDir }
+
+// Script is the path of the ledger script.
+func (e *Env) Script() string { return e.script }
+
+// Report is a scenario's outcome.
+type Report struct {
+	Name       string
+	What       string
+	Took       time.Duration
+	Result     *Result
+	Notes      []string
+	Violations []string // the checker's and the scenario's
+	Err        error    // the scenario could not run to its end
+	Dir        string
+}
+
+// Failed reports whether the scenario broke an invariant or could not run.
+func (r *Report) Failed() bool { return r.Err != nil || len(r.Violations) > 0 }
+
+// RunScenario starts a cluster, runs sc, heals and settles the cluster, and checks.
+func RunScenario(ctx context.Context, cfg Config, sc Scenario) *Report {
+	rep := &Report{Name: sc.Name, What: sc.What, Dir: filepath.Join(cfg.Dir, sc.Name)}
+	t0 := time.Now()
+	defer func() { rep.Took = time.Since(t0) }()
+	if err := runScenario(ctx, cfg, sc, rep); err != nil {
+		rep.Err = err
+	}
+	return rep
+}
+
+func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) error {
+	dir := rep.Dir
+	ledgerDir := filepath.Join(dir, "ledger")
+	if err := os.MkdirAll(ledgerDir, 0o755); err != nil {
+		return err
+	}
+	script := filepath.Join(dir, "ledger.sh")
+	if err := os.WriteFile(script, []byte(ledgerScript), 0o755); err != nil {
+		return err
+	}
+	hosts := sc.Hosts
+	if hosts == nil {
+		hosts = []string{"runner-1", "runner-2.example.com", "runner-3"}
+	}
+	var progress io.Writer
+	if cfg.Verbose {
+		progress = cfg.Out
+	}
+	seed := cfg.Seed ^ hash(sc.Name)
+	e := &Env{Book: newBook(), Rand: rand.New(rand.NewPCG(seed, seed>>1|1)), Cfg: cfg, script: script, ledgerDir: ledgerDir, untraced: map[string]bool{}}
+	e.Logf("==== scenario %s: %s", sc.Name, sc.What)
+	c, err := cluster.Start(ctx, cluster.Options{
+		Jetcron: cfg.Jetcron, NATSCLI: cfg.NATSCLI, Dir: filepath.Join(dir, "cluster"),
+		Hosts: hosts, Netns: sc.Netns, Progress: progress,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	e.C = c
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := startWatcher(sctx, c.URL())
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	e.watch = w
+	e.start = time.Now()
+
+	runErr := sc.Run(sctx, e)
+	end := time.Now()
+
+	// Heal: partitions removed, everything the scenario stopped woken or started.
+	healErr := c.Heal(ctx)
+	for _, p := range c.All() {
+		if p.Unexpected() {
+			e.Violate("%s %s exited on its own: %s (log %s)", p.Role, p.Name, p.ExitStatus(), p.Log)
+		}
+		_ = p.Cont()
+		if !p.Running() {
+			if err := p.Start(); err != nil {
+				healErr = errors.Join(healErr, err)
+			}
+		}
+	}
+	if err := c.WaitReady(ctx, 60*time.Second); err != nil {
+		healErr = errors.Join(healErr, err)
+	}
+	settle := sc.Settle
+	if settle == 0 {
+		settle = 30 * time.Second
+	}
+	grace := 3 * time.Second
+	final, settled, err := e.settle(ctx, end, grace, settle)
+	if err != nil {
+		return errors.Join(runErr, healErr, err)
+	}
+	execs, err := e.Execs()
+	if err != nil {
+		return err
+	}
+	e.checkDefinitions(ctx)
+	for _, p := range c.All() {
+		if p.Unexpected() {
+			e.Violate("%s %s exited on its own: %s (log %s)", p.Role, p.Name, p.ExitStatus(), p.Log)
+		}
+	}
+	e.mu.Lock()
+	untraced := e.untraced
+	e.mu.Unlock()
+	in := CheckInput{
+		Book: e.Book, Final: final, History: w.History(), Execs: execs,
+		Start: e.start, End: end, Grace: grace, Settled: settled, Untraced: untraced,
+	}
+	if sc.After != nil {
+		sc.After(e, in)
+	}
+	res := Check(in)
+	rep.Result = res
+	e.mu.Lock()
+	rep.Notes = e.notes
+	rep.Violations = append(append([]string(nil), e.violations...), res.Violations...)
+	e.mu.Unlock()
+	return errors.Join(runErr, healErr)
+}
+
+// settle waits until every run of a tick before end has ended (or settle passes) and
+// returns the run records then.
+func (e *Env) settle(ctx context.Context, end time.Time, grace, settle time.Duration) (map[string]Observed, time.Time, error) {
+	deadline := time.Now().Add(settle)
+	for {
+		snap, err := e.watch.snapshot(ctx)
+		if err == nil {
+			pending := 0
+			for _, o := range snap {
+				if o.Run.Scheduled <= end.Unix() && !o.Run.State.Terminal() {
+					pending++
+				}
+				if o.Run.State == "lost" && o.Run.Attempts < 1 && time.Since(end) < 10*time.Second {
+					pending++ // a reschedule may come
+				}
+			}
+			if pending == 0 || time.Now().After(deadline) {
+				if pending > 0 {
+					e.Logf("settle: %d runs still not ended after %s", pending, settle)
+				}
+				return snap, time.Now(), nil
+			}
+		} else if time.Now().After(deadline) {
+			return nil, time.Time{}, err
+		}
+		if err := e.Sleep(ctx, 500*time.Millisecond); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+}
+
+// checkDefinitions reads every job key back with `nats kv get` and compares it with
+// the newest acknowledged write (or any later write whose outcome is unknown).
+func (e *Env) checkDefinitions(ctx context.Context) {
+	for _, key := range e.Book.Keys() {
+		defs := e.Book.Defs(key)
+		var ok []*Def // acceptable outcomes: the newest acked write, and unknown later ones
+		for _, d := range defs {
+			if d.OK() {
+				ok = []*Def{d}
+			} else if len(ok) > 0 && !strings.Contains(d.Err.Error(), "invalid key") && !strings.Contains(d.Err.Error(), "maximum payload") {
+				ok = append(ok, d)
+			}
+		}
+		if len(ok) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := e.C.NATS(cctx, "kv", "get", "jobs", key, "--raw")
+		cancel()
+		match := false
+		for _, d := range ok {
+			switch {
+			case d.Deleted:
+				match = match || err != nil && strings.Contains(err.Error(), "not found")
+			default:
+				match = match || err == nil && strings.TrimRight(string(out), "\n") == strings.TrimRight(d.Value, "\n")
+			}
+		}
+		if !match {
+			got := fmt.Sprintf("%q", truncate(string(out), 80))
+			if err != nil {
+				got = err.Error()
+			}
+			e.Violate("job %q: acknowledged definition not read back after healing: want %s, got %s", key, describe(ok[0]), got)
+		}
+	}
+}
+
+func describe(d *Def) string {
+	if d.Deleted {
+		return "deleted"
+	}
+	return fmt.Sprintf("%q", truncate(d.Value, 80))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+func hash(s string) uint64 {
+	var h uint64 = 1469598103934665603
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
+
+// Print writes a report's table, notes and violations.
+func (r *Report) Print(w io.Writer) {
+	status := "PASS"
+	if r.Failed() {
+		status = "FAIL"
+	}
+	fmt.Fprintf(w, "\n=== %s  %s  (%s)\n    %s\n", status, r.Name, r.Took.Round(time.Second), r.What)
+	if r.Result != nil && len(r.Result.Rows) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "job\tevery\toverlap\texpected\tlaunched\tlate>1s\tmax late\tmax start delay\tskipped\tduplicates\tlost\trelaunched\tmissed\tlongest gap\tskip reasons\t")
+		for _, row := range r.Result.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", row.Job, row.Every, yesNo(row.Overlap), row.Expected, row.Launched,
+				row.Late, row.MaxLate.Round(100*time.Millisecond), row.MaxDelay.Round(100*time.Millisecond), row.Skipped, row.Duplicates, row.Lost, row.Relaunched, row.Missing,
+				row.LongestGap.Round(100*time.Millisecond), reasons(row.SkipReasons))
+		}
+		tw.Flush()
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "    note: %s\n", n)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(w, "    ERROR: %v\n", r.Err)
+	}
+	const maxShown = 25
+	for i, v := range r.Violations {
+		if i == maxShown {
+			fmt.Fprintf(w, "    ... and %d more violations\n", len(r.Violations)-maxShown)
+			break
+		}
+		fmt.Fprintf(w, "    VIOLATION: %s\n", v)
+	}
+	if r.Failed() {
+		fmt.Fprintf(w, "    logs and ledger: %s\n", r.Dir)
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func reasons(m map[string]int) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// runCmd runs a command and returns its combined output.
+func runCmd(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// runCmdEnv runs a command with env added to the environment.
+func runCmdEnv(env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -1,0 +1,202 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetcron/jetcron/e2e/cluster"
+)
+
+// fault is one kind of fault the nemesis injects.
+type fault int
+
+const (
+	faultLeaderKill fault = iota
+	faultLeaderPause
+	faultServerKill
+	faultPartition
+	faultRunnerKill
+	faultRunnerPause
+	faultClusterRestart
+)
+
+func (f fault) String() string {
+	return [...]string{"leader-kill", "leader-pause", "server-kill", "partition", "runner-kill", "runner-pause", "cluster-restart"}[f]
+}
+
+// nemesis injects faults drawn from faults (repeat one to weigh it) one at a time,
+// with a pause drawn from [minGap, maxGap) before each, until ctx ends. Every fault
+// is undone before the next; RunScenario undoes one cut short.
+func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.Duration) error {
+	counts := map[fault]int{}
+	defer func() {
+		if len(counts) > 0 {
+			e.Note("nemesis injected %v", counts)
+		}
+	}()
+	for {
+		if err := e.Sleep(ctx, minGap+time.Duration(e.Rand.Int64N(int64(maxGap-minGap)))); err != nil {
+			return nil
+		}
+		f := faults[e.Rand.IntN(len(faults))]
+		counts[f]++
+		if err := e.inject(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("inject %s: %w", f, err)
+		}
+	}
+}
+
+// between is a random duration in [lo, hi).
+func (e *Env) between(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(e.Rand.Int64N(int64(hi-lo)))
+}
+
+func (e *Env) inject(ctx context.Context, f fault) error {
+	pick := func(ps []*cluster.Proc) *cluster.Proc { return ps[e.Rand.IntN(len(ps))] }
+	leader := func() (*cluster.Proc, error) {
+		l, err := e.C.WaitLeader(ctx, 20*time.Second)
+		if err != nil {
+			// No leader visible: hit any server instead, and note it.
+			e.Logf("nemesis: %v; picking a random server", err)
+			return pick(e.C.Servers()), nil
+		}
+		return l, nil
+	}
+	ignoreCancel := func(err error) error {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	e.Logf("nemesis: %s", f)
+	switch f {
+	case faultLeaderKill, faultServerKill:
+		p := pick(e.C.Servers())
+		if f == faultLeaderKill {
+			l, err := leader()
+			if err != nil {
+				return err
+			}
+			p = l
+		}
+		if err := p.Kill(); err != nil {
+			return err
+		}
+		if err := e.Sleep(ctx, e.between(2*time.Second, 6*time.Second)); err != nil {
+			return nil
+		}
+		return p.Start()
+	case faultLeaderPause:
+		l, err := leader()
+		if err != nil {
+			return err
+		}
+		if err := l.Stop(); err != nil {
+			return err
+		}
+		err = e.Sleep(ctx, e.between(1*time.Second, 8*time.Second))
+		if cerr := l.Cont(); cerr != nil {
+			return cerr
+		}
+		return ignoreCancel(err)
+	case faultPartition:
+		if e.C.PartitionTool() == "" {
+			return nil
+		}
+		p := pick(e.C.Servers())
+		if e.Rand.IntN(2) == 0 {
+			l, err := leader()
+			if err != nil {
+				return err
+			}
+			p = l
+		}
+		if err := e.C.Partition(ctx, p, e.Rand.IntN(2) == 0); err != nil {
+			return err
+		}
+		err := e.Sleep(ctx, e.between(3*time.Second, 12*time.Second))
+		if herr := e.C.Heal(context.Background()); herr != nil {
+			return herr
+		}
+		return ignoreCancel(err)
+	case faultRunnerKill:
+		h := pick(e.C.Hosts())
+		if err := h.Kill(); err != nil {
+			return err
+		}
+		if err := e.Sleep(ctx, e.between(1*time.Second, 6*time.Second)); err != nil {
+			return nil
+		}
+		return h.Start()
+	case faultRunnerPause:
+		h := pick(e.C.Hosts())
+		if err := h.Stop(); err != nil {
+			return err
+		}
+		err := e.Sleep(ctx, e.between(500*time.Millisecond, 7*time.Second))
+		if cerr := h.Cont(); cerr != nil {
+			return cerr
+		}
+		return ignoreCancel(err)
+	case faultClusterRestart:
+		for _, p := range e.C.All() {
+			if err := p.Kill(); err != nil {
+				return err
+			}
+		}
+		if err := e.Sleep(ctx, e.between(2*time.Second, 12*time.Second)); err != nil {
+			return nil
+		}
+		for _, p := range e.C.All() {
+			if err := p.Start(); err != nil {
+				return err
+			}
+		}
+		return ignoreCancel(e.C.WaitReady(ctx, 60*time.Second))
+	}
+	return nil
+}
+
+// Soak runs the background jobs, a 30s job and job churn for d under a random
+// schedule of every fault (partitions only with network namespaces).
+func Soak(d time.Duration, netnsErr error) Scenario {
+	faults := []fault{
+		faultLeaderKill, faultLeaderKill, faultLeaderPause, faultLeaderPause, faultServerKill,
+		faultRunnerKill, faultRunnerKill, faultRunnerPause, faultRunnerPause, faultClusterRestart,
+	}
+	if netnsErr == nil {
+		faults = append(faults, faultPartition, faultPartition, faultPartition)
+	}
+	return Scenario{
+		Name:   "soak",
+		What:   fmt.Sprintf("%s of random faults (%v) while jobs run and churn", d, faults),
+		Hosts:  []string{"runner-1", "runner-2.example.com", "runner-3", "runner-4"},
+		Netns:  netnsErr == nil,
+		Settle: 60 * time.Second,
+		Run: func(ctx context.Context, e *Env) error {
+			if err := putBackground(ctx, e); err != nil {
+				return err
+			}
+			long := longJob(30)
+			long.Every = 10 * time.Second
+			if err := e.PutJob(ctx, "long-30s", long); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(d)
+			nctx, stop := context.WithDeadline(ctx, deadline)
+			defer stop()
+			done := make(chan error, 1)
+			go func() { done <- e.nemesis(nctx, faults, 2*time.Second, 10*time.Second) }()
+			err := e.churn(nctx, deadline, 6)
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = nil
+			}
+			return errors.Join(err, <-done)
+		},
+	}
+}
