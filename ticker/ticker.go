@@ -184,11 +184,17 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 	streams := []string{
 		"KV_" + subjects.LockBucket, "KV_" + subjects.RunStateBucket, "KV_" + subjects.JobStateBucket, subjects.RunsStream,
 	}
-	for {
+	// Every second at first, so that the new holder's server leads nothing for long
+	// (it may be the next to die), then every 5 s to catch leaderships that move back.
+	for i := 0; ; i++ {
 		for _, name := range streams {
 			t.stepDown(ctx, name)
 		}
-		timer := t.opts.Clock.NewTimer(5 * time.Second)
+		every := time.Second
+		if i >= 10 {
+			every = 5 * time.Second
+		}
+		timer := t.opts.Clock.NewTimer(every)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
