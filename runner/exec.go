@@ -364,10 +364,21 @@ func exitOutcome(err error) outcome {
 
 // storeOutput keeps the run's output tail in the logs bucket.
 func (s *session) storeOutput(key string, data []byte, log zerolog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	// Retried for as long as the outcome is (a stream electing a leader answers
+	// nothing for several seconds).
+	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
 	defer cancel()
-	if _, err := s.logs.Put(ctx, key, data); err != nil {
-		log.Warn().Err(err).Msg("store run output")
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		octx, ocancel := context.WithTimeout(ctx, opTimeout)
+		_, err := s.logs.Put(octx, key, data)
+		ocancel()
+		if err == nil {
+			return
+		}
+		if !sleepCtx(ctx, wait) {
+			log.Warn().Err(err).Msg("run output not stored")
+			return
+		}
 	}
 }
 
@@ -419,10 +430,11 @@ func (s *session) recordOutcome(key string, l *subjects.Launch, c *claimed, out 
 		// The record moved on, or the write's outcome is unknown: read it.
 		entry, err := getEntry(ctx, s.runs, key)
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			done(log.Warn(), "run record gone; outcome not recorded")
-			s.event(ev, log)
-			return
+		case errors.Is(err, jetstream.ErrKeyNotFound) && ctx.Err() == nil:
+			// The record existed at the claim's revision: a replica that lags behind
+			// answered (records are never deleted before they expire). Read again.
+			sleepCtx(ctx, staleReadWait)
+			continue
 		case err != nil:
 			if ctx.Err() != nil {
 				done(log.Error().Err(err), "outcome not recorded")
