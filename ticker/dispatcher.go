@@ -66,6 +66,8 @@ type nodeEntry struct {
 	member  subjects.Member
 	attrs   map[string]string
 	written time.Time
+	rev     uint64
+	polled  time.Time // when the sweep last read the record itself
 }
 
 // runEntry is a run the dispatcher still has to watch: not yet terminal, or lost
@@ -279,11 +281,18 @@ func (d *dispatcher) applyNode(c Change) {
 		d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable node record ignored")
 		return
 	}
-	if d.nodes[m.Name] == nil {
+	old := d.nodes[m.Name]
+	switch {
+	case old == nil:
 		i, _ := slices.BinarySearch(d.names, m.Name)
 		d.names = slices.Insert(d.names, i, m.Name)
+	case old.rev >= c.Rev:
+		return // a read older than what the watch gave
 	}
-	d.nodes[m.Name] = &nodeEntry{member: m, attrs: m.PlacementAttrs(), written: c.Written}
+	d.nodes[m.Name] = &nodeEntry{member: m, attrs: m.PlacementAttrs(), written: c.Written, rev: c.Rev}
+	if old != nil {
+		d.nodes[m.Name].polled = old.polled
+	}
 	if c.Written.Sub(d.newestBeat) > m.TTL.Duration()/2 {
 		d.flowSince = c.Written // heartbeats land again after a pause
 	}
@@ -922,6 +931,7 @@ func (d *dispatcher) sweep() {
 			d.launch(je, r.tick, false, nil)
 		}
 	}
+	d.pollStaleNodes(now)
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
 			continue
@@ -1077,6 +1087,25 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 	ttl := n.member.TTL.Duration()
 	deadline := n.written.Add(ttl)
 	return now.After(deadline) && d.newestBeat.After(deadline) && now.Sub(d.flowSince) > ttl/2
+}
+
+// pollStaleNodes reads the record of each node whose heartbeat is overdue, at most
+// once a second each: a watch can lag for seconds after its stream changed leader,
+// and then neither a dead node nor a live one would show in time.
+func (d *dispatcher) pollStaleNodes(now time.Time) {
+	for name, n := range d.nodes {
+		if now.Sub(n.written) <= n.member.TTL.Duration()/2 || now.Sub(n.polled) < time.Second {
+			continue
+		}
+		n.polled = now
+		d.async(result{key: subjects.Token(name)}, func(ctx context.Context, _ leaseView) (func(), error) {
+			c, err := d.store.GetNode(ctx, name)
+			if err != nil {
+				return nil, nil // the next sweep tries again
+			}
+			return func() { d.applyNode(c) }, nil
+		})
+	}
 }
 
 // restarted reports whether the runner process that claimed the allocation is gone:

@@ -591,3 +591,24 @@ func TestARunWhoseRunnerRestartedIsLostAndRescheduled(t *testing.T) {
 		}
 	})
 }
+
+func TestADeadNodeIsNoticedWhileTheNodesWatchIsStalled(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		a := s.node("a", 30*time.Second)
+		s.putJob("j", jobYAML("0 * * * *", "reschedule: {attempts: 1, delay: 1s}"))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour + time.Second) // the 01:00 run runs on a
+		s.node("b", 30*time.Second)
+		time.Sleep(2 * time.Second)
+		s.store.mu.Lock()
+		s.store.blindNodes = true // from now on the watch shows no heartbeat
+		s.store.mu.Unlock()
+		a.kill()
+		time.Sleep(time.Minute)
+		stop()
+		r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Hour)))
+		if len(r.Allocations) != 2 || r.Allocations[0].State != subjects.StateLost || r.Allocations[1].Node != "b" {
+			t.Fatalf("run %+v: want lost on a and relaunched on b", r)
+		}
+	})
+}

@@ -97,6 +97,14 @@ func (s *jsStore) GetRun(ctx context.Context, key string) (*subjects.Run, uint64
 	return &run, e.Revision(), nil
 }
 
+func (s *jsStore) GetNode(ctx context.Context, name string) (Change, error) {
+	e, err := s.buckets.Nodes.Get(ctx, subjects.Token(name))
+	if err != nil {
+		return Change{}, err
+	}
+	return Change{Kind: NodeChanged, Key: e.Key(), Value: e.Value(), Rev: e.Revision(), Written: e.Created()}, nil
+}
+
 func (s *jsStore) UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {
 	data, err := json.Marshal(run)
 	if err != nil {

@@ -29,8 +29,9 @@ type memStore struct {
 	// unseen are keys whose records exist but that no watcher has seen yet (a lagging
 	// watch): CreateRun conflicts on them.
 	unseen map[string]bool
-	// blindRuns keeps run record changes from the watchers (a stalled watch).
-	blindRuns bool
+	// blindRuns and blindNodes keep run and node record changes from the watchers
+	// (a stalled watch).
+	blindRuns, blindNodes bool
 }
 
 type memWatcher struct {
@@ -60,7 +61,7 @@ func (s *memStore) setLocked(kind ChangeKind, key string, value []byte) uint64 {
 	} else {
 		s.keys[kind][key] = c
 	}
-	if kind == RunChanged && s.blindRuns {
+	if kind == RunChanged && s.blindRuns || kind == NodeChanged && s.blindNodes {
 		return s.rev
 	}
 	for _, w := range s.watchers {
@@ -151,6 +152,16 @@ func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64,
 		return nil, 0, ErrConflict
 	}
 	return &r, rev, nil
+}
+
+func (s *memStore) GetNode(_ context.Context, name string) (Change, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.keys[NodeChanged][subjects.Token(name)]
+	if !ok {
+		return Change{}, ErrConflict
+	}
+	return c, nil
 }
 
 func (s *memStore) UpdateRun(_ context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {

@@ -24,6 +24,8 @@ type Store interface {
 	CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error)
 	// GetRun reads a run record and its revision.
 	GetRun(ctx context.Context, key string) (*subjects.Run, uint64, error)
+	// GetNode reads a node's record, as a NodeChanged change.
+	GetNode(ctx context.Context, name string) (Change, error)
 	// UpdateRun replaces the record at revision rev; ErrConflict if it moved on.
 	UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error)
 	// PublishLaunch publishes a launch, de-duplicated by its message ID, tagged with the
