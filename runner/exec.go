@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -375,7 +376,7 @@ func (s *session) storeOutput(key string, data []byte, log zerolog.Logger) {
 		if err == nil {
 			return
 		}
-		if !sleepCtx(ctx, wait) {
+		if errors.Is(err, nats.ErrConnectionClosed) || !sleepCtx(ctx, wait) {
 			log.Warn().Err(err).Msg("run output not stored")
 			return
 		}
@@ -436,7 +437,7 @@ func (s *session) recordOutcome(key string, l *subjects.Launch, c *claimed, out 
 			sleepCtx(ctx, staleReadWait)
 			continue
 		case err != nil:
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) {
 				done(log.Error().Err(err), "outcome not recorded")
 				s.event(ev, log)
 				return
