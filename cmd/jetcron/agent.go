@@ -289,6 +289,9 @@ func (a *agent) connect(srv *embed.Server) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("jetcron " + cfg.Name), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond), nats.Timeout(2 * time.Second),
+		// A server that hangs (SIGSTOP, a full disk) keeps its TCP connections open:
+		// without short pings a client would wait minutes before moving to another.
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3),
 		// Permission violations and slow consumers: say what was refused.
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			e := log.Warn().Err(err)
