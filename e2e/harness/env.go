@@ -316,9 +316,19 @@ func (e *Env) checkDefinitions(ctx context.Context) {
 		if len(ok) == 0 {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		out, err := e.C.NATS(cctx, "kv", "get", "jobs", key, "--raw")
-		cancel()
+		// A read that gets no answer (the cluster still electing leaders after the
+		// last fault) is tried again; only an answer that differs is a loss.
+		var out []byte
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			out, err = e.C.NATS(cctx, "kv", "get", "jobs", key, "--raw")
+			cancel()
+			if err == nil || !strings.Contains(err.Error(), "deadline exceeded") && !strings.Contains(err.Error(), "no responders") {
+				break
+			}
+			time.Sleep(2 * time.Second)
+		}
 		match := false
 		for _, d := range ok {
 			switch {
