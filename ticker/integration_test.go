@@ -244,8 +244,10 @@ func TestTickerServerKilledMidStreamLaunchesEachTickOnce(t *testing.T) {
 	}
 	cl.startRunner("r1-mysql-backup")
 	cl.startRunner("r2-mysql-backup")
-	firstTick := time.Now().Unix() + 1
 	cl.putJob("every-second", cl.jobFile("@every 1s", ""))
+	// Ticks are due from when the put was stored, which is before now: the first
+	// tick checked is surely one of the job's.
+	firstTick := time.Now().Unix() + 1
 	waitFor(t, 20*time.Second, "runs", func() bool { return len(cl.starts()) >= 3 })
 	holder := cl.lockHolder()
 	killed := cl.c.Index(holder)
@@ -280,8 +282,8 @@ func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
 		}
 		cl.start(fmt.Sprintf("ticker-%d", i), tk.Run)
 	}
-	first := time.Now().Unix() + 2
 	cl.putJob("j", cl.jobFile("@every 1s", ""))
+	first := time.Now().Unix() + 1
 	time.Sleep(8 * time.Second)
 	last := time.Now().Unix() - 2
 	waitFor(t, 20*time.Second, "the last tick to run", func() bool {
