@@ -848,7 +848,6 @@ func (d *dispatcher) async(r result, write func(ctx context.Context, l leaseView
 		return
 	}
 	go func() {
-		defer func() { <-d.inflight }()
 		if l == nil || !l.Valid() {
 			r.err = errNotLeader
 		} else {
@@ -856,6 +855,9 @@ func (d *dispatcher) async(r result, write func(ctx context.Context, l leaseView
 			r.apply, r.err = write(ctx, l)
 			cancel()
 		}
+		// The slot goes back before the result is handed over: the loop may itself
+		// be waiting for a slot, and only the loop takes results.
+		<-d.inflight
 		select {
 		case d.results <- r:
 		case <-d.ctx.Done():

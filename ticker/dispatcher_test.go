@@ -612,3 +612,29 @@ func TestADeadNodeIsNoticedWhileTheNodesWatchIsStalled(t *testing.T) {
 		}
 	})
 }
+
+func TestABurstOfMoreLaunchesThanWriteSlotsAllLaunch(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		for i := range 3 {
+			s.node(fmt.Sprintf("n%d", i), time.Second)
+		}
+		// 3*maxInflight jobs due in the same second: more writes than slots and
+		// result buffer together.
+		n := 3 * maxInflight
+		for i := range n {
+			s.putJob(fmt.Sprintf("j%d", i), jobYAML("0 1 * * *", ""))
+		}
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Hour + time.Minute)
+		stop()
+		complete := 0
+		for _, r := range s.store.runs() {
+			if r.State == subjects.StateComplete {
+				complete++
+			}
+		}
+		if complete != n {
+			t.Fatalf("%d of %d runs due at 01:00 completed", complete, n)
+		}
+	})
+}

@@ -183,6 +183,8 @@ func (t *Ticker) term(ctx context.Context, l *lease, terms chan<- leaseView, for
 func (t *Ticker) stepDownLoop(ctx context.Context) {
 	streams := []string{
 		"KV_" + subjects.LockBucket, "KV_" + subjects.RunStateBucket, "KV_" + subjects.JobStateBucket, subjects.RunsStream,
+		// Placement needs the nodes' heartbeats to land.
+		"KV_" + subjects.NodesBucket,
 	}
 	// Every second at first, so that the new holder's server leads nothing for long
 	// (it may be the next to die), then every 5 s to catch leaderships that move back.
