@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// scaleFigure: n hourly jobs spread over 50 minutes of the hour that exclude the next
+// ten (so that none fires while it measures), on a fresh cluster next to the
+// `@every 1s` job: servers' RSS, the lock holder's CPU between ticks, and after a
+// SIGKILL of the holder, the time from the lock changing hands to the next launch.
+func (e *env) scaleFigure(n int) error {
+	b, err := e.startCluster("scale", "always")
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	if err := e.tickFigure(b, 0, false); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	keys, vals := make([]string, n), make([][]byte, n)
+	ledger := filepath.Join(b.dir, "scale.log")
+	for i := range n {
+		m := (now.Minute() + 10 + (i/60)%50) % 60
+		keys[i] = fmt.Sprintf("scale-%06d", i)
+		vals[i] = []byte(e.jobYAML(fmt.Sprintf("%d %d * * * * *", i%60, m), ledger))
+	}
+	e.logf("scale: storing %d hourly jobs", n)
+	t0 := time.Now()
+	if err := b.putMany(e.ctx, keys, vals); err != nil {
+		return err
+	}
+	stored := time.Since(t0)
+	got, err := b.waitJobStates(e.ctx, "scale", n, time.Now().Add(4*time.Minute))
+	if err != nil {
+		return err
+	}
+	ingest := time.Since(t0)
+	alive := e.tickAlive(b)
+	e.logf("scale: stored in %s; ticker wrote %d/%d job states after %s; tick job still launching: %v", ms(stored), got, n, ms(ingest), alive)
+	if got < n || !alive {
+		e.notes = append(e.notes, fmt.Sprintf("scale %d: the ticker wrote %d of %d job states within 4 min; the `@every 1s` job still launching: %v", n, got, n, alive))
+	}
+	_ = sleepUntil(e.ctx, time.Now().Add(5*time.Second))
+	var rss []string
+	maxRSS := 0
+	for _, p := range b.c.Servers() {
+		kb := rssKB(p.PID())
+		maxRSS = max(maxRSS, kb)
+		rss = append(rss, fmt.Sprintf("%.0f", float64(kb)/1024))
+	}
+	holder, err := b.holder(e.ctx)
+	if err != nil {
+		return err
+	}
+	const window = 30 * time.Second
+	profPath := filepath.Join(b.dir, "scale-leader.pprof")
+	prof := cpuProfile(holder, window, profPath)
+	c0, w0 := cpuTicks(holder.PID()), time.Now()
+	_ = sleepUntil(e.ctx, w0.Add(window))
+	c1, w1 := cpuTicks(holder.PID()), time.Now()
+	cpu := float64(c1-c0) / 100 / w1.Sub(w0).Seconds() // CLK_TCK = 100
+	tickerShare := "?"
+	if err := <-prof; err == nil {
+		tickerShare = e.pprofFocus(e.jetcron, profPath, "jetcron/(ticker|job)\\.")
+	}
+	heapPath := filepath.Join(b.dir, "scale-leader-heap.pprof")
+	if err := <-fetchProfile(holder, "heap", heapPath); err == nil {
+		fmt.Println(e.pprofTopArgs(e.jetcron, heapPath, "-sample_index=inuse_space", "-nodecount=25"))
+	}
+	load := loadavg()
+	e.add(row{Figure: fmt.Sprintf("scale: server RSS with %d hourly jobs (3 servers)", n), Value: strings.Join(rss, ", ") + " MB", Floor: "–", Ratio: "–",
+		Target: "≤ 300 MB", Met: met(maxRSS <= 300*1024 && got == n), Load: load})
+	e.add(row{Figure: fmt.Sprintf("scale: lock holder CPU between ticks (%d jobs, 30 s, the `@every 1s` job running)", n),
+		Value: fmt.Sprintf("%.1f%% of a core (process); ticker+job packages: %s", 100*cpu, tickerShare), Floor: "–", Ratio: "–",
+		Target: "≤ 5% of a core", Met: met(cpu <= 0.05), Load: load})
+	// A new holder's readiness: SIGKILL the holder, then lock moved → next launch.
+	k := time.Now()
+	if err := holder.Kill(); err != nil {
+		return err
+	}
+	var moved time.Duration
+	for time.Since(k) < 30*time.Second {
+		if q, err := b.holder(e.ctx); err == nil && q != holder {
+			moved = time.Since(k)
+			break
+		}
+		_ = sleepUntil(e.ctx, time.Now().Add(50*time.Millisecond))
+	}
+	var first int64
+	for first == 0 && time.Since(k) < 60*time.Second {
+		lines, _ := readLedger(filepath.Join(b.dir, "tick.log"))
+		for _, l := range lines {
+			if l.start > k.Add(moved).UnixNano() && (first == 0 || l.start < first) {
+				first = l.start
+			}
+		}
+		_ = sleepUntil(e.ctx, time.Now().Add(50*time.Millisecond))
+	}
+	ready := "none within 60 s"
+	ok := false
+	if first > 0 && moved > 0 {
+		d := time.Duration(first - k.Add(moved).UnixNano())
+		ready, ok = ms(d), d <= 5*time.Second
+	}
+	e.add(row{Figure: fmt.Sprintf("scale: new lock holder, lock won → first launch (%d jobs)", n), Value: ready + fmt.Sprintf(" (lock moved %s after the kill)", ms(moved)),
+		Floor: "–", Ratio: "–", Target: "≤ 5 s", Met: met(ok), Load: loadavg()})
+	return nil
+}
+
+// cpuTicks is utime + stime of a process, in clock ticks.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
+// pprofFocus is the share of a CPU profile's samples under functions matching re, as
+// "X ms of Y ms".
+func (e *env) pprofFocus(bin, path, re string) string {
+	out := e.pprofTopArgs(bin, path, "-focus="+re)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "Showing nodes accounting for") {
+			return strings.TrimPrefix(strings.TrimSpace(l), "Showing nodes accounting for ")
+		}
+	}
+	return "0 samples"
+}
