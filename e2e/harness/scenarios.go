@@ -68,35 +68,7 @@ func LeaderKill(rounds int) Scenario {
 	return Scenario{
 		Name: "leader-kill",
 		What: fmt.Sprintf("SIGKILL the ticker leader's server %d times, restart it after 3s; launching resumes within %s, no tick twice, none missed", rounds, maxResume),
-		Run: func(ctx context.Context, e *Env) error {
-			if err := putBackground(ctx, e); err != nil {
-				return err
-			}
-			if err := e.Sleep(ctx, 4*time.Second); err != nil {
-				return err
-			}
-			for i := range rounds {
-				l, err := e.Leader(ctx)
-				if err != nil {
-					return err
-				}
-				t := time.Now()
-				if err := l.Kill(); err != nil {
-					return err
-				}
-				e.resumeAfter(ctx, fmt.Sprintf("kill %d of %s", i+1, l.Name), "tick-1s", t)
-				if err := e.Sleep(ctx, time.Until(t.Add(3*time.Second))); err != nil {
-					return err
-				}
-				if err := l.Start(); err != nil {
-					return err
-				}
-				if err := e.Sleep(ctx, 5*time.Second); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		Run: leaderFaults(rounds, "kill", 3*time.Second, 5*time.Second, (*cluster.Proc).Kill, (*cluster.Proc).Start),
 	}
 }
 
@@ -106,35 +78,42 @@ func LeaderPause(rounds int) Scenario {
 	return Scenario{
 		Name: "leader-pause",
 		What: fmt.Sprintf("SIGSTOP the ticker leader's server for 6s (3x the lock TTL) then SIGCONT, %d times; no extra launch from the stale leader", rounds),
-		Run: func(ctx context.Context, e *Env) error {
-			if err := putBackground(ctx, e); err != nil {
+		Run:  leaderFaults(rounds, "pause", 6*time.Second, 6*time.Second, (*cluster.Proc).Stop, (*cluster.Proc).Cont),
+	}
+}
+
+// leaderFaults runs the background jobs and, rounds times, applies fault to the ticker
+// leader's server, checks that launching resumes, undoes the fault after lasting, and
+// lets the cluster settle for settle.
+func leaderFaults(rounds int, what string, lasting, settle time.Duration, fault, undo func(*cluster.Proc) error) func(context.Context, *Env) error {
+	return func(ctx context.Context, e *Env) error {
+		if err := putBackground(ctx, e); err != nil {
+			return err
+		}
+		if err := e.Sleep(ctx, 4*time.Second); err != nil {
+			return err
+		}
+		for i := range rounds {
+			l, err := e.Leader(ctx)
+			if err != nil {
 				return err
 			}
-			if err := e.Sleep(ctx, 4*time.Second); err != nil {
+			t := time.Now()
+			if err := fault(l); err != nil {
 				return err
 			}
-			for i := range rounds {
-				l, err := e.Leader(ctx)
-				if err != nil {
-					return err
-				}
-				t := time.Now()
-				if err := l.Stop(); err != nil {
-					return err
-				}
-				e.resumeAfter(ctx, fmt.Sprintf("pause %d of %s", i+1, l.Name), "tick-1s", t)
-				if err := e.Sleep(ctx, time.Until(t.Add(6*time.Second))); err != nil {
-					return err
-				}
-				if err := l.Cont(); err != nil {
-					return err
-				}
-				if err := e.Sleep(ctx, 6*time.Second); err != nil {
-					return err
-				}
+			e.resumeAfter(ctx, fmt.Sprintf("%s %d of %s", what, i+1, l.Name), "tick-1s", t)
+			if err := e.Sleep(ctx, time.Until(t.Add(lasting))); err != nil {
+				return err
 			}
-			return nil
-		},
+			if err := undo(l); err != nil {
+				return err
+			}
+			if err := e.Sleep(ctx, settle); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 
