@@ -68,7 +68,7 @@ func LeaderKill(rounds int) Scenario {
 	return Scenario{
 		Name: "leader-kill",
 		What: fmt.Sprintf("SIGKILL the ticker leader's server %d times, restart it after 3s; launching resumes within %s, no tick twice, none missed", rounds, maxResume),
-		Run: leaderFaults(rounds, "kill", 3*time.Second, 5*time.Second, (*cluster.Proc).Kill, (*cluster.Proc).Start),
+		Run:  leaderFaults(rounds, "kill", 3*time.Second, 5*time.Second, (*cluster.Proc).Kill, (*cluster.Proc).Start),
 	}
 }
 
