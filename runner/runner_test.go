@@ -323,17 +323,7 @@ func TestLostRunKilled(t *testing.T) {
 	opts := e.options(t, "n1")
 	startRunner(t, opts)
 	evs := e.events(t, "lost")
-	dir := t.TempDir()
-	prog := script(t, `
-sleep 60 &
-echo $! > "`+dir+`/child"
-echo $$ > "`+dir+`/parent"
-wait
-`)
-	l := e.launch(t, opts.Name, "lost", tick(1), rawTask(prog))
-	parent := readPID(t, dir+"/parent")
-	child := readPID(t, dir+"/child")
-	killGroupOnCleanup(t, parent, child)
+	l, parent, child := e.launchParentAndChild(t, opts.Name, "lost")
 	run := e.waitState(t, l, subjects.StateRunning, 10*time.Second)
 
 	// Play the ticker declaring the allocation lost.
@@ -508,17 +498,7 @@ func TestShutdownStopsRuns(t *testing.T) {
 	opts := e.options(t, "n1")
 	tr := startRunner(t, opts)
 	evs := e.events(t, "long")
-	dir := t.TempDir()
-	prog := script(t, `
-sleep 60 &
-echo $! > "`+dir+`/child"
-echo $$ > "`+dir+`/parent"
-wait
-`)
-	l := e.launch(t, opts.Name, "long", tick(1), rawTask(prog))
-	parent := readPID(t, dir+"/parent")
-	child := readPID(t, dir+"/child")
-	killGroupOnCleanup(t, parent, child)
+	l, parent, child := e.launchParentAndChild(t, opts.Name, "long")
 	e.waitState(t, l, subjects.StateRunning, 10*time.Second)
 	e.waitDrained(t, opts.Name) // acked at the claim, not at the end of the run
 
@@ -592,4 +572,22 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// launchParentAndChild launches, on node, a run of job whose program starts a child
+// (sleep 60) and waits for it; it returns the launch and both PIDs, and kills their
+// process group when the test ends.
+func (e *testEnv) launchParentAndChild(t *testing.T, node, job string) (l *subjects.Launch, parent, child int) {
+	t.Helper()
+	dir := t.TempDir()
+	prog := script(t, `
+sleep 60 &
+echo $! > "`+dir+`/child"
+echo $$ > "`+dir+`/parent"
+wait
+`)
+	l = e.launch(t, node, job, tick(1), rawTask(prog))
+	parent, child = readPID(t, dir+"/parent"), readPID(t, dir+"/child")
+	killGroupOnCleanup(t, parent, child)
+	return l, parent, child
 }
