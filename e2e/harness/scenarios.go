@@ -177,22 +177,9 @@ func RunnerKill(secs int) Scenario {
 		What:   fmt.Sprintf("a %ds job's runner host is SIGKILLed (agent and runs) 3s in: the run is marked lost and relaunched on another host; restart the host", secs),
 		Settle: time.Duration(secs+20) * time.Second,
 		Run: func(ctx context.Context, e *Env) error {
-			if err := e.PutJob(ctx, "tick-1s", background["tick-1s"]); err != nil {
-				return err
-			}
-			if err := e.PutJob(ctx, "long", longJob(secs)); err != nil {
-				return err
-			}
-			x, err := e.WaitExec(ctx, 15*time.Second, func(x *Exec) bool { return x.Job == "long" })
+			x, h, err := startLongRun(ctx, e, secs)
 			if err != nil {
 				return err
-			}
-			if err := e.Sleep(ctx, time.Until(x.Start.Add(3*time.Second))); err != nil {
-				return err
-			}
-			h := e.C.Proc(x.Node)
-			if h == nil {
-				return fmt.Errorf("no host %q", x.Node)
 			}
 			t := time.Now()
 			if err := h.Kill(); err != nil {
@@ -219,6 +206,29 @@ func RunnerKill(secs int) Scenario {
 			expectLost(e, in, "long", 1)
 		},
 	}
+}
+
+// startLongRun puts the background job and a long job of secs seconds, and returns
+// the long job's first execution 3 s after it started, with its runner host.
+func startLongRun(ctx context.Context, e *Env, secs int) (*Exec, *cluster.Proc, error) {
+	if err := e.PutJob(ctx, "tick-1s", background["tick-1s"]); err != nil {
+		return nil, nil, err
+	}
+	if err := e.PutJob(ctx, "long", longJob(secs)); err != nil {
+		return nil, nil, err
+	}
+	x, err := e.WaitExec(ctx, 15*time.Second, func(x *Exec) bool { return x.Job == "long" })
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.Sleep(ctx, time.Until(x.Start.Add(3*time.Second))); err != nil {
+		return nil, nil, err
+	}
+	h := e.C.Proc(x.Node)
+	if h == nil {
+		return nil, nil, fmt.Errorf("no host %q", x.Node)
+	}
+	return x, h, nil
 }
 
 // expectLost reports a violation unless job has at least n lost allocations, each
@@ -251,22 +261,9 @@ func RunnerPause(secs int) Scenario {
 		What:   fmt.Sprintf("a %ds job's runner host is SIGSTOPped (agent and runs) for 6s: lost, relaunched elsewhere; on SIGCONT the host kills its orphaned run within 3s", secs),
 		Settle: time.Duration(secs+20) * time.Second,
 		Run: func(ctx context.Context, e *Env) error {
-			if err := e.PutJob(ctx, "tick-1s", background["tick-1s"]); err != nil {
-				return err
-			}
-			if err := e.PutJob(ctx, "long", longJob(secs)); err != nil {
-				return err
-			}
-			x, err := e.WaitExec(ctx, 15*time.Second, func(x *Exec) bool { return x.Job == "long" })
+			x, h, err := startLongRun(ctx, e, secs)
 			if err != nil {
 				return err
-			}
-			if err := e.Sleep(ctx, time.Until(x.Start.Add(3*time.Second))); err != nil {
-				return err
-			}
-			h := e.C.Proc(x.Node)
-			if h == nil {
-				return fmt.Errorf("no host %q", x.Node)
 			}
 			t := time.Now()
 			if err := h.Stop(); err != nil {
