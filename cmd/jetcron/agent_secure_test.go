@@ -171,14 +171,20 @@ tls: {ca_file: %s}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	runs, err := js.KeyValue(ctx, subjects.RunStateBucket)
-	if err != nil {
-		t.Fatal(err)
+	// The agents may still be provisioning the buckets after jobs.
+	bucket := func(name string) jetstream.KeyValue {
+		for {
+			kv, err := js.KeyValue(ctx, name)
+			if err == nil {
+				return kv
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("bucket %s: %v", name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
-	logsKV, err := js.KeyValue(ctx, subjects.LogsBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs, logsKV := bucket(subjects.RunStateBucket), bucket(subjects.LogsBucket)
 	var output string
 	for complete := 0; complete < 2; {
 		complete = 0
