@@ -57,8 +57,11 @@ type jobEntry struct {
 	next     time.Time // next tick; zero = never
 	index    int       // in the launch heap; -1 when not in it
 	lastTick time.Time // newest tick launched or recorded skipped
-	written  time.Time // when the newest version was stored
-	rr       int       // round-robin position for spreading runs over nodes
+	// open holds the ticks (Unix seconds) whose record this term is still writing or
+	// will retry: the persisted LastTick stays below them (see settledTick).
+	open    []int64
+	written time.Time // when the newest version was stored
+	rr      int       // round-robin position for spreading runs over nodes
 }
 
 // nodeEntry is a client node and when its record was last written.
@@ -309,12 +312,11 @@ func (d *dispatcher) applyRun(c Change) {
 		d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable run record ignored")
 		return
 	}
-	if !run.Forced {
-		if je := d.jobs[run.Job]; je != nil && je.lastTick.Unix() < run.Scheduled {
-			je.lastTick = time.Unix(run.Scheduled, 0)
-		} else if !d.ready && d.newest[run.Job] < run.Scheduled {
-			d.newest[run.Job] = run.Scheduled
-		}
+	// A run record does not move the job's last tick: records land out of order
+	// (catch-up writes are pipelined, failed ones retried), so a newer one says
+	// nothing about the ticks before it. Only the leader's settled tick does.
+	if !run.Forced && !d.ready && d.newest[run.Job] < run.Scheduled {
+		d.newest[run.Job] = run.Scheduled
 	}
 	// A lost run is kept until the sweep has seen whether its job reschedules it.
 	if run.State.Terminal() && run.State != subjects.StateLost {
@@ -459,9 +461,13 @@ func (d *dispatcher) loaded() {
 	for key, c := range d.pending {
 		je := &jobEntry{key: key, index: -1, state: d.states[key]}
 		je.state.Job = key
-		// The newest run record beats the persisted tick, which a previous holder may
-		// not have had time to write.
-		if last := max(je.state.LastTick, d.newest[key]); last > 0 {
+		// The persisted tick is settled: every tick up to it has a record. Without one,
+		// the newest run record is the best guess.
+		last := je.state.LastTick
+		if last == 0 {
+			last = d.newest[key]
+		}
+		if last > 0 {
 			je.lastTick = time.Unix(last, 0)
 		}
 		d.jobs[key] = je
@@ -503,9 +509,14 @@ func (d *dispatcher) lead() {
 }
 
 // follow ends a term: nothing more is written; writes under way fail on the lease.
+// Each job falls back to its settled tick, so that the next term (here or elsewhere)
+// catches up every tick this one could not record, even behind newer records.
 func (d *dispatcher) follow() {
 	d.lease, d.leading = nil, false
 	d.retries = nil
+	for _, je := range d.jobs {
+		je.lastTick, je.open = je.settledTick(), nil
+	}
 	clear(d.dirty)
 	for key, e := range d.runs {
 		if e.rev == 0 {
@@ -662,6 +673,9 @@ func (d *dispatcher) recheck(je *jobEntry, tick time.Time, forced bool, reply fu
 		run subjects.Run
 		rev uint64
 	}
+	if !forced {
+		je.openTick(tick)
+	}
 	d.async(result{key: subjects.RunKey(je.key, tick), job: je.key, tick: tick, create: true}, func(ctx context.Context, _ leaseView) (func(), error) {
 		got := map[string]fresh{}
 		for _, key := range keys {
@@ -756,6 +770,9 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 		d.runs[key].busy = true
 	}
 	task := je.task
+	if !run.Forced {
+		je.openTick(tick)
+	}
 	d.async(result{key: key, job: je.key, tick: tick, create: true}, func(ctx context.Context, l leaseView) (func(), error) {
 		rev, err := d.store.CreateRun(ctx, key, &run)
 		if errors.Is(err, ErrConflict) {
@@ -792,17 +809,46 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 	})
 }
 
-// markTick notes the run's tick as handled for its job, to be persisted by the next
-// sweep. Forced runs are not ticks of the schedule.
+// markTick notes the run's tick as recorded for its job; the job's settled tick is
+// persisted by the next sweep. Forced runs are not ticks of the schedule. A result
+// that arrives after the term ended changes nothing: the next term catches up from
+// the settled tick, and finds the record.
 func (d *dispatcher) markTick(run *subjects.Run) {
 	je, tick := d.jobs[run.Job], time.Unix(run.Scheduled, 0)
-	if je == nil || run.Forced || !tick.After(je.lastTick) {
+	if !d.leading || je == nil || run.Forced {
 		return
 	}
-	jobKey := je.key
-	je.lastTick = tick
-	je.state.LastTick = tick.Unix()
-	d.dirty[jobKey] = true
+	je.lastTick = laterOf(je.lastTick, tick)
+	if settled := je.settledTick().Unix(); settled > je.state.LastTick {
+		je.state.LastTick = settled
+		d.dirty[je.key] = true
+	}
+}
+
+// openTick notes that the tick's record is being written.
+func (je *jobEntry) openTick(tick time.Time) {
+	if t := tick.Unix(); !slices.Contains(je.open, t) {
+		je.open = append(je.open, t)
+	}
+}
+
+// closeTick notes that the tick's record was written, or found written.
+func (je *jobEntry) closeTick(tick time.Time) {
+	if i := slices.Index(je.open, tick.Unix()); i >= 0 {
+		je.open = slices.Delete(je.open, i, i+1)
+	}
+}
+
+// settledTick is the newest tick up to which every tick has a record as far as this
+// term knows: the last recorded tick, but below every tick still open.
+func (je *jobEntry) settledTick() time.Time {
+	settled := je.lastTick
+	for _, t := range je.open {
+		if before := time.Unix(t-1, 0); before.Before(settled) {
+			settled = before
+		}
+	}
+	return settled
 }
 
 // publish sends the launch of the run's current allocation, claimable at rev; again
@@ -869,6 +915,9 @@ func (d *dispatcher) async(r result, write func(ctx context.Context, l leaseView
 // is retried by the sweep (launch or skip, as the tick's age then says).
 func (d *dispatcher) finish(r result) {
 	if r.err == nil {
+		if je := d.jobs[r.job]; r.create && je != nil {
+			je.closeTick(r.tick) // before apply, which may open it again (a recheck)
+		}
 		if r.apply != nil {
 			r.apply()
 		}

@@ -492,6 +492,34 @@ func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
 	})
 }
 
+func TestATickWhoseRecordFailedIsCaughtUpByTheNextLeaderBehindNewerRecords(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		failed := start.Add(5 * time.Second)
+		s.store.failCreate(subjects.RunKey("j", failed), true)
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		termsB, stopB := s.standby()
+		// A records the ticks after the failed one, then its term ends with the
+		// failed tick still unrecorded (as when its server is cut off mid-retry).
+		time.Sleep(8 * time.Second)
+		if _, _, ok := s.store.run(subjects.RunKey("j", start.Add(7*time.Second))); !ok {
+			t.Fatal("the ticks after the failed one were not recorded")
+		}
+		leaseA.end()
+		stopA()
+		s.store.failCreate(subjects.RunKey("j", failed), false)
+		termsB <- newTestLease()
+		time.Sleep(5 * time.Second)
+		stopB()
+		runs := s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(12*time.Second), time.Second)
+		if r := runs[subjects.RunKey("j", failed)]; r.Late.Duration() < 3*time.Second {
+			t.Fatalf("the failed tick's run is %s late; want it caught up by the next leader", r.Late.Duration())
+		}
+	})
+}
+
 func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		a := s.node("a", time.Minute)

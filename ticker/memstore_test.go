@@ -32,6 +32,8 @@ type memStore struct {
 	// blindRuns and blindNodes keep run and node record changes from the watchers
 	// (a stalled watch).
 	blindRuns, blindNodes bool
+	// failCreates are run keys whose creation fails (a write that timed out).
+	failCreates map[string]bool
 }
 
 type memWatcher struct {
@@ -143,7 +145,20 @@ func (s *memStore) CreateRun(_ context.Context, key string, run *subjects.Run) (
 	if _, ok := s.keys[RunChanged][key]; ok || s.unseen[key] {
 		return 0, ErrConflict
 	}
+	if s.failCreates[key] {
+		return 0, context.DeadlineExceeded
+	}
 	return s.setLocked(RunChanged, key, data), nil
+}
+
+// failCreate makes the creation of the run record key fail (fail true) or work again.
+func (s *memStore) failCreate(key string, fail bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failCreates == nil {
+		s.failCreates = map[string]bool{}
+	}
+	s.failCreates[key] = fail
 }
 
 func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64, error) {
