@@ -330,3 +330,32 @@ func TestRunnerKilledMidRunIsLostAndRelaunchedElsewhere(t *testing.T) {
 		t.Fatalf("first allocation %+v: want a, lost or failed", a)
 	}
 }
+
+func TestTickerHandsItsServersLeadershipToTheHealthyReplicaWhileAPeerIsDown(t *testing.T) {
+	cl := newCluster(t, 3)
+	stream := "KV_" + subjects.LockBucket
+	leader := func() string {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		s, err := cl.js.Stream(ctx, stream)
+		if err != nil || s.CachedInfo().Cluster == nil {
+			return ""
+		}
+		return s.CachedInfo().Cluster.Leader
+	}
+	first, healthy := cl.c.Servers[0].Name(), cl.c.Servers[1].Name()
+	// The ticker's server leads the lock bucket, and a third peer is down.
+	waitFor(t, 30*time.Second, first+" leading "+stream, func() bool {
+		if leader() == first {
+			return true
+		}
+		body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, first)
+		_, _ = cl.js.Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body), 2*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		return leader() == first
+	})
+	cl.c.Kill(2)
+	cl.startTicker(0)
+	waitFor(t, 30*time.Second, "the lock", func() bool { return cl.lockHolder() == first })
+	waitFor(t, 30*time.Second, stream+" led by "+healthy, func() bool { return leader() == healthy })
+}

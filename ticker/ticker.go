@@ -206,8 +206,8 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 	}
 }
 
-// stepDown asks the stream's leader, and that of each of its consumers, to step down
-// where it is this server.
+// stepDown asks the stream's leader, and that of each of its consumers, to hand its
+// leadership to a healthy replica where it is this server.
 func (t *Ticker) stepDown(ctx context.Context, stream string) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -215,37 +215,57 @@ func (t *Ticker) stepDown(ctx context.Context, stream string) {
 	if err != nil {
 		return
 	}
-	if t.shouldStepDown(s.CachedInfo().Cluster) {
-		t.request(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, stream)
+	if to := t.stepDownTarget(s.CachedInfo().Cluster); to != "" {
+		t.request(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, to, stream)
 	}
 	consumers := s.ListConsumers(ctx)
 	for c := range consumers.Info() {
-		if t.shouldStepDown(c.Cluster) {
-			t.request(ctx, "$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+c.Name, stream+" > "+c.Name)
+		if to := t.stepDownTarget(c.Cluster); to != "" {
+			t.request(ctx, "$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+c.Name, to, stream+" > "+c.Name)
 		}
 	}
 }
 
-// shouldStepDown reports whether this server leads the group and may hand it over:
-// only to a healthy group, since Raft may pick any peer, and a peer that is down (the
-// previous holder's server, just killed) would leave the group without a leader until
-// an election, which is what the step-down is meant to avoid.
-func (t *Ticker) shouldStepDown(c *jetstream.ClusterInfo) bool {
-	if c == nil || c.Leader != t.opts.Name || len(c.Replicas) == 0 {
-		return false
+// stepDownTarget names the replica to hand the group's leadership to when this
+// server leads it ("" when it does not, or no replica is fit): the most recently
+// heard of among those that are current and online. Raft, left to choose, may pick
+// any peer it heard of in the last 3 s, such as the previous holder's server just
+// killed, which would leave the group without a leader until an election: what the
+// step-down is meant to avoid. Naming a healthy one also moves the leadership while
+// another peer is down.
+func (t *Ticker) stepDownTarget(c *jetstream.ClusterInfo) string {
+	if c == nil || c.Leader != t.opts.Name {
+		return ""
 	}
+	best, bestActive := "", time.Duration(0)
 	for _, r := range c.Replicas {
-		if !r.Current || r.Offline || r.Active > 2*time.Second {
-			return false
+		if !r.Current || r.Offline || r.Active > time.Second {
+			continue
+		}
+		if best == "" || r.Active < bestActive {
+			best, bestActive = r.Name, r.Active
 		}
 	}
-	return true
+	return best
 }
 
-func (t *Ticker) request(ctx context.Context, subject, what string) {
-	if _, err := t.opts.Conn.RequestWithContext(ctx, subject, nil); err != nil {
-		t.log.Debug().Err(err).Str("group", what).Msg("leader step-down failed")
+// request asks for a step-down in favour of the server named to.
+func (t *Ticker) request(ctx context.Context, subject, to, what string) {
+	body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, to)
+	msg, err := t.opts.Conn.RequestWithContext(ctx, subject, []byte(body))
+	if err == nil {
+		var resp struct {
+			Error *struct {
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(msg.Data, &resp) == nil && resp.Error != nil {
+			err = errors.New(resp.Error.Description)
+		}
+	}
+	if err != nil {
+		t.log.Debug().Err(err).Str("group", what).Str("to", to).Msg("leader step-down failed")
 		return
 	}
-	t.log.Info().Str("group", what).Msg("asked leadership to move off the ticker's server")
+	t.log.Info().Str("group", what).Str("to", to).Msg("asked leadership to move off the ticker's server")
 }
