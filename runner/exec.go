@@ -95,8 +95,10 @@ func failed(err error) outcome {
 	return outcome{state: subjects.StateFailed, err: err.Error()}
 }
 
-// execute runs a claimed launch to its end and records how it ended.
-func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, c *claimed, log zerolog.Logger) {
+// execute runs a claimed launch to its end and records how it ended. It calls
+// release (which frees the run's slot) as soon as the command has exited, before the
+// outcome is written: the slot bounds the commands executing, not the writes.
+func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, c *claimed, release func(), log zerolog.Logger) {
 	e := &execution{allocID: l.AllocID, key: key, claimRev: c.rev, log: log, lost: make(chan struct{})}
 	s.mu.Lock()
 	s.execs[l.AllocID] = e
@@ -115,6 +117,7 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, c
 
 	out := s.runTask(ctx, e, l, log)
 	e.finish()
+	release()
 	finished := s.opts.Clock.Now().UTC()
 	s.storeOutput(key, out.output, log)
 	s.recordOutcome(key, l, c, out, finished, log)

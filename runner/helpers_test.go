@@ -223,7 +223,7 @@ func (e *testEnv) place(t *testing.T, node, jobName string, tick time.Time, task
 	}
 	return &subjects.Launch{
 		RunID: runID, Job: jobName, Scheduled: tick.Unix(), Alloc: 1, AllocID: alloc, Node: node,
-		Revision: rev, Task: taskJSON, Late: 12,
+		Revision: rev, Run: data, Task: taskJSON, Late: 12,
 	}
 }
 

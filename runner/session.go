@@ -324,7 +324,9 @@ func (s *session) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Nak() // shutting down: another runner of this node may take it
 		return
 	}
-	defer func() { <-s.sem }()
+	var once sync.Once
+	release := func() { once.Do(func() { <-s.sem }) }
+	defer release()
 
 	c, decided := s.claim(ctx, key, &l, log)
 	if !decided {
@@ -338,7 +340,7 @@ func (s *session) handle(ctx context.Context, msg jetstream.Msg) {
 	if c == nil {
 		return
 	}
-	s.execute(ctx, key, &l, c, log)
+	s.execute(ctx, key, &l, c, release, log)
 }
 
 // acquire waits for a free execution slot, telling the server the launch is in
@@ -378,94 +380,93 @@ type claimed struct {
 }
 
 // claim moves the launch's allocation from queued to running with a revision-checked
-// update from the revision the launch was placed at. It returns the claim (nil when
-// the launch must be discarded: claimed elsewhere, re-placed, or not ours) and
-// whether the claim was decided at all (false when NATS kept failing).
+// update from the revision the launch was placed at, written from the record the
+// launch carries (no read first). It returns the claim (nil when the launch must be
+// discarded: claimed elsewhere, re-placed, or not ours) and whether the claim was
+// decided at all (false when NATS kept failing).
 func (s *session) claim(ctx context.Context, key string, l *subjects.Launch, log zerolog.Logger) (*claimed, bool) {
+	var run subjects.Run
+	if err := json.Unmarshal(l.Run, &run); err != nil {
+		log.Error().Err(err).Msg("launch discarded: its run record is unreadable")
+		return nil, true
+	}
+	if why := s.unclaimable(&run, l); why != "" {
+		log.Debug().Msg("launch discarded: " + why)
+		return nil, true
+	}
+	now := s.opts.Clock.Now().UTC()
+	cur := run.Current()
+	cur.State = subjects.StateRunning
+	cur.Started = &now
+	cur.NodeID = s.nodeID
+	cur.Session = s.member.Session
+	run.State = subjects.StateRunning
+	data, err := json.Marshal(&run)
+	if err != nil {
+		log.Error().Err(err).Msg("launch discarded: encode run record")
+		return nil, true
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
 	defer cancel()
-	var pending []byte // a write whose outcome is unknown (it timed out)
+	timedOut := false // a write whose outcome is unknown
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		entry, err := getEntry(cctx, s.runs, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			// The ticker made the record before it published the launch: a replica
-			// that lags behind answered. Read again until the claim times out.
-			log.Debug().Uint64("launch_revision", l.Revision).Msg("claim: run record not found yet; reading again")
-			if !sleepCtx(cctx, staleReadWait) {
-				log.Warn().Msg("launch discarded: run record not found")
-				return nil, true
-			}
-			continue
-		case err != nil:
-			log.Debug().Err(err).Msg("claim: read run record")
-			if !sleepCtx(cctx, wait) {
-				return nil, false
-			}
-			continue
-		}
-		if pending != nil && string(entry.Value()) == string(pending) {
-			c, err := decodeClaim(entry.Value(), entry.Revision())
-			if err == nil {
-				return c, true // the write that timed out had succeeded
-			}
-		}
-		if entry.Revision() < l.Revision {
-			// A stale read: KV gets may be served by a replica that lags behind.
-			log.Debug().Uint64("revision", entry.Revision()).Uint64("launch_revision", l.Revision).
-				Msg("claim: stale read of run record; reading again")
-			if !sleepCtx(cctx, staleReadWait) {
-				return nil, false
-			}
-			continue
-		}
-		if entry.Revision() != l.Revision {
-			log.Debug().Uint64("revision", entry.Revision()).Uint64("launch_revision", l.Revision).
-				Msg("launch discarded: run record changed since placement")
-			return nil, true
-		}
-		var run subjects.Run
-		if err := json.Unmarshal(entry.Value(), &run); err != nil {
-			log.Error().Err(err).Msg("launch discarded: run record unreadable")
-			return nil, true
-		}
-		cur := run.Current()
-		switch {
-		case run.ID != l.RunID:
-			log.Debug().Str("record_run_id", run.ID).Msg("launch discarded: record is another run's")
-			return nil, true
-		case cur == nil || cur.ID != l.AllocID:
-			log.Debug().Msg("launch discarded: allocation is not the run's current one")
-			return nil, true
-		case cur.Node != s.opts.Name:
-			log.Debug().Str("alloc_node", cur.Node).Msg("launch discarded: allocation is another node's")
-			return nil, true
-		case cur.State != subjects.StateQueued:
-			log.Debug().Str("state", string(cur.State)).Msg("launch discarded: allocation is not queued")
-			return nil, true
-		}
-		now := s.opts.Clock.Now().UTC()
-		cur.State = subjects.StateRunning
-		cur.Started = &now
-		cur.NodeID = s.nodeID
-		cur.Session = s.member.Session
-		run.State = subjects.StateRunning
-		data, err := json.Marshal(&run)
-		if err != nil {
-			log.Error().Err(err).Msg("launch discarded: encode run record")
-			return nil, true
-		}
-		rev, err := s.runs.Update(cctx, key, data, l.Revision)
+		octx, ocancel := context.WithTimeout(cctx, opTimeout)
+		rev, err := s.runs.Update(octx, key, data, l.Revision)
+		ocancel()
 		switch {
 		case err == nil:
 			return &claimed{run: run, rev: rev, started: now}, true
+		case isRevisionConflict(err) && timedOut:
+			return s.claimOutcome(cctx, key, data, l, log)
 		case isRevisionConflict(err):
 			log.Debug().Err(err).Msg("launch discarded: claimed elsewhere or re-placed")
 			return nil, true
 		}
 		log.Debug().Err(err).Msg("claim: update run record")
-		pending = data
+		timedOut = true
 		if !sleepCtx(cctx, wait) {
+			return nil, false
+		}
+	}
+}
+
+// unclaimable says why the launch's record cannot be claimed here ("" if it can).
+func (s *session) unclaimable(run *subjects.Run, l *subjects.Launch) string {
+	cur := run.Current()
+	switch {
+	case run.ID != l.RunID:
+		return "its record is another run's (" + run.ID + ")"
+	case cur == nil || cur.ID != l.AllocID:
+		return "its allocation is not the run's current one"
+	case cur.Node != s.opts.Name:
+		return "its allocation is node " + cur.Node + "'s"
+	case cur.State != subjects.StateQueued:
+		return "its allocation is " + string(cur.State) + ", not queued"
+	}
+	return ""
+}
+
+// claimOutcome tells, after a claim write timed out and its retry conflicted, whether
+// the write that timed out had succeeded: the record then holds exactly data.
+func (s *session) claimOutcome(ctx context.Context, key string, data []byte, l *subjects.Launch, log zerolog.Logger) (*claimed, bool) {
+	for {
+		entry, err := getEntry(ctx, s.runs, key)
+		switch {
+		case err == nil && entry.Revision() > l.Revision:
+			if string(entry.Value()) == string(data) {
+				if c, err := decodeClaim(entry.Value(), entry.Revision()); err == nil {
+					return c, true // the write that timed out had succeeded
+				}
+			}
+			log.Debug().Msg("launch discarded: claimed elsewhere or re-placed")
+			return nil, true
+		case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
+			// A stale read: KV gets may be served by a replica that lags behind.
+			log.Debug().Msg("claim: stale read of run record; reading again")
+		default:
+			log.Debug().Err(err).Msg("claim: read run record")
+		}
+		if !sleepCtx(ctx, staleReadWait) {
 			return nil, false
 		}
 	}

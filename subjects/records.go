@@ -191,6 +191,9 @@ type Launch struct {
 	// updating the record from exactly this revision, so a launch that was re-placed,
 	// declared lost or published twice can be claimed at most once.
 	Revision uint64 `json:"revision"`
+	// Run is the run record as stored at Revision: the runner writes its claim from it
+	// without reading the record first.
+	Run json.RawMessage `json:"run"`
 	// Task is the job's task as JSON (the job package's Task).
 	Task json.RawMessage `json:"task"`
 	// Late is how long after its tick the launch was published.

@@ -860,8 +860,8 @@ func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run
 	a := run.Current()
 	launch := &subjects.Launch{
 		RunID: run.ID, Job: run.Job, Scheduled: run.Scheduled, Alloc: len(run.Allocations), AllocID: a.ID,
-		Node: a.Node, Revision: rev, Task: task, Late: subjects.MillisOf(d.clock.Now().Sub(time.Unix(run.Scheduled, 0))),
-		Republish: again,
+		Node: a.Node, Revision: rev, Run: mustJSON(run), Task: task,
+		Late: subjects.MillisOf(d.clock.Now().Sub(time.Unix(run.Scheduled, 0))), Republish: again,
 	}
 	return d.store.PublishLaunch(ctx, launch, l.Rev())
 }
