@@ -144,7 +144,7 @@ type Server struct {
 	// every write) or a Go duration such as "2m".
 	SyncInterval string `yaml:"sync_interval"`
 	// LockTTL is how long the ticker lock outlives its holder's last
-	// renewal: between 500ms and 60s, default 2s.
+	// renewal: between 500ms and 60s, default 1.5s.
 	LockTTL Duration `yaml:"lock_ttl"`
 }
 
@@ -238,7 +238,7 @@ func defaults(dev bool) *Config {
 		Server: Server{
 			BootstrapExpect: 1,
 			SyncInterval:    syncAlways,
-			LockTTL:         Duration{2 * time.Second},
+			LockTTL:         Duration{1500 * time.Millisecond},
 		},
 		Client: Client{
 			MaxParallel:       16,

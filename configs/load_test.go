@@ -39,7 +39,7 @@ func want(edit func(c *Config)) *Config {
 			Enabled:         true,
 			BootstrapExpect: 1,
 			SyncInterval:    "always",
-			LockTTL:         Duration{2 * time.Second},
+			LockTTL:         Duration{1500 * time.Millisecond},
 		},
 		Client: Client{
 			MaxParallel:       16,

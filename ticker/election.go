@@ -56,7 +56,8 @@ func (e *election) campaign(ctx context.Context) (*lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode lock: %w", err)
 	}
-	retry := e.ttl / 8
+	// Often enough that a lock that expired is taken within a small part of its TTL.
+	retry := e.ttl / 20
 	for {
 		start := e.clock.Now()
 		tryCtx, cancel := context.WithTimeout(ctx, e.ttl/2)
