@@ -35,6 +35,13 @@ type secure struct {
 // and a server certificate, and starts n servers that require both.
 func newSecureCluster(t *testing.T, n int) *secure {
 	t.Helper()
+	return newSecureClusterWith(t, n, nil)
+}
+
+// newSecureClusterWith is newSecureCluster with the servers' tls block changed by
+// edit (nil: unchanged), e.g. to require client certificates.
+func newSecureClusterWith(t *testing.T, n int, edit func(*configs.TLSBlock)) *secure {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts NATS servers")
 	}
@@ -44,6 +51,9 @@ func newSecureCluster(t *testing.T, n int) *secure {
 	}
 	auth := s.auth(t)
 	tb := s.makeTLS(t)
+	if edit != nil {
+		edit(&tb)
+	}
 	client, cluster, err := serverTLS(tb, s.region)
 	if err != nil {
 		t.Fatal(err)

@@ -54,11 +54,15 @@ type command struct {
 	u       usage
 	address string
 	creds   string
+	tls     tlsFlags
 	json    bool
+	// cl is the connection dial made, nil before; fail reports the permission the
+	// server refused it, if any.
+	cl *client
 }
 
-// newCommand makes a command's flag set with -address and -creds; listing reports
-// whether it also takes -json.
+// newCommand makes a command's flag set with -address, -creds and the TLS flags;
+// listing reports whether it also takes -json.
 func newCommand(u usage, listing bool) *command {
 	c := &command{fs: flag.NewFlagSet("jetcron "+u.name, flag.ContinueOnError), u: u}
 	c.fs.SetOutput(io.Discard)
@@ -69,6 +73,7 @@ func newCommand(u usage, listing bool) *command {
 	c.fs.StringVar(&c.address, "address", addr,
 		"NATS URL of a jetcron server, or several separated by commas ($"+addressEnv+")")
 	c.fs.StringVar(&c.creds, "creds", "", "NATS credentials file (optional)")
+	c.tls.register(c.fs)
 	if listing {
 		c.fs.BoolVar(&c.json, "json", false, "print JSON instead of a table")
 	}
@@ -145,6 +150,13 @@ func fail(stderr io.Writer, err error) int {
 	return exitError
 }
 
+// fail prints err as one line on stderr and returns exit code 1. When the server
+// refused the command's credentials something, that refusal is the error shown: the
+// operation that waited for it failed only because of it.
+func (c *command) fail(stderr io.Writer, err error) int {
+	return fail(stderr, c.cl.explain(err))
+}
+
 // oneLine drops the library's "nats: " prefixes and joins lines.
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "nats: ", "")
@@ -156,53 +168,95 @@ type client struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	address string
+	perm    permissionWatch
 }
 
-// connect dials the command's -address. Its errors are one line that names the
-// address: "no server at nats://127.0.0.1:4222".
+// connect dials the command's -address with its credentials and TLS flags. Its
+// errors are one line that names the address ("no server at nats://127.0.0.1:4222")
+// or the flag and file at fault, and say what to do about TLS.
 func (c *command) connect() (*client, error) {
+	cl := &client{address: c.address}
 	opts := []nats.Option{
 		nats.Name("jetcron " + c.u.name),
 		nats.Timeout(connectTimeout),
 		nats.NoReconnect(),
-		// The library's default handlers print to the process's stderr.
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+		// The library's default handler prints to the process's stderr; permission
+		// violations end the command instead (see permissionWatch).
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { cl.perm.report(err) }),
 	}
 	if c.creds != "" {
 		if _, err := os.Stat(c.creds); err != nil {
 			return nil, fmt.Errorf("credentials file %s: %w", c.creds, errors.Unwrap(err))
 		}
 		opts = append(opts, nats.UserCredentials(c.creds))
+		// Credentials jetcron made say their role, and the inbox their permissions
+		// allow (a runner's is its own); others keep the default inbox.
+		if id, err := readIdentity(c.creds); err == nil {
+			cl.perm.role = id.role
+			if id.inbox != inboxDefault {
+				opts = append(opts, nats.CustomInboxPrefix(id.inbox))
+			}
+		}
+	}
+	tc, err := c.tls.config(c.fs)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, nats.Secure(tc))
 	}
 	nc, err := nats.Connect(c.address, opts...)
 	if err != nil {
+		if terr := c.tls.explain(err, c.address); terr != nil {
+			return nil, terr
+		}
 		var ne net.Error
 		switch {
 		case errors.Is(err, nats.ErrNoServers):
 			return nil, fmt.Errorf("no server at %s", c.address)
+		case errors.Is(err, nats.ErrAuthorization):
+			return nil, authError(c.address, c.creds)
 		case errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, fmt.Errorf("no server at %s (%s)", c.address, oneLine(err.Error()))
 		default:
 			return nil, fmt.Errorf("connect to %s: %s", c.address, oneLine(err.Error()))
 		}
 	}
+	cl.nc = nc
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream at %s: %w", c.address, err)
 	}
-	return &client{nc: nc, js: js, address: c.address}, nil
+	cl.js = js
+	return cl, nil
 }
 
 // dial connects as connect does and gives the command its deadline: ctx ends after
-// commandTimeout; done releases both.
+// commandTimeout, or as soon as the server refuses the credentials an operation
+// (its cause is then the *permissionError); done releases both.
 func (c *command) dial() (cl *client, ctx context.Context, done func(), err error) {
 	cl, err = c.connect()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	return cl, ctx, func() { cancel(); cl.Close() }, nil
+	c.cl = cl
+	base, stop := context.WithCancelCause(context.Background())
+	cl.perm.onRefusal(stop)
+	ctx, cancel := context.WithTimeout(base, commandTimeout)
+	return cl, ctx, func() { cancel(); stop(nil); cl.Close() }, nil
+}
+
+// explain returns the permission the server refused this connection, if it
+// refused one, instead of err (a timeout or a cancellation it caused); else err.
+func (cl *client) explain(err error) error {
+	if cl == nil || err == nil {
+		return err
+	}
+	if perr := cl.perm.refusal(cl.nc); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // Close closes the connection.

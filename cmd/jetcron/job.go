@@ -54,8 +54,8 @@ type launchesJSON struct {
 func cmdJobValidate(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job validate", args: "FILE", synopsis: "Validates a job file and prints its next launches (RFC 3339, in the job's\n" +
 		"time zone, one a line). The job's name is the file's name: field, else the\n" +
-		"file's base name without its extension. Needs no server: -address and -creds\n" +
-		"are accepted, as by every command, and unused."}, true)
+		"file's base name without its extension. Needs no server: -address, -creds and\n" +
+		"the -tls-* flags are accepted, as by every command, and unused."}, true)
 	from := c.fs.String("from", "", "print the launches after this time (RFC 3339; default now)")
 	count := c.fs.Int("count", defaultLaunches, "how many launches to print")
 	pos, code, ok := c.parse(args, 1, 1, stdout, stderr)
@@ -77,7 +77,7 @@ func cmdJobValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	name, data, err := readJobFile(pos[0])
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	j, err := job.Parse(name, data)
 	if err != nil {
@@ -86,7 +86,7 @@ func cmdJobValidate(args []string, stdout, stderr io.Writer) int {
 	ls := launches(j, start, *count)
 	if c.json {
 		if err := printJSON(stdout, launchesJSON{Job: name, Valid: true, Launches: ls}); err != nil {
-			return fail(stderr, err)
+			return c.fail(stderr, err)
 		}
 		return exitOK
 	}
@@ -111,7 +111,7 @@ func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 	}
 	name, data, err := readJobFile(pos[0])
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	j, err := job.Parse(name, data)
 	if err != nil {
@@ -119,21 +119,21 @@ func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 	}
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 	kv, err := cl.bucket(ctx, subjects.JobsBucket)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	rev, err := kv.Put(ctx, name, data)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("store job %q: %w", name, err))
+		return c.fail(stderr, fmt.Errorf("store job %q: %w", name, err))
 	}
 	ls := launches(j, time.Now(), *count)
 	if c.json {
 		if err := printJSON(stdout, launchesJSON{Job: name, Valid: true, Revision: rev, Launches: ls}); err != nil {
-			return fail(stderr, err)
+			return c.fail(stderr, err)
 		}
 		return exitOK
 	}
@@ -320,7 +320,7 @@ func cmdJobStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 
@@ -334,7 +334,7 @@ func cmdJobStatus(args []string, stdout, stderr io.Writer) int {
 		err = jobStatus(ctx, cl, pos[0], now, c.json, stdout)
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	return exitOK
 }
@@ -712,20 +712,20 @@ func cmdJobPeriodicForce(args []string, stdout, stderr io.Writer) int {
 	name := pos[0]
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 	if err := jobExists(ctx, cl, name); err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 
 	reply, err := forceRun(ctx, cl.nc, name)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	if c.json {
 		if err := printJSON(stdout, reply); err != nil {
-			return fail(stderr, err)
+			return c.fail(stderr, err)
 		}
 		if reply.RunID == "" {
 			return exitError
@@ -734,7 +734,7 @@ func cmdJobPeriodicForce(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case reply.Error != "":
-		return fail(stderr, fmt.Errorf("force %q: %s", name, reply.Error))
+		return c.fail(stderr, fmt.Errorf("force %q: %s", name, reply.Error))
 	case reply.Skipped != "":
 		fmt.Fprintf(stdout, "Skipped: %s\n", reply.Skipped)
 		return exitError
@@ -742,7 +742,7 @@ func cmdJobPeriodicForce(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "Run %q launched\n", reply.RunID)
 		return exitOK
 	}
-	return fail(stderr, fmt.Errorf("force %q: the ticker gave an empty answer", name))
+	return c.fail(stderr, fmt.Errorf("force %q: the ticker gave an empty answer", name))
 }
 
 // forceRun asks the lock holder's ticker to launch a run of job now.
@@ -791,18 +791,18 @@ func cmdJobStop(args []string, stdout, stderr io.Writer) int {
 	name := pos[0]
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 	if err := jobExists(ctx, cl, name); err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	kv, err := cl.bucket(ctx, subjects.JobsBucket)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	if err := kv.Delete(ctx, name); err != nil {
-		return fail(stderr, fmt.Errorf("delete job %q: %w", name, err))
+		return c.fail(stderr, fmt.Errorf("delete job %q: %w", name, err))
 	}
 	fmt.Fprintf(stdout, "Job %q stopped: deleted from the %s bucket, no new run will launch\n", name, subjects.JobsBucket)
 	return exitOK

@@ -30,22 +30,22 @@ func cmdNodeStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 
 	kv, err := cl.bucket(ctx, subjects.NodesBucket)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	nodes, err := loadMembers(ctx, kv, time.Now(), stderr, (*subjects.Member).NodeStatus)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	sortNodes(nodes)
 	if c.json {
 		if err := printJSON(stdout, nodes); err != nil {
-			return fail(stderr, err)
+			return c.fail(stderr, err)
 		}
 		return exitOK
 	}
@@ -95,24 +95,24 @@ func cmdNodeDrain(args []string, stdout, stderr io.Writer) int {
 	}
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 
 	kv, err := cl.bucket(ctx, subjects.NodesBucket)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	nodes, err := loadMembers(ctx, kv, time.Now(), io.Discard, (*subjects.Member).NodeStatus)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	n, err := findNode(nodes, pos[0])
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	if err := setDrain(ctx, kv, n.Key, *enable); err != nil {
-		return fail(stderr, fmt.Errorf("node %q: %w", n.Name, err))
+		return c.fail(stderr, fmt.Errorf("node %q: %w", n.Name, err))
 	}
 	if *enable {
 		fmt.Fprintf(stdout, "Node %q drain strategy set\n", n.Name)

@@ -96,21 +96,21 @@ func cmdServerMembers(args []string, stdout, stderr io.Writer) int {
 	}
 	cl, ctx, done, err := c.dial()
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	defer done()
 
 	kv, err := cl.bucket(ctx, subjects.ServersBucket)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	servers, err := loadMembers(ctx, kv, time.Now(), stderr, (*subjects.Member).ServerStatus)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	holder, err := lockHolder(ctx, cl)
 	if err != nil {
-		return fail(stderr, err)
+		return c.fail(stderr, err)
 	}
 	if holder == "" {
 		holder = metaLeader(servers)
@@ -124,7 +124,7 @@ func cmdServerMembers(args []string, stdout, stderr io.Writer) int {
 
 	if c.json {
 		if err := printJSON(stdout, servers); err != nil {
-			return fail(stderr, err)
+			return c.fail(stderr, err)
 		}
 		return exitOK
 	}
