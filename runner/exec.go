@@ -119,7 +119,11 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, c
 	e.finish()
 	release()
 	finished := s.opts.Clock.Now().UTC()
-	s.storeOutput(key, out.output, log)
+	// No output, no write (a burst of quiet jobs costs the servers one write less
+	// each), unless an earlier allocation of the run may have left some.
+	if len(out.output) > 0 || l.Alloc > 1 {
+		s.storeOutput(key, out.output, log)
+	}
 	s.recordOutcome(key, l, c, out, finished, log)
 }
 

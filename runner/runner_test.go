@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -541,6 +543,18 @@ func TestOutputTail(t *testing.T) {
 	v := entry.Value()
 	if len(v) != OutputTailSize || !bytes.HasSuffix(v, []byte("line 19999 0123456789\nEND\n")) {
 		t.Errorf("tail of %d bytes ending %q", len(v), v[max(0, len(v)-40):])
+	}
+}
+
+// A first allocation that printed nothing costs no write to the logs bucket.
+func TestQuietRunStoresNoOutput(t *testing.T) {
+	e := newEnv(t, 1)
+	opts := e.options(t, "n1")
+	startRunner(t, opts)
+	l := e.launch(t, opts.Name, "quiet", tick(1), rawTask(script(t, "exit 0\n")))
+	e.waitState(t, l, subjects.StateComplete, 30*time.Second)
+	if _, err := e.b.Logs.Get(ctxT(t), subjects.RunKey("quiet", tick(1))); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("logs entry of a quiet run: %v, want none", err)
 	}
 }
 
