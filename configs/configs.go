@@ -163,7 +163,7 @@ type Client struct {
 	// Options configure the runner, such as "driver.raw_exec.enable".
 	Options map[string]string `yaml:"options"`
 	// MaxParallel caps the runs executing at once on this node: between 1
-	// and 10000, default 16.
+	// and 10000, default 64.
 	MaxParallel int `yaml:"max_parallel"`
 	// HeartbeatInterval is how often the node renews its registration:
 	// at least 100ms, default 1s.
@@ -241,7 +241,7 @@ func defaults(dev bool) *Config {
 			LockTTL:         Duration{1500 * time.Millisecond},
 		},
 		Client: Client{
-			MaxParallel:       16,
+			MaxParallel:       64,
 			HeartbeatInterval: Duration{time.Second},
 			HeartbeatTTL:      Duration{5 * time.Second},
 		},

@@ -42,7 +42,7 @@ func want(edit func(c *Config)) *Config {
 			LockTTL:         Duration{1500 * time.Millisecond},
 		},
 		Client: Client{
-			MaxParallel:       16,
+			MaxParallel:       64,
 			HeartbeatInterval: Duration{time.Second},
 			HeartbeatTTL:      Duration{5 * time.Second},
 		},

@@ -36,7 +36,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxParallel       = 16
+	DefaultMaxParallel       = 64
 	DefaultHeartbeatInterval = time.Second
 	DefaultHeartbeatTTL      = 5 * time.Second
 	DefaultDatacenter        = "dc1"
@@ -118,7 +118,7 @@ type Options struct {
 	// DataDir holds the node ID (DataDir/node-id) and the runs' working directories
 	// (DataDir/runs/<alloc>) (required).
 	DataDir string
-	// MaxParallel bounds the runs executing at once; default 16.
+	// MaxParallel bounds the runs executing at once; default 64.
 	MaxParallel int
 	// HeartbeatInterval is how often the node record is rewritten and the runs
 	// executing here are checked against their records; default 1s.

@@ -33,7 +33,7 @@ const (
 	ioTimeout = 5 * time.Second
 	// maxInflight bounds concurrent writes, so a burst of launches is pipelined
 	// without flooding the servers.
-	maxInflight = 256
+	maxInflight = 1024
 	// defaultCatchupWindow applies to runs whose job is gone.
 	defaultCatchupWindow = 10 * time.Minute
 )
