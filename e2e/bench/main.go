@@ -65,7 +65,7 @@ func main() {
 	verbose := flag.Bool("v", false, "print every cluster action")
 	ticks := flag.Int("ticks", 0, "tick → start ticks (default 300, -short 30)")
 	kills := flag.Int("kills", 0, "failover kills (default 20, -short 3)")
-	bursts := flag.String("burst", "", "burst sizes, comma-separated (default 250,1000; -short 250)")
+	bursts := flag.String("burst", "", "burst sizes, comma-separated (default 1000,10000; -short 250)")
 	profile := flag.Bool("pprof", true, "save CPU profiles of the lock holder during tick and burst, and print their top")
 	maxPar := flag.Int("max-parallel", 0, "set client.max_parallel on the runner hosts (default: the product's default)")
 	out := flag.String("dir", "", "run folder (default a new temp dir)")
@@ -75,7 +75,7 @@ func main() {
 	defer cancel()
 	e := &env{ctx: ctx, short: *short, verbose: *verbose, profile: *profile, started: time.Now(), maxPar: *maxPar}
 	e.ticks, e.ticksDur, e.kills, e.lockFloors = 300, 120, 20, 10
-	e.bursts, e.burstsDur = []int{250, 1000}, []int{250, 1000}
+	e.bursts, e.burstsDur = []int{1000, 10000}, []int{1000}
 	e.scaleJobs = 100000
 	if e.short {
 		e.scaleJobs = 5000
