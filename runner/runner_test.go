@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/job"
@@ -555,6 +556,45 @@ func TestQuietRunStoresNoOutput(t *testing.T) {
 	e.waitState(t, l, subjects.StateComplete, 30*time.Second)
 	if _, err := e.b.Logs.Get(ctxT(t), subjects.RunKey("quiet", tick(1))); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Errorf("logs entry of a quiet run: %v, want none", err)
+	}
+}
+
+// A runner whose server is cut off from its peers (but still answers it) moves to
+// another server, so that its node stays alive.
+func TestRunnerLeavesAServerCutOffFromItsPeers(t *testing.T) {
+	e := newEnv(t, 3)
+	// The runner's connection lists server 0 first, and takes it.
+	urls := []string{e.cluster.Servers[0].ClientURL(), e.cluster.Servers[1].ClientURL(), e.cluster.Servers[2].ClientURL()}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.DontRandomize(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := e.options(t, "n1")
+	opts.JS, opts.Conn = js, nc
+	startRunner(t, opts)
+	if got := nc.ConnectedUrl(); got != urls[0] {
+		t.Fatalf("runner connected to %s, want %s", got, urls[0])
+	}
+	e.cluster.Isolate(0)
+	defer e.cluster.Rejoin(t, 0)
+	cut := time.Now()
+	waitFor(t, 60*time.Second, func() error {
+		m, _, err := e.member(t, "n1")
+		if err != nil {
+			return err
+		}
+		if !m.Heartbeat.After(cut.Add(opts.HeartbeatTTL)) {
+			return fmt.Errorf("last heartbeat %s, cut at %s", m.Heartbeat.Format(time.RFC3339Nano), cut.Format(time.RFC3339Nano))
+		}
+		return nil
+	})
+	if got := nc.ConnectedUrl(); got == urls[0] {
+		t.Errorf("runner still connected to the isolated server %s", got)
 	}
 }
 

@@ -314,6 +314,32 @@ func (c *Cluster) Kill(i int) {
 	s.Kill()
 }
 
+// Isolate cuts server i off from its peers (its route links), while it keeps
+// running and its clients keep their connections: a partition in which it is the
+// minority. Rejoin heals it.
+func (c *Cluster) Isolate(i int) {
+	c.mu.Lock()
+	nw := c.net
+	c.mu.Unlock()
+	if nw != nil {
+		nw.isolate(i)
+	}
+}
+
+// Rejoin restores the route links of server i that Isolate cut.
+func (c *Cluster) Rejoin(t testing.TB, i int) {
+	t.Helper()
+	c.mu.Lock()
+	nw := c.net
+	c.mu.Unlock()
+	if nw == nil {
+		return
+	}
+	if err := nw.join(i); err != nil {
+		t.Fatalf("rejoin server %d: %v", i, err)
+	}
+}
+
 // Shutdown stops server i gracefully, in lame-duck mode, handing its Raft
 // leaderships over first.
 func (c *Cluster) Shutdown(t testing.TB, i int) {
