@@ -16,8 +16,16 @@
 // others by veth pairs on a bridge, and Partition cuts one off with nftables rules
 // (root only; see Netns).
 //
-// The cluster runs without authentication: when the binary knows the acl block, every
-// config sets acl.enabled false (a test cluster has no credentials).
+// With Options.Secure, the cluster is deployed as the README's secure walk-through
+// does: the built binary makes the credentials (`jetcron acl bootstrap`, one runner
+// credentials file per host) and the certificates (`jetcron tls ca create`, `jetcron
+// tls cert create -server` per server) in Dir; every server runs with the bootstrap's
+// server-acl.yaml (the JWTs and server.creds) and a tls block (TLS on the client port,
+// mutual TLS on the routes), every runner host with its own runner credentials and the
+// CA; NATS runs the nats CLI with the admin's credentials and the CA, Jetcron the
+// operator commands with -creds and the CA, Members and Nodes with the reader's.
+// Without it the cluster runs without authentication nor TLS: when the binary knows
+// the acl block, every config sets acl.enabled false.
 //
 // Close kills every process the cluster started, with their descendants (the runs),
 // and removes the namespaces; every child also gets SIGKILL from the kernel if the
@@ -75,6 +83,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Progress, if set, gets one line per action (start, kill, partition, ...).
 	Progress io.Writer
+	// Secure turns authentication (NATS operator mode, credentials per role) and TLS
+	// on, as a real deployment runs; default off (the benchmarks measure without).
+	Secure bool
 }
 
 // Cluster is a running cluster. Its methods are safe for concurrent use.
@@ -83,8 +94,9 @@ type Cluster struct {
 	id      string
 	servers []*Proc
 	hosts   []*Proc
-	net     *netns // nil unless Options.Netns
-	common  string // YAML every agent's config starts with
+	net     *netns    // nil unless Options.Netns
+	sec     *security // nil unless Options.Secure
+	common  string    // YAML every agent's config starts with
 
 	mu     sync.Mutex
 	closed bool
@@ -134,14 +146,23 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	// The agents run in their own folders: every path in their configs is absolute.
+	abs, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = abs
 	noACL, err := knowsACL(ctx, opts.Jetcron, opts.Dir)
 	if err != nil {
 		return nil, err
 	}
+	if opts.Secure && !noACL {
+		return nil, errors.New("cluster: Options.Secure, but this jetcron binary has no acl block (no authentication to turn on)")
+	}
 	var idb [2]byte
 	_, _ = rand.Read(idb[:])
 	c := &Cluster{opts: opts, id: hex.EncodeToString(idb[:])}
-	if noACL {
+	if noACL && !opts.Secure {
 		c.common = "acl: {enabled: false}\n"
 	}
 	ok := false
@@ -190,13 +211,22 @@ func (c *Cluster) layout(ctx context.Context) error {
 			natsPorts[i], clusterPorts[i], httpPorts[i] = ports[3*i], ports[3*i+1], ports[3*i+2]
 		}
 	}
+	if c.opts.Secure {
+		if err := c.setupSecurity(ctx, addrs); err != nil {
+			return err
+		}
+	}
+	scheme := "nats"
+	if c.sec != nil {
+		scheme = "tls"
+	}
 	var join, servers []string
 	for i := range n {
 		join = append(join, fmt.Sprintf("%s:%d", addrs[i], clusterPorts[i]))
 		servers = append(servers, fmt.Sprintf("%s:%d", addrs[i], natsPorts[i]))
 	}
 	for i := range n {
-		name := fmt.Sprintf("server-%d", i+1)
+		name := serverName(i)
 		dir := filepath.Join(c.opts.Dir, name)
 		cfg := fmt.Sprintf(`log_level: %s
 data_dir: %s
@@ -213,11 +243,16 @@ server:
   lock_ttl: %s
 `, c.opts.LogLevel, filepath.Join(dir, "data"), addrs[i], name, natsPorts[i], clusterPorts[i], httpPorts[i],
 			n, yamlList(join), c.opts.LockTTL)
-		p, err := c.newProc(name, RoleServer, dir, cfg, c.opts.ServerYAML)
+		var snippets []string
+		if c.sec != nil {
+			cfg += c.sec.serverTLS(i)
+			snippets = append(snippets, filepath.Join(c.sec.aclDir, serverACLSnippet))
+		}
+		p, err := c.newProc(name, RoleServer, dir, cfg, snippets, c.opts.ServerYAML)
 		if err != nil {
 			return err
 		}
-		p.Addr, p.URL = addrs[i], fmt.Sprintf("nats://%s:%d", addrs[i], natsPorts[i])
+		p.Addr, p.URL = addrs[i], fmt.Sprintf("%s://%s:%d", scheme, addrs[i], natsPorts[i])
 		if c.net != nil {
 			p.netns = c.net.nsName(i)
 		}
@@ -238,7 +273,14 @@ client:
   heartbeat_ttl: %s
   options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
 `, c.opts.LogLevel, filepath.Join(dir, "data"), host, yamlList(servers), c.opts.HeartbeatInterval, c.opts.HeartbeatTTL)
-		p, err := c.newProc(host, RoleHost, dir, cfg, c.opts.ClientYAML)
+		if c.sec != nil {
+			sec, err := c.sec.hostSecurity(host, dir)
+			if err != nil {
+				return err
+			}
+			cfg += sec
+		}
+		p, err := c.newProc(host, RoleHost, dir, cfg, nil, c.opts.ClientYAML)
 		if err != nil {
 			return err
 		}
@@ -247,7 +289,9 @@ client:
 	return nil
 }
 
-func (c *Cluster) newProc(name string, role Role, dir, cfg, extra string) (*Proc, error) {
+// newProc writes a process's agent.yaml (cfg) and extra.yaml (extra, if any), and
+// returns it, with the config files agent.yaml, snippets, extra.yaml in that order.
+func (c *Cluster) newProc(name string, role Role, dir, cfg string, snippets []string, extra string) (*Proc, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
 	}
@@ -255,11 +299,13 @@ func (c *Cluster) newProc(name string, role Role, dir, cfg, extra string) (*Proc
 	if err := os.WriteFile(files[0], []byte(c.common+cfg), 0o644); err != nil {
 		return nil, err
 	}
+	files = append(files, snippets...)
 	if extra != "" {
-		files = append(files, filepath.Join(dir, "extra.yaml"))
-		if err := os.WriteFile(files[1], []byte(extra), 0o644); err != nil {
+		f := filepath.Join(dir, "extra.yaml")
+		if err := os.WriteFile(f, []byte(extra), 0o644); err != nil {
 			return nil, err
 		}
+		files = append(files, f)
 	}
 	return &Proc{Name: name, Role: role, Dir: dir, Log: filepath.Join(dir, "agent.log"), c: c, configs: files}, nil
 }
@@ -328,7 +374,8 @@ func (c *Cluster) Proc(name string) *Proc {
 	return nil
 }
 
-// URL is every server's client URL, comma-separated, as -s and -address take it.
+// URL is every server's client URL, comma-separated, as -s and -address take it
+// (tls:// on a secure cluster).
 func (c *Cluster) URL() string {
 	var us []string
 	for _, s := range c.servers {
@@ -343,26 +390,51 @@ func (c *Cluster) progress(format string, args ...any) {
 	}
 }
 
-// NATS runs the nats CLI with -s set to every server and returns its standard output;
-// on a non-zero exit the error holds its standard error.
+// NATS runs the nats CLI with -s set to every server (as the admin, with the CA, on a
+// secure cluster) and returns its standard output; on a non-zero exit the error holds
+// its standard error.
 func (c *Cluster) NATS(ctx context.Context, args ...string) ([]byte, error) {
-	return c.NATSInput(ctx, nil, args...)
+	return c.NATSAs(ctx, Admin, nil, args...)
 }
 
 // NATSInput is NATS with stdin as the command's standard input.
 func (c *Cluster) NATSInput(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
+	return c.NATSAs(ctx, Admin, stdin, args...)
+}
+
+// NATSAs is NATSInput as user u (Anonymous: without credentials, still with the CA).
+func (c *Cluster) NATSAs(ctx context.Context, u User, stdin []byte, args ...string) ([]byte, error) {
 	if c.opts.NATSCLI == "" {
 		return nil, errors.New("cluster: Options.NATSCLI is not set")
 	}
-	return run(ctx, stdin, c.opts.NATSCLI, append([]string{"-s", c.URL(), "--timeout", "3s"}, args...)...)
+	cmd := exec.CommandContext(ctx, c.opts.NATSCLI, append(c.NATSArgs(u), args...)...)
+	cmd.Env = c.NATSEnv()
+	return output(cmd, stdin)
 }
 
 // Jetcron runs a jetcron operator command (e.g. "job", "status", "-json") with
-// -address set to every server, and returns its standard output; on a non-zero exit
-// the error holds its standard error.
+// -address set to every server (and on a secure cluster the admin's -creds and the
+// CA), and returns its standard output; on a non-zero exit the error holds its
+// standard error.
 func (c *Cluster) Jetcron(ctx context.Context, args ...string) ([]byte, error) {
+	return c.JetcronAs(ctx, Admin, args...)
+}
+
+// JetcronAs is Jetcron as user u (on a secure cluster: with u's -creds).
+func (c *Cluster) JetcronAs(ctx context.Context, u User, args ...string) ([]byte, error) {
+	if creds := c.Creds(u); creds != "" {
+		// Flags may follow the arguments, but not a "--".
+		i := len(args)
+		for j, a := range args {
+			if a == "--" {
+				i = j
+				break
+			}
+		}
+		args = append(append(append([]string(nil), args[:i]...), "-creds", creds), args[i:]...)
+	}
 	cmd := exec.CommandContext(ctx, c.opts.Jetcron, args...)
-	cmd.Env = append(os.Environ(), "JETCRON_ADDR="+c.URL())
+	cmd.Env = c.jetcronEnv()
 	return output(cmd, nil)
 }
 
@@ -406,12 +478,12 @@ type Member struct {
 	Leader *bool  `json:"leader,omitempty"`
 }
 
-// Members returns `jetcron server members -json`.
+// Members returns `jetcron server members -json` (as the reader on a secure cluster).
 func (c *Cluster) Members(ctx context.Context) ([]Member, error) {
 	return c.members(ctx, "server", "members", "-json")
 }
 
-// Nodes returns `jetcron node status -json`.
+// Nodes returns `jetcron node status -json` (as the reader on a secure cluster).
 func (c *Cluster) Nodes(ctx context.Context) ([]Member, error) {
 	return c.members(ctx, "node", "status", "-json")
 }
@@ -419,7 +491,7 @@ func (c *Cluster) Nodes(ctx context.Context) ([]Member, error) {
 func (c *Cluster) members(ctx context.Context, args ...string) ([]Member, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := c.Jetcron(ctx, args...)
+	out, err := c.JetcronAs(ctx, Reader, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/jetcron/jetcron/e2e/cluster"
 )
 
 // badInput is a value put through `nats kv put jobs KEY VALUE` that jetcron must
@@ -69,13 +71,15 @@ var literalArgs = []string{"a;b", "$(touch /tmp/jetcron-e2e-pwned)", "line1\nlin
 
 // BadInputs puts every bad input of badInputs while good jobs run: each gets a clear
 // error in `jetcron job status` (and in the servers' logs), or a clear refusal from
-// the nats CLI; the good jobs keep their ticks; a good job given a bad version keeps
+// the nats CLI (on a secure cluster the admin puts them and the reader reads their
+// status); the good jobs keep their ticks; a good job given a bad version keeps
 // running its last valid one; arguments with shell syntax reach the program literally;
-// no agent exits.
+// no agent exits. On a secure cluster, an anonymous client and a plaintext one are
+// refused (checkRefusals).
 func BadInputs() Scenario {
 	return Scenario{
 		Name: "bad-inputs",
-		What: "broken YAML, alias bomb, 1 MiB value, unknown field, bad crons, unknown zone, relative command, bad keys, bad timeouts and resources, through nats kv put while good jobs run; shell syntax in args arrives literally",
+		What: "broken YAML, alias bomb, 1 MiB value, unknown field, bad crons, unknown zone, relative command, bad keys, bad timeouts and resources, through nats kv put while good jobs run; shell syntax in args arrives literally; secure: an anonymous kv put and a plaintext client are refused",
 		Run: func(ctx context.Context, e *Env) error {
 			if err := e.PutJob(ctx, "good", JobSpec{Every: time.Second}); err != nil {
 				return err
@@ -93,6 +97,8 @@ func BadInputs() Scenario {
 			if err := e.Sleep(ctx, 3*time.Second); err != nil {
 				return err
 			}
+			// Nobody gets in without credentials, or in plaintext.
+			e.checkRefusals(ctx)
 			// A bad version of a running job: the last valid one keeps running.
 			if err := e.PutRaw(ctx, "good-then-bad", "periodic: {cron: \"@every 2s\", prohibit_overlap: maybe}\n"+okTask, true); err != nil {
 				return err
@@ -157,7 +163,7 @@ func (e *Env) judgeBadInput(ctx context.Context, bi badInput, refused error) {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	out, err := e.C.Jetcron(cctx, "job", "status", bi.key, "-json")
+	out, err := e.C.JetcronAs(cctx, cluster.Reader, "job", "status", bi.key, "-json")
 	cancel()
 	if err != nil {
 		e.Violate("%s: jetcron job status %q: %v", bi.name, bi.key, err)
@@ -198,8 +204,9 @@ func (e *Env) judgeBadInput(ctx context.Context, bi badInput, refused error) {
 func (e *Env) streamView(ctx context.Context, job string) {
 	cctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
-	cmd := fmt.Sprintf("%s -s %s stream view runs --subject runs.event.%s 5", e.Cfg.NATSCLI, e.C.URL(), job)
-	c := exec.CommandContext(cctx, "script", "-qec", cmd, "/dev/null")
+	argv := append(append([]string{e.Cfg.NATSCLI}, e.C.NATSArgs(cluster.Admin)...), "stream", "view", "runs", "--subject", "runs.event."+job, "5")
+	c := exec.CommandContext(cctx, "script", "-qec", shellJoin(argv), "/dev/null")
+	c.Env = e.C.NATSEnv()
 	c.Stdin = strings.NewReader("n\n") // "Next Page?" no
 	c.WaitDelay = time.Second
 	b, err := c.CombinedOutput()
@@ -209,6 +216,15 @@ func (e *Env) streamView(ctx context.Context, job string) {
 		return
 	}
 	e.Note("nats stream view runs shows the runs of %s", job)
+}
+
+// shellJoin quotes each argument for sh.
+func shellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
 }
 
 func containsAny(s string, subs []string) bool {

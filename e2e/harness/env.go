@@ -34,6 +34,9 @@ type Config struct {
 	Out io.Writer
 	// Verbose also prints the cluster's actions.
 	Verbose bool
+	// Insecure runs the clusters without authentication and TLS; by default they
+	// run with both, as the README's secure walk-through deploys them.
+	Insecure bool
 }
 
 // Scenario is one named run of the cluster under a fault.
@@ -195,7 +198,7 @@ func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) erro
 	e.Logf("==== scenario %s: %s", sc.Name, sc.What)
 	c, err := cluster.Start(ctx, cluster.Options{
 		Jetcron: cfg.Jetcron, NATSCLI: cfg.NATSCLI, Dir: filepath.Join(dir, "cluster"),
-		Hosts: hosts, Netns: sc.Netns, Progress: progress,
+		Hosts: hosts, Netns: sc.Netns, Progress: progress, Secure: !cfg.Insecure,
 	})
 	if err != nil {
 		return err
@@ -204,7 +207,7 @@ func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) erro
 	e.C = c
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := startWatcher(sctx, c.URL())
+	w, err := startWatcher(sctx, c)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetcron/jetcron/e2e/cluster"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -33,9 +34,18 @@ type watcher struct {
 	errs    int
 }
 
-func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(200*time.Millisecond), nats.Timeout(time.Second), nats.Name("jetcron-e2e"))
+// connect connects to the cluster as user u (on a secure cluster: u's credentials and
+// the CA).
+func connect(c *cluster.Cluster, u cluster.User) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(200 * time.Millisecond), nats.Timeout(time.Second), nats.Name("jetcron-e2e")}
+	if c.Secure() {
+		opts = append(opts, nats.RootCAs(c.CA()))
+		if creds := c.Creds(u); creds != "" {
+			opts = append(opts, nats.UserCredentials(creds))
+		}
+	}
+	nc, err := nats.Connect(c.URL(), opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,8 +57,9 @@ func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
 	return nc, js, nil
 }
 
-func startWatcher(ctx context.Context, url string) (*watcher, error) {
-	nc, js, err := connect(url)
+// startWatcher follows the run records as the reader (on a secure cluster).
+func startWatcher(ctx context.Context, c *cluster.Cluster) (*watcher, error) {
+	nc, js, err := connect(c, cluster.Reader)
 	if err != nil {
 		return nil, err
 	}

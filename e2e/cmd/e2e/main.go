@@ -10,6 +10,16 @@
 //	go run ./e2e/cmd/e2e -soak 15m -seed 42   # replay a soak
 //	go run ./e2e/cmd/e2e -run 'leader-.*'     # some scenarios only
 //
+// Every cluster runs with security on, as the README's secure walk-through deploys
+// one: the built binary makes its credentials (`jetcron acl bootstrap`) and
+// certificates (`jetcron tls ca create`, `jetcron tls cert create`), the servers
+// authenticate every client and speak only TLS (mutual TLS on the routes), each
+// runner host has its own runner credentials, the nats CLI and `jetcron` commands run
+// with the admin's (status reads with the reader's). -insecure runs the clusters
+// without authentication and TLS instead.
+//
+//	go run ./e2e/cmd/e2e -insecure    # no credentials, no TLS
+//
 // Network namespaces need root, ip (iproute2) and nft or iptables; without them the
 // partition scenario fails with the reason (and the soak injects no partitions).
 package main
@@ -37,11 +47,12 @@ func main() {
 	dir := flag.String("dir", "", "where binaries, logs and ledgers go (default: a new temp dir, kept)")
 	verbose := flag.Bool("v", false, "print every cluster action (start, kill, partition)")
 	bin := flag.String("bin", "", "use the jetcron and nats binaries in this folder instead of building them")
+	insecure := flag.Bool("insecure", false, "run the clusters without authentication and TLS (default: credentials per role and TLS)")
 	flag.Parse()
-	os.Exit(mainErr(*soak, *seed, *run, *dir, *verbose, *bin))
+	os.Exit(mainErr(*soak, *seed, *run, *dir, *verbose, *bin, *insecure))
 }
 
-func mainErr(soak time.Duration, seed uint64, run, dir string, verbose bool, bin string) int {
+func mainErr(soak time.Duration, seed uint64, run, dir string, verbose bool, bin string, insecure bool) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if seed == 0 {
@@ -74,7 +85,7 @@ func mainErr(soak time.Duration, seed uint64, run, dir string, verbose bool, bin
 	if netnsErr != nil {
 		fmt.Printf("network namespaces unavailable: %v\n", netnsErr)
 	}
-	cfg := harness.Config{Jetcron: jetcron, NATSCLI: natsCLI, Dir: dir, Seed: seed, Out: os.Stdout, Verbose: verbose}
+	cfg := harness.Config{Jetcron: jetcron, NATSCLI: natsCLI, Dir: dir, Seed: seed, Out: os.Stdout, Verbose: verbose, Insecure: insecure}
 	var scenarios []harness.Scenario
 	if soak > 0 {
 		scenarios = []harness.Scenario{harness.Soak(soak, netnsErr)}
@@ -86,7 +97,11 @@ func mainErr(soak time.Duration, seed uint64, run, dir string, verbose bool, bin
 		fmt.Fprintln(os.Stderr, "Error: -run:", err)
 		return 2
 	}
-	fmt.Printf("jetcron e2e: seed %d, logs and ledgers in %s\n", seed, dir)
+	security := "on (credentials per role, TLS; -insecure turns it off)"
+	if insecure {
+		security = "OFF (-insecure: no authentication, no TLS)"
+	}
+	fmt.Printf("jetcron e2e: seed %d, security %s, logs and ledgers in %s\n", seed, security, dir)
 	t0 := time.Now()
 	var reports []*harness.Report
 	for _, sc := range scenarios {
@@ -101,7 +116,11 @@ func mainErr(soak time.Duration, seed uint64, run, dir string, verbose bool, bin
 		reports = append(reports, rep)
 	}
 	failed := 0
-	fmt.Printf("\n=== summary (seed %d, %s in all)\n", seed, time.Since(t0).Round(time.Second))
+	mode := "secure"
+	if insecure {
+		mode = "insecure"
+	}
+	fmt.Printf("\n=== summary (seed %d, %s, %s in all)\n", seed, mode, time.Since(t0).Round(time.Second))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tresult\ttime\tviolations")
 	for _, r := range reports {
@@ -114,7 +133,11 @@ func mainErr(soak time.Duration, seed uint64, run, dir string, verbose bool, bin
 	}
 	tw.Flush()
 	if failed > 0 || len(reports) == 0 {
-		fmt.Printf("FAIL: %d of %d scenarios (replay with -seed %d; logs in %s)\n", failed, len(reports), seed, dir)
+		replay := fmt.Sprintf("-seed %d", seed)
+		if insecure {
+			replay += " -insecure"
+		}
+		fmt.Printf("FAIL: %d of %d scenarios (replay with %s; logs in %s)\n", failed, len(reports), replay, dir)
 		return 1
 	}
 	fmt.Println("PASS")
