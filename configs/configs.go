@@ -222,6 +222,9 @@ func (d Duration) MarshalYAML() (any, error) {
 	return d.String(), nil
 }
 
+// DefaultLockTTL is server.lock_ttl when no file sets it.
+const DefaultLockTTL = 1500 * time.Millisecond
+
 // syncAlways is the value of Server.SyncInterval that fsyncs every write.
 const syncAlways = "always"
 
@@ -238,7 +241,7 @@ func defaults(dev bool) *Config {
 		Server: Server{
 			BootstrapExpect: 1,
 			SyncInterval:    syncAlways,
-			LockTTL:         Duration{1500 * time.Millisecond},
+			LockTTL:         Duration{DefaultLockTTL},
 		},
 		Client: Client{
 			MaxParallel:       64,

@@ -12,11 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/subjects"
 )
 
 // lockTTL is the servers' server.lock_ttl (cluster.Options' default).
-const lockTTL = 2 * time.Second
+const lockTTL = configs.DefaultLockTTL
 
 // failover: SIGKILL the lock holder e.kills times, restarting it a few seconds later;
 // kill → next launch of the `@every 1s` tick job (the stamp program's start), late,

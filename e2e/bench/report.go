@@ -106,8 +106,8 @@ const method = `The benchmark is a program, ` + "`e2e/bench`" + `. It builds the
 ` + "`nats`" + ` CLI and ` + "`stamp`" + ` (a tiny Go program, the job of every benchmark, that appends
 ` + "`$JETCRON_RUN_ID $JETCRON_SCHEDULED <Unix ns at its start>`" + ` to a file), and starts clusters
 with ` + "`e2e/cluster`" + `: three server agents (R3 buckets and stream, ` + "`sync_interval: always`" + `,
-` + "`lock_ttl: 2s`" + `, log level INFO, ` + "`enable_debug`" + ` for pprof) and three runner hosts, each in
-its own UTS namespace with its own host name (` + "`client.max_parallel`" + ` default, 16). Every
+` + "`lock_ttl: 1.5s`" + `, log level INFO, ` + "`enable_debug`" + ` for pprof) and three runner hosts, each in
+its own UTS namespace with its own host name (` + "`client.max_parallel`" + ` default, 64). Every
 client of the benchmark talks to the servers over loopback.
 
 - **tick → start**: the job ` + "`tick`" + ` (` + "`@every 1s`" + `, runs ` + "`stamp`" + `); start − tick for every tick of the

@@ -50,6 +50,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -69,7 +70,7 @@ type Options struct {
 	// Netns puts every server in its own network namespace on a bridge, so that
 	// Partition works. Needs root and the ip command; see NetnsSupported.
 	Netns bool
-	// LockTTL is server.lock_ttl; default 2s.
+	// LockTTL is server.lock_ttl; default the product's (configs.DefaultLockTTL).
 	LockTTL time.Duration
 	// HeartbeatInterval and HeartbeatTTL are the client's; default 500ms and 2s.
 	HeartbeatInterval, HeartbeatTTL time.Duration
@@ -122,7 +123,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.Servers = 3
 	}
 	if opts.LockTTL == 0 {
-		opts.LockTTL = 2 * time.Second
+		opts.LockTTL = configs.DefaultLockTTL
 	}
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = 500 * time.Millisecond

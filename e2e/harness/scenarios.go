@@ -11,7 +11,7 @@ import (
 )
 
 // maxResume is how long after a ticker leader's death, pause or partition launching
-// may take to resume (guarantee 6: "within a few seconds"; the lock TTL is 2s, and a
+// may take to resume (guarantee 6: "within a few seconds"; the lock TTL is 1.5s, and a
 // Raft election of a stream whose leader died takes 4-9s).
 const maxResume = 12 * time.Second
 
@@ -77,7 +77,7 @@ func LeaderKill(rounds int) Scenario {
 func LeaderPause(rounds int) Scenario {
 	return Scenario{
 		Name: "leader-pause",
-		What: fmt.Sprintf("SIGSTOP the ticker leader's server for 6s (3x the lock TTL) then SIGCONT, %d times; no extra launch from the stale leader", rounds),
+		What: fmt.Sprintf("SIGSTOP the ticker leader's server for 6s (4x the lock TTL) then SIGCONT, %d times; no extra launch from the stale leader", rounds),
 		Run:  leaderFaults(rounds, "pause", 6*time.Second, 6*time.Second, (*cluster.Proc).Stop, (*cluster.Proc).Cont),
 	}
 }
