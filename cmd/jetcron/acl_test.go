@@ -137,6 +137,12 @@ type roleConn struct {
 // the inbox prefix its permissions allow).
 func (s *secure) login(t *testing.T, creds string) *roleConn {
 	t.Helper()
+	return s.loginTLS(t, creds, s.clientTLS(t))
+}
+
+// loginTLS is login with the client TLS configuration tc.
+func (s *secure) loginTLS(t *testing.T, creds string, tc *tls.Config) *roleConn {
+	t.Helper()
 	path := filepath.Join(s.dir, creds)
 	id, err := readIdentity(path)
 	if err != nil {
@@ -144,7 +150,7 @@ func (s *secure) login(t *testing.T, creds string) *roleConn {
 	}
 	u := &roleConn{errs: make(chan error, 64)}
 	opts := []nats.Option{
-		nats.UserCredentials(path), nats.Secure(s.clientTLS(t)), nats.Timeout(2 * time.Second),
+		nats.UserCredentials(path), nats.Secure(tc), nats.Timeout(2 * time.Second),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case u.errs <- err:

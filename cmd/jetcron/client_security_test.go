@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/subjects"
@@ -43,27 +42,7 @@ func (s *secure) loginWithCert(t *testing.T, creds string) *roleConn {
 		t.Fatal(err)
 	}
 	tc.Certificates = append(tc.Certificates, cert)
-	id, err := readIdentity(s.creds(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &roleConn{errs: make(chan error, 64)}
-	u.nc, err = nats.Connect(s.c.URLs(), nats.UserCredentials(s.creds(creds)), nats.Secure(tc),
-		nats.CustomInboxPrefix(id.inbox), nats.Timeout(2*time.Second),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			select {
-			case u.errs <- err:
-			default:
-			}
-		}))
-	if err != nil {
-		t.Fatalf("login as %s: %v", creds, err)
-	}
-	t.Cleanup(u.nc.Close)
-	if u.js, err = jetstream.New(u.nc); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return s.loginTLS(t, creds, tc)
 }
 
 // ca is the cluster's CA file.
