@@ -51,8 +51,7 @@ type leaseView interface {
 // jobEntry is one key of the jobs bucket as the dispatcher sees it.
 type jobEntry struct {
 	key      string
-	job      *job.Job // the version that runs: the newest valid one, nil if none
-	task     []byte   // job.Task as JSON, for launches
+	plan     *jobPlan // of the version that runs: the newest valid one, nil if none
 	state    subjects.JobState
 	next     time.Time // next tick; zero = never
 	index    int       // in the launch heap; -1 when not in it
@@ -122,6 +121,9 @@ type dispatcher struct {
 	lease   leaseView // nil while standing by
 	leading bool
 	log     zerolog.Logger
+	planner planner
+	// loadedCh is closed once every bucket was read.
+	loadedCh chan struct{}
 
 	jobs       map[string]*jobEntry
 	states     map[string]subjects.JobState // as stored in the job state bucket, by job key
@@ -150,8 +152,13 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
 		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight),
+		loadedCh: make(chan struct{}),
 	}
 }
+
+// loadedSignal is closed once the dispatcher has read every bucket: from then on,
+// leading needs no reading.
+func (d *dispatcher) loadedSignal() <-chan struct{} { return d.loadedCh }
 
 // run keeps the dispatcher's view of the buckets until ctx ends, and leads during each
 // term it receives from terms, until that term's lease is lost.
@@ -255,8 +262,12 @@ func (d *dispatcher) apply(c Change) {
 			d.log.Warn().Err(err).Str("key", c.Key).Msg("unreadable job state ignored")
 			return
 		}
+		je := d.jobs[st.Job]
+		if je != nil && st.Spec == je.state.Spec {
+			st.Spec = je.state.Spec // one copy of the file for both
+		}
 		d.states[st.Job] = st
-		if je := d.jobs[st.Job]; je != nil && !d.leading && st.LastTick > je.lastTick.Unix() {
+		if je != nil && !d.leading && st.LastTick > je.lastTick.Unix() {
 			// The leader's progress, so that this standby resumes from it.
 			je.lastTick, je.state.LastTick = time.Unix(st.LastTick, 0), st.LastTick
 		}
@@ -379,7 +390,7 @@ func (d *dispatcher) uncount(e *runEntry) {
 // willReschedule reports whether a lost run has reschedule attempts left.
 func (d *dispatcher) willReschedule(run *subjects.Run) bool {
 	je := d.jobs[run.Job]
-	return je != nil && je.job != nil && run.Attempts < je.job.Reschedule.Attempts
+	return je != nil && je.plan != nil && run.Attempts < je.plan.attempts
 }
 
 // applyJob takes a new version (or the removal) of a job. Until every bucket was read
@@ -421,43 +432,57 @@ func (d *dispatcher) applyJob(c Change) {
 	st.Removed, st.Updated = false, now.UTC()
 	if err != nil {
 		st.Valid, st.Error = false, err.Error()
-		if je.job == nil && st.Spec != "" {
+		if je.plan == nil && st.Spec != "" {
 			// A previous term stored the last valid version: keep running it.
 			if prev, perr := job.Parse(key, []byte(st.Spec)); perr == nil {
-				d.setJob(je, prev)
+				d.setPlan(je, prev)
 			}
 		}
 		if d.leading {
 			d.log.Error().Str("job", key).Uint64("revision", c.Rev).Err(err).Msg("invalid job file; the last valid version keeps running")
 		}
 	} else {
-		st.Valid, st.Error, st.Spec, st.Revision = true, "", string(c.Value), c.Rev
-		d.setJob(je, j)
+		st.Valid, st.Error, st.Spec, st.Revision = true, "", d.specOf(je, c.Value), c.Rev
+		d.setPlan(je, j)
 		d.log.Debug().Str("job", key).Uint64("revision", c.Rev).Msg("job loaded")
 	}
 	je.state = st
 	if d.leading {
 		d.putState(key, st)
-		if err == nil || je.job != nil && je.index < 0 {
+		if err == nil || je.plan != nil && je.index < 0 {
 			// Ticks of a new version are due from when it was stored.
 			d.schedule(je, laterOf(je.lastTick, je.written), now)
 		}
 	}
 }
 
-func (d *dispatcher) setJob(je *jobEntry, j *job.Job) {
-	task, err := json.Marshal(j.Task)
+// setPlan makes the job's plan from its parsed version.
+func (d *dispatcher) setPlan(je *jobEntry, j *job.Job) {
+	p, err := d.planner.plan(j)
 	if err != nil {
-		d.log.Error().Str("job", je.key).Err(err).Msg("encode task")
+		d.log.Error().Str("job", je.key).Err(err).Msg("job not planned")
 		return
 	}
-	je.job, je.task = j, task
+	je.plan = p
+}
+
+// specOf is a job file as its state records it, sharing the copy the dispatcher
+// holds already (the running version's, or the stored state's) when it is the same.
+func (d *dispatcher) specOf(je *jobEntry, value []byte) string {
+	if je.state.Spec == string(value) {
+		return je.state.Spec
+	}
+	if stored := d.states[je.key].Spec; stored == string(value) {
+		return stored
+	}
+	return string(value)
 }
 
 // loaded runs once every bucket has been read: it makes the jobs' entries, each
 // knowing its last launched tick.
 func (d *dispatcher) loaded() {
 	d.ready = true
+	defer close(d.loadedCh)
 	for key, c := range d.pending {
 		je := &jobEntry{key: key, index: -1, state: d.states[key]}
 		je.state.Job = key
@@ -493,7 +518,7 @@ func (d *dispatcher) lead() {
 		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
 			d.putState(key, je.state)
 		}
-		if je.job == nil {
+		if je.plan == nil {
 			continue
 		}
 		if stored.Spec != "" && stored.Revision != je.state.Revision && !je.lastTick.IsZero() && je.written.After(je.lastTick) {
@@ -505,7 +530,8 @@ func (d *dispatcher) lead() {
 		}
 		d.schedule(je, laterOf(je.lastTick, je.written), now)
 	}
-	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker leading")
+	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
+		Dur("took", d.clock.Now().Sub(now)).Msg("ticker leading")
 }
 
 // follow ends a term: nothing more is written; writes under way fail on the lease.
@@ -531,14 +557,14 @@ func (d *dispatcher) follow() {
 // newest maxSkipRecords, one event for the rest); with catchup: latest only the newest
 // tick in the window launches.
 func (d *dispatcher) schedule(je *jobEntry, from, now time.Time) {
-	sched := je.job.Schedule()
+	sched := je.plan.schedule
 	d.catchUp(je, sched, from, now, now)
 	d.heap.set(je, sched.Next(now))
 }
 
 // catchUp handles the ticks of sched after from up to until, at now.
 func (d *dispatcher) catchUp(je *jobEntry, sched interface{ Next(time.Time) time.Time }, from, until, now time.Time) {
-	window := time.Duration(je.job.Periodic.CatchupWindow)
+	window := je.plan.window
 	var due, old []time.Time
 	oldCount, firstOld := 0, time.Time{}
 	for t := sched.Next(from); !t.IsZero() && !t.After(until); t = sched.Next(t) {
@@ -572,7 +598,7 @@ func (d *dispatcher) catchUp(je *jobEntry, sched interface{ Next(time.Time) time
 		d.skip(je, t, reason)
 	}
 	for i, t := range due {
-		if je.job.Periodic.Catchup == "latest" && i < len(due)-1 {
+		if je.plan.latest && i < len(due)-1 {
 			d.skip(je, t, "catchup: latest launches only the newest missed tick")
 			continue
 		}
@@ -592,12 +618,12 @@ func (d *dispatcher) fireDue() {
 			return
 		}
 		tick := je.next
-		if now.Sub(tick) > time.Duration(je.job.Periodic.CatchupWindow) {
+		if now.Sub(tick) > je.plan.window {
 			d.skip(je, tick, "outside the catch-up window")
 		} else {
 			d.launch(je, tick, false, nil)
 		}
-		d.heap.set(je, je.job.Schedule().Next(tick))
+		d.heap.set(je, je.plan.schedule.Next(tick))
 	}
 }
 
@@ -631,7 +657,7 @@ func (d *dispatcher) launchAfter(je *jobEntry, tick time.Time, forced bool, repl
 		ID: subjects.RunID(je.key, tick), Job: je.key, Scheduled: tick.Unix(), Forced: forced,
 		Late: subjects.MillisOf(now.Sub(tick)),
 	}
-	if je.job.Periodic.ProhibitOverlap && d.byJob[je.key] > 0 {
+	if je.plan.overlap && d.byJob[je.key] > 0 {
 		if keys := d.confirmedActive(je.key); !rechecked && keys != nil {
 			d.recheck(je, tick, forced, reply, keys)
 			return
@@ -689,7 +715,7 @@ func (d *dispatcher) recheck(je *jobEntry, tick time.Time, forced bool, reply fu
 					d.applyRun(Change{Kind: RunChanged, Key: key, Value: mustJSON(f.run), Rev: f.rev})
 				}
 			}
-			if d.jobs[je.key] == je && je.job != nil {
+			if d.jobs[je.key] == je && je.plan != nil {
 				d.launchAfter(je, tick, forced, reply, true)
 			}
 		}, nil
@@ -732,7 +758,7 @@ func (d *dispatcher) place(je *jobEntry, now time.Time) (*nodeEntry, string) {
 			continue
 		}
 		ready++
-		if ok, reason := je.job.Eligible(n.attrs); !ok {
+		if ok, reason := je.plan.placement.Eligible(n.attrs); !ok {
 			why = reason
 			continue
 		}
@@ -769,7 +795,7 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 		d.track(key, run, 0)
 		d.runs[key].busy = true
 	}
-	task := je.task
+	task := je.plan.task
 	if !run.Forced {
 		je.openTick(tick)
 	}
@@ -954,7 +980,7 @@ func (d *dispatcher) force(f forceRequest) {
 		return
 	}
 	je := d.jobs[f.job]
-	if je == nil || je.job == nil {
+	if je == nil || je.plan == nil {
 		f.reply(subjects.ForceReply{Error: fmt.Sprintf("job %q is not defined or has no valid version", f.job)})
 		return
 	}
@@ -973,10 +999,10 @@ func (d *dispatcher) sweep() {
 	d.retries = nil
 	for _, r := range retries {
 		je := d.jobs[r.job]
-		if je == nil || je.job == nil {
+		if je == nil || je.plan == nil {
 			continue
 		}
-		if now.Sub(r.tick) > time.Duration(je.job.Periodic.CatchupWindow) {
+		if now.Sub(r.tick) > je.plan.window {
 			d.skip(je, r.tick, "outside the catch-up window: its record could not be written in time")
 		} else {
 			d.launch(je, r.tick, false, nil)
@@ -1002,8 +1028,8 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 	a := run.Current()
 	je := d.jobs[run.Job]
 	window := defaultCatchupWindow
-	if je != nil && je.job != nil {
-		window = time.Duration(je.job.Periodic.CatchupWindow)
+	if je != nil && je.plan != nil {
+		window = je.plan.window
 	}
 	switch {
 	case run.State == subjects.StateRunning && a != nil && (d.nodeDown(a.Node, now) || d.restarted(a)):
@@ -1017,18 +1043,18 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		next.State = subjects.StateLost
 		d.update(e, next, nil)
 	case run.State == subjects.StateLost:
-		if je == nil || je.job == nil || run.Attempts >= je.job.Reschedule.Attempts || a == nil || a.Finished == nil {
+		if je == nil || je.plan == nil || run.Attempts >= je.plan.attempts || a == nil || a.Finished == nil {
 			d.untrack(e.key)
 			return
 		}
-		if now.Before(a.Finished.Add(time.Duration(je.job.Reschedule.Delay))) {
+		if now.Before(a.Finished.Add(je.plan.delay)) {
 			return
 		}
 		next := cloneRun(run)
 		next.Attempts++
 		next.State = subjects.StateQueued
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
-		d.update(e, next, je.task)
+		d.update(e, next, je.plan.task)
 	case run.State == subjects.StateQueued && a != nil:
 		d.sweepQueued(e, je, a, window, now)
 	}
@@ -1040,7 +1066,7 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocation, window time.Duration, now time.Time) {
 	run := e.run
 	tick := time.Unix(run.Scheduled, 0)
-	if je == nil || je.job == nil {
+	if je == nil || je.plan == nil {
 		if now.Sub(tick) > window {
 			next := cloneRun(run)
 			next.State, next.Reason = subjects.StateSkipped, "job removed before the run could be placed"
@@ -1056,7 +1082,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 		if placed.Node != "" {
 			cur := next.Current()
 			cur.Node, cur.NodeID, cur.Created = placed.Node, placed.NodeID, placed.Created
-			d.update(e, next, je.task)
+			d.update(e, next, je.plan.task)
 			return
 		}
 		if now.Sub(tick) > window {
@@ -1070,7 +1096,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 		cur := next.Current()
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" went down before claiming the launch", ptr(now.UTC())
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
-		d.update(e, next, je.task)
+		d.update(e, next, je.plan.task)
 	case now.Sub(e.published) > republishAfter:
 		e.republished++
 		d.publishAgain(e, e.republished)
@@ -1084,11 +1110,11 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 // stored twice.
 func (d *dispatcher) publishAgain(e *runEntry, n int) {
 	je := d.jobs[e.run.Job]
-	if je == nil || je.task == nil {
+	if je == nil || je.plan == nil {
 		return
 	}
 	e.busy, e.published = true, d.clock.Now()
-	run, rev, task := e.run, e.rev, je.task
+	run, rev, task := e.run, e.rev, je.plan.task
 	d.async(result{key: e.key, job: run.Job}, func(ctx context.Context, l leaseView) (func(), error) {
 		if err := d.publish(ctx, l, &run, rev, task, n); err != nil {
 			return nil, fmt.Errorf("publish launch again: %w", err)

@@ -118,6 +118,14 @@ func (t *Ticker) Run(ctx context.Context) error {
 		_ = d.run(ctx, terms, force)
 	}()
 	defer func() { <-dispatched }()
+	// Campaign only with every job, node and active run known: a server that has just
+	// started would otherwise hold the lock while it reads them all, instead of a
+	// standby that leads at once.
+	select {
+	case <-d.loadedSignal():
+	case <-ctx.Done():
+		return nil
+	}
 	for {
 		l, err := t.election.campaign(ctx)
 		if err != nil {

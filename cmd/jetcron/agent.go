@@ -116,6 +116,9 @@ func runAgent(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	a := &agent{cfg: cfg, flags: f, log: log, alog: log.With().Str("component", "agent").Str("node", cfg.Name).Logger()}
+	if cfg.Server.Enabled {
+		a.alog.Info().Int64("memory_limit_mib", limitServerMemory()>>20).Msg("soft memory limit (GOMEMLIMIT sets another)")
+	}
 	if err := a.run(ctx); err != nil {
 		a.alog.Error().Err(err).Msg("agent stopped")
 		return exitError
