@@ -128,6 +128,7 @@ type dispatcher struct {
 	jobs       map[string]*jobEntry
 	states     map[string]subjects.JobState // as stored in the job state bucket, by job key
 	pending    map[string]Change            // job versions read before every bucket was read
+	removed    map[string]time.Time         // jobs deleted while this server did not lead: when
 	newest     map[string]int64             // newest tick with a record, read before that
 	retries    []retryTick
 	heap       launchHeap
@@ -149,7 +150,8 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 	return &dispatcher{
 		store: store, clock: clk, log: log,
 		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{}, newest: map[string]int64{},
-		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
+		removed: map[string]time.Time{},
+		nodes:   map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
 		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight),
 		loadedCh: make(chan struct{}),
@@ -398,6 +400,9 @@ func (d *dispatcher) willReschedule(run *subjects.Run) bool {
 // state and schedules it.
 func (d *dispatcher) applyJob(c Change) {
 	key := c.Key
+	if c.Deleted && !d.leading {
+		d.removed[key] = c.Written // the next term records the ticks it had due (lead)
+	}
 	if !d.ready {
 		if c.Deleted {
 			delete(d.pending, key)
@@ -422,7 +427,13 @@ func (d *dispatcher) applyJob(c Change) {
 		return
 	}
 	if je == nil {
-		je = &jobEntry{key: key, index: -1, state: subjects.JobState{Job: key}}
+		// Made again after a deletion: its stored state knows the previous version
+		// and its settled tick, which a term caught up from (lead).
+		je = &jobEntry{key: key, index: -1, state: d.states[key]}
+		je.state.Job = key
+		if je.state.LastTick > 0 {
+			je.lastTick = time.Unix(je.state.LastTick, 0)
+		}
 		d.jobs[key] = je
 	}
 	je.written = c.Written
@@ -513,6 +524,11 @@ func (d *dispatcher) lead() {
 			d.publishAgain(e, 0)
 		}
 	}
+	for key, at := range d.removed {
+		if d.jobs[key] == nil {
+			d.skipRemoved(key, at, now)
+		}
+	}
 	for key, je := range d.jobs {
 		stored := d.states[key]
 		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
@@ -523,15 +539,48 @@ func (d *dispatcher) lead() {
 		}
 		if stored.Spec != "" && stored.Revision != je.state.Revision && !je.lastTick.IsZero() && je.written.After(je.lastTick) {
 			// The job changed while nobody led: the previous version's ticks from the
-			// last launched one up to the change were due, and are caught up too.
+			// last launched one up to the change (or to its deletion, if it was
+			// deleted before it was made again) were due, and are caught up too.
+			until := je.written
+			if at, ok := d.removed[key]; ok && at.Before(until) {
+				until = at
+			}
+			if stored.Removed && stored.Updated.Before(until) {
+				until = stored.Updated
+			}
 			if prev, err := job.Parse(key, []byte(stored.Spec)); err == nil {
-				d.catchUp(je, prev.Schedule(), je.lastTick, je.written, now)
+				d.catchUp(je, prev.Schedule(), je.lastTick, until, now)
 			}
 		}
 		d.schedule(je, laterOf(je.lastTick, je.written), now)
 	}
+	clear(d.removed)
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
 		Dur("took", d.clock.Now().Sub(now)).Msg("ticker leading")
+}
+
+// skipRemoved records skipped, with a reason, the ticks that a job deleted while
+// nobody led had due from its settled tick up to its deletion: its last version may no
+// longer launch them, but none may go without a record.
+func (d *dispatcher) skipRemoved(key string, at, now time.Time) {
+	st := d.states[key]
+	if st.Removed || st.Spec == "" || st.LastTick == 0 {
+		return // a leader saw the deletion, or the job never ran
+	}
+	prev, err := job.Parse(key, []byte(st.Spec))
+	if err != nil {
+		return
+	}
+	gone := &jobEntry{key: key, index: -1, state: st, lastTick: time.Unix(st.LastTick, 0)}
+	if d.setPlan(gone, prev); gone.plan == nil {
+		return
+	}
+	sched := gone.plan.schedule
+	for t, n := sched.Next(gone.lastTick), 0; !t.IsZero() && !t.After(at) && n < maxSkipRecords; t, n = sched.Next(t), n+1 {
+		d.skip(gone, t, "job removed before a ticker could launch this tick")
+	}
+	st.Removed, st.Updated = true, now.UTC()
+	d.putState(key, st)
 }
 
 // follow ends a term: nothing more is written; writes under way fail on the lease.
@@ -715,8 +764,13 @@ func (d *dispatcher) recheck(je *jobEntry, tick time.Time, forced bool, reply fu
 					d.applyRun(Change{Kind: RunChanged, Key: key, Value: mustJSON(f.run), Rev: f.rev})
 				}
 			}
-			if d.jobs[je.key] == je && je.plan != nil {
+			switch {
+			case d.jobs[je.key] == je && je.plan != nil:
 				d.launchAfter(je, tick, forced, reply, true)
+			case forced:
+				reply(subjects.ForceReply{Error: "the job was removed"})
+			default:
+				d.skip(je, tick, "job removed before its tick could be recorded")
 			}
 		}, nil
 	})

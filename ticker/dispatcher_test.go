@@ -520,6 +520,38 @@ func TestATickWhoseRecordFailedIsCaughtUpByTheNextLeaderBehindNewerRecords(t *te
 	})
 }
 
+func TestAJobDeletedWhileNobodyLedHasTheTicksItHadDueRecordedSkipped(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		termsB, stopB := s.standby()
+		time.Sleep(10 * time.Second)
+		leaseA.end()
+		stopA()
+		// Nobody leads for 5 s; the job is deleted 3 s into it.
+		time.Sleep(3 * time.Second)
+		deleted := s.clock.Now()
+		s.store.set(JobChanged, "j", nil)
+		time.Sleep(2 * time.Second)
+		termsB <- newTestLease()
+		time.Sleep(3 * time.Second)
+		stopB()
+		runs := s.checkEveryTickOnce("j", start.Add(time.Second), deleted.Truncate(time.Second), time.Second)
+		for _, r := range runs {
+			if tick := time.Unix(r.Scheduled, 0); tick.After(start.Add(10*time.Second)) && r.State != subjects.StateSkipped {
+				t.Fatalf("tick %s after the leader stopped: %s, want skipped (the job was deleted)", tick.Format(time.TimeOnly), r.State)
+			}
+		}
+		for key := range s.store.runs() {
+			if key > subjects.RunKey("j", deleted) {
+				t.Fatalf("record %s for a tick after the deletion", key)
+			}
+		}
+	})
+}
+
 func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		a := s.node("a", time.Minute)
