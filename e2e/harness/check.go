@@ -262,10 +262,17 @@ func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjec
 	end := func(e *Exec) (time.Time, bool) {
 		a := allocs[e.Alloc]
 		switch {
-		case e.Ended():
-			return e.End, true
+		case a != nil && a.State == subjects.StateLost && a.Finished != nil:
+			// Declared lost (guarantee 4): another execution may start from then on;
+			// what a paused host runs on when it wakes is the fence's to kill.
+			if e.Ended() && e.End.Before(*a.Finished) {
+				return e.End, true
+			}
+			return *a.Finished, true
 		case a != nil && a.State == subjects.StateLost:
 			return time.Time{}, false
+		case e.Ended():
+			return e.End, true
 		case a != nil && a.Finished != nil:
 			return *a.Finished, true
 		default:
@@ -278,10 +285,8 @@ func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjec
 			continue
 		}
 		for _, y := range es[i+1:] {
-			if !y.Start.Before(xe) {
-				continue
-			}
-			if ya := allocs[y.Alloc]; ya != nil && ya.State == subjects.StateLost && !y.Ended() {
+			ye, ok := end(y)
+			if !ok || !y.Start.Before(xe) || !x.Start.Before(ye) {
 				continue
 			}
 			res.violate("%s: prohibit_overlap, but two executions ran at once: %s, and %s", job, x, y)

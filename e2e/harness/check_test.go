@@ -114,6 +114,23 @@ func TestCheckFindsOverlapUnderProhibitOverlap(t *testing.T) {
 	wantViolation(t, Check(in), "prohibit_overlap")
 }
 
+func TestCheckAcceptsALostExecutionsTailWhenItsHostWakes(t *testing.T) {
+	in := fixture()
+	in.Book.Defs("j")[0].Spec.Overlap = true
+	key := subjects.RunKey("j", at(2))
+	o := in.Final[key]
+	// Declared lost at 2.5 while its host was paused; relaunched at 2.7; the paused
+	// process ran its last lines when the host woke, at 3.6, after tick 3 started.
+	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.5))
+	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
+	in.Final[key] = o
+	in.Execs[1].End = at(3.6)
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(2.7), End: at(2.9)})
+	if res := Check(in); len(res.Violations) > 0 {
+		t.Fatalf("violations: %q", res.Violations)
+	}
+}
+
 func TestCheckFindsAStateMovingBackwards(t *testing.T) {
 	in := fixture()
 	key := subjects.RunKey("j", at(4))
