@@ -117,7 +117,7 @@ client of the benchmark talks to the servers over loopback.
   cluster at the same time (at each half second, between jetcron's ticks): the bench
   publishes to an R3 stream, a pull consumer's callback does an R3 ` + "`kv.Create`" + ` and spawns
   ` + "`stamp`" + `, then acks; floor = stamp's start − the half second.
-- **burst**: N = 250 and 1,000 (others with ` + "`-burst 250,1000,10000`" + `) jobs whose 7-field cron names one second T (stored with async
+- **burst**: N = 1,000 and 10,000 (1,000 on the durability cluster; others with ` + "`-burst 250,1000`" + `) jobs whose 7-field cron names one second T (stored with async
   publishes, then the bench waits until the ticker has written every job's state); start
   − T per run, each run counted once (none twice), placed/claimed from the run records.
   **Floor**: the bench spawns the same N ` + "`stamp`" + ` processes itself, in a loop, at another
@@ -127,7 +127,7 @@ client of the benchmark talks to the servers over loopback.
   runners' consumers is current again (then 3–4 s more); it is restarted 4 s after the kill. Kill →
   the first stamp start after the kill (of a tick due after the kill, or > 200 ms after it). Late = a tick that started > 1 s after it was due;
   missed/doubled ticks over the whole window. **Floor**: a KV bucket with the same TTL
-  (2 s) on the same cluster: a holder creates the key, renews it every TTL/4 with a
+  (1.5 s) on the same cluster: a holder creates the key, renews it every TTL/4 with a
   revision-checked update, stops at a random phase; a contender tries ` + "`Create`" + ` every
   50 ms; floor = stop → the contender's create succeeds.
 - **footprint**: VmRSS (` + "`/proc/PID/status`" + `) of every agent after 5 s idle (no jobs), the
