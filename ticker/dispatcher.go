@@ -437,6 +437,7 @@ func (d *dispatcher) applyJob(c Change) {
 		d.jobs[key] = je
 	}
 	je.written = c.Written
+	prevRev := je.state.Revision
 	j, err := job.Parse(key, c.Value)
 	now := d.clock.Now()
 	st := je.state
@@ -461,8 +462,14 @@ func (d *dispatcher) applyJob(c Change) {
 	if d.leading {
 		d.putState(key, st)
 		if err == nil || je.plan != nil && je.index < 0 {
-			// Ticks of a new version are due from when it was stored.
-			d.schedule(je, laterOf(je.lastTick, je.written), now)
+			// Ticks of a new version are due from when it was stored, also those the
+			// previous version passed while this one was on its way here (a watch can
+			// lag for seconds): records made already cost one refused create each.
+			from := laterOf(je.lastTick, je.written)
+			if err == nil && c.Rev != prevRev {
+				from = je.written
+			}
+			d.schedule(je, from, now)
 		}
 	}
 }
@@ -552,7 +559,11 @@ func (d *dispatcher) lead() {
 				d.catchUp(je, prev.Schedule(), je.lastTick, until, now)
 			}
 		}
-		d.schedule(je, laterOf(je.lastTick, je.written), now)
+		from := laterOf(je.lastTick, je.written)
+		if stored.Revision != je.state.Revision {
+			from = je.written // as in applyJob: the settled tick was the previous version's
+		}
+		d.schedule(je, from, now)
 	}
 	clear(d.removed)
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).

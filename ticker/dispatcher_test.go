@@ -552,6 +552,20 @@ func TestAJobDeletedWhileNobodyLedHasTheTicksItHadDueRecordedSkipped(t *testing.
 	})
 }
 
+func TestANewVersionThatReachesTheLeaderLateHasItsTicksSinceItWasStored(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 2s", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(10*time.Second + 500*time.Millisecond)
+		// Stored at 00:00:07.5, seen at 00:00:10.5: the old version launched 8 and 10.
+		s.store.setLate(JobChanged, "j", []byte(jobYAML("@every 1s", "")), 3*time.Second)
+		time.Sleep(5 * time.Second)
+		stop()
+		s.checkEveryTickOnce("j", start.Add(8*time.Second), start.Add(15*time.Second), time.Second)
+	})
+}
+
 func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		a := s.node("a", time.Minute)

@@ -55,9 +55,21 @@ func (s *memStore) set(kind ChangeKind, key string, value []byte) uint64 {
 	return s.setLocked(kind, key, value)
 }
 
+// setLate stores a value as set does, but as if it had been written lag ago: the
+// watchers see it late (a watch that lagged behind the store).
+func (s *memStore) setLate(kind ChangeKind, key string, value []byte, lag time.Duration) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setAt(kind, key, value, s.clock.Now().Add(-lag))
+}
+
 func (s *memStore) setLocked(kind ChangeKind, key string, value []byte) uint64 {
+	return s.setAt(kind, key, value, s.clock.Now())
+}
+
+func (s *memStore) setAt(kind ChangeKind, key string, value []byte, written time.Time) uint64 {
 	s.rev++
-	c := Change{Kind: kind, Key: key, Value: value, Rev: s.rev, Written: s.clock.Now(), Deleted: value == nil}
+	c := Change{Kind: kind, Key: key, Value: value, Rev: s.rev, Written: written, Deleted: value == nil}
 	if value == nil {
 		delete(s.keys[kind], key)
 	} else {
