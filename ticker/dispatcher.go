@@ -1132,7 +1132,10 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 	run := e.run
 	tick := time.Unix(run.Scheduled, 0)
 	if je == nil || je.plan == nil {
-		if now.Sub(tick) > window {
+		// Its job is gone: no one publishes its launch again, so once it was left
+		// unclaimed as long as a launch may be, it ends skipped (a claim still under
+		// way is fenced by the record's revision).
+		if now.Sub(tick) > window || now.Sub(e.published) > republishAfter {
 			next := cloneRun(run)
 			next.State, next.Reason = subjects.StateSkipped, "job removed before the run could be placed"
 			next.Current().State = subjects.StateSkipped

@@ -566,6 +566,21 @@ func TestANewVersionThatReachesTheLeaderLateHasItsTicksSinceItWasStored(t *testi
 	})
 }
 
+func TestAQueuedRunOfADeletedJobEndsSkippedWithoutWaitingForTheWindow(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.putJob("j", jobYAML("@every 1s", "")) // no node: its runs wait queued
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(1500 * time.Millisecond)
+		s.store.set(JobChanged, "j", nil)
+		time.Sleep(republishAfter + 2*time.Second) // far less than the 10 min window
+		stop()
+		r, _, ok := s.store.run(subjects.RunKey("j", start.Add(time.Second)))
+		if !ok || r.State != subjects.StateSkipped || !strings.Contains(r.Reason, "job removed") {
+			t.Fatalf("run of the deleted job: %+v (found %v), want skipped: job removed", r, ok)
+		}
+	})
+}
+
 func TestNoRunIsDeclaredLostWhileNoNodeHeartbeatArrivesAtAll(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		a := s.node("a", time.Minute)
