@@ -131,6 +131,20 @@ func TestCheckAcceptsALostExecutionsTailWhenItsHostWakes(t *testing.T) {
 	}
 }
 
+func TestCheckFindsAnExecutionWithoutARecordUnlessItBeganAsTheRecordsWereRead(t *testing.T) {
+	in := fixture()
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: subjects.RunID("j", at(3)), Node: "n2", Alloc: "ghost", Start: at(3.1), End: at(3.2)})
+	wantViolation(t, Check(in), "no run record has allocation ghost")
+
+	in = fixture()
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: subjects.RunID("j", at(3)), Node: "n2", Alloc: "late", Start: in.Settled.Add(-500 * time.Millisecond)})
+	for _, v := range Check(in).Violations {
+		if strings.Contains(v, "no run record has allocation late") {
+			t.Fatalf("flagged an execution that began as the records were read: %s", v)
+		}
+	}
+}
+
 func TestCheckFindsAStateMovingBackwards(t *testing.T) {
 	in := fixture()
 	key := subjects.RunKey("j", at(4))
