@@ -462,14 +462,8 @@ func (d *dispatcher) applyJob(c Change) {
 	if d.leading {
 		d.putState(key, st)
 		if err == nil || je.plan != nil && je.index < 0 {
-			// Ticks of a new version are due from when it was stored, also those the
-			// previous version passed while this one was on its way here (a watch can
-			// lag for seconds): records made already cost one refused create each.
-			from := laterOf(je.lastTick, je.written)
-			if err == nil && c.Rev != prevRev {
-				from = je.written
-			}
-			d.schedule(je, from, now)
+			// Ticks of a new version are due from when it was stored.
+			d.schedule(je, je.scheduleFrom(err == nil && c.Rev != prevRev), now)
 		}
 	}
 }
@@ -559,11 +553,7 @@ func (d *dispatcher) lead() {
 				d.catchUp(je, prev.Schedule(), je.lastTick, until, now)
 			}
 		}
-		from := laterOf(je.lastTick, je.written)
-		if stored.Revision != je.state.Revision {
-			from = je.written // as in applyJob: the settled tick was the previous version's
-		}
-		d.schedule(je, from, now)
+		d.schedule(je, je.scheduleFrom(stored.Revision != je.state.Revision), now)
 	}
 	clear(d.removed)
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
@@ -914,6 +904,17 @@ func (d *dispatcher) markTick(run *subjects.Run) {
 		je.state.LastTick = settled
 		d.dirty[je.key] = true
 	}
+}
+
+// scheduleFrom is when the job's running version starts to be due: after its last
+// tick, or, for a version newer than the one that tick was launched under, from when
+// it was stored, also if the previous version passed that while this one was on its
+// way (a watch can lag for seconds): records made already cost a refused create each.
+func (je *jobEntry) scheduleFrom(newVersion bool) time.Time {
+	if newVersion {
+		return je.written
+	}
+	return laterOf(je.lastTick, je.written)
 }
 
 // openTick notes that the tick's record is being written.

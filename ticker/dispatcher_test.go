@@ -105,6 +105,23 @@ func (s *sim) standby() (terms chan<- leaseView, stop func()) {
 	return ch, func() { cancel(); <-done }
 }
 
+// twoTerms runs job j (@every 1s) on node a: a leader for led, then between, while
+// nobody leads, then a standby that takes over and leads for after.
+func (s *sim) twoTerms(led time.Duration, between func(), after time.Duration) {
+	s.node("a", 100*time.Millisecond)
+	s.putJob("j", jobYAML("@every 1s", ""))
+	leaseA := newTestLease()
+	stopA := s.dispatch(leaseA)
+	termsB, stopB := s.standby()
+	time.Sleep(led)
+	leaseA.end()
+	stopA()
+	between()
+	termsB <- newTestLease()
+	time.Sleep(after)
+	stopB()
+}
+
 // executions sums the runners' executions per run ID.
 func (s *sim) executions() map[string]int {
 	s.mu.Lock()
@@ -460,19 +477,8 @@ func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
 
 func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.node("a", 100*time.Millisecond)
-		s.putJob("j", jobYAML("@every 1s", ""))
-		leaseA := newTestLease()
-		stopA := s.dispatch(leaseA)
-		termsB, stopB := s.standby()
-		time.Sleep(10 * time.Minute)
 		// The leader dies; its lock expires 2 s later and the standby wins it.
-		leaseA.end()
-		stopA()
-		time.Sleep(2 * time.Second)
-		termsB <- newTestLease()
-		time.Sleep(10 * time.Minute)
-		stopB()
+		s.twoTerms(10*time.Minute, func() { time.Sleep(2 * time.Second) }, 10*time.Minute)
 		runs := s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(20*time.Minute), time.Second)
 		late := 0
 		for _, r := range runs {
@@ -494,25 +500,16 @@ func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
 
 func TestATickWhoseRecordFailedIsCaughtUpByTheNextLeaderBehindNewerRecords(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.node("a", 100*time.Millisecond)
-		s.putJob("j", jobYAML("@every 1s", ""))
 		failed := start.Add(5 * time.Second)
 		s.store.failCreate(subjects.RunKey("j", failed), true)
-		leaseA := newTestLease()
-		stopA := s.dispatch(leaseA)
-		termsB, stopB := s.standby()
 		// A records the ticks after the failed one, then its term ends with the
 		// failed tick still unrecorded (as when its server is cut off mid-retry).
-		time.Sleep(8 * time.Second)
-		if _, _, ok := s.store.run(subjects.RunKey("j", start.Add(7*time.Second))); !ok {
-			t.Fatal("the ticks after the failed one were not recorded")
-		}
-		leaseA.end()
-		stopA()
-		s.store.failCreate(subjects.RunKey("j", failed), false)
-		termsB <- newTestLease()
-		time.Sleep(5 * time.Second)
-		stopB()
+		s.twoTerms(8*time.Second, func() {
+			if _, _, ok := s.store.run(subjects.RunKey("j", start.Add(7*time.Second))); !ok {
+				t.Fatal("the ticks after the failed one were not recorded")
+			}
+			s.store.failCreate(subjects.RunKey("j", failed), false)
+		}, 5*time.Second)
 		runs := s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(12*time.Second), time.Second)
 		if r := runs[subjects.RunKey("j", failed)]; r.Late.Duration() < 3*time.Second {
 			t.Fatalf("the failed tick's run is %s late; want it caught up by the next leader", r.Late.Duration())
@@ -522,22 +519,14 @@ func TestATickWhoseRecordFailedIsCaughtUpByTheNextLeaderBehindNewerRecords(t *te
 
 func TestAJobDeletedWhileNobodyLedHasTheTicksItHadDueRecordedSkipped(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.node("a", 100*time.Millisecond)
-		s.putJob("j", jobYAML("@every 1s", ""))
-		leaseA := newTestLease()
-		stopA := s.dispatch(leaseA)
-		termsB, stopB := s.standby()
-		time.Sleep(10 * time.Second)
-		leaseA.end()
-		stopA()
 		// Nobody leads for 5 s; the job is deleted 3 s into it.
-		time.Sleep(3 * time.Second)
-		deleted := s.clock.Now()
-		s.store.set(JobChanged, "j", nil)
-		time.Sleep(2 * time.Second)
-		termsB <- newTestLease()
-		time.Sleep(3 * time.Second)
-		stopB()
+		var deleted time.Time
+		s.twoTerms(10*time.Second, func() {
+			time.Sleep(3 * time.Second)
+			deleted = s.clock.Now()
+			s.store.set(JobChanged, "j", nil)
+			time.Sleep(2 * time.Second)
+		}, 3*time.Second)
 		runs := s.checkEveryTickOnce("j", start.Add(time.Second), deleted.Truncate(time.Second), time.Second)
 		for _, r := range runs {
 			if tick := time.Unix(r.Scheduled, 0); tick.After(start.Add(10*time.Second)) && r.State != subjects.StateSkipped {
