@@ -185,26 +185,38 @@ func RunnerKill(secs int) Scenario {
 			if err := h.Kill(); err != nil {
 				return err
 			}
-			y, err := e.WaitExec(ctx, 20*time.Second, func(y *Exec) bool { return y.Run == x.Run && y.Alloc != x.Alloc })
-			if err != nil {
-				e.Violate("%s: not relaunched after its host %s was killed: %v", x.Run, x.Node, err)
-			} else {
-				e.Note("%s relaunched on %s %s after the kill", x.Run, y.Node, y.Start.Sub(t).Round(100*time.Millisecond))
-			}
+			y := awaitRelaunch(ctx, e, x, t, 20*time.Second, "killed")
 			if err := h.Start(); err != nil {
 				return err
 			}
-			if y != nil {
-				_, err = e.WaitExec(ctx, time.Duration(secs+10)*time.Second, func(z *Exec) bool { return z.Alloc == y.Alloc && z.Ended() })
-				if err != nil {
-					e.Violate("%s: the relaunched run on %s did not end: %v", y.Run, y.Node, err)
-				}
-			}
+			awaitEnd(ctx, e, y, secs)
 			return nil
 		},
 		After: func(e *Env, in CheckInput) {
 			expectLost(e, in, "long", 1)
 		},
+	}
+}
+
+// awaitRelaunch waits up to within for another allocation of x's run to start after
+// its host was killed or paused (what) at t, and notes how long that took.
+func awaitRelaunch(ctx context.Context, e *Env, x *Exec, t time.Time, within time.Duration, what string) *Exec {
+	y, err := e.WaitExec(ctx, within, func(y *Exec) bool { return y.Run == x.Run && y.Alloc != x.Alloc })
+	if err != nil {
+		e.Violate("%s: not relaunched after its host %s was %s: %v", x.Run, x.Node, what, err)
+		return nil
+	}
+	e.Note("%s relaunched on %s %s after its host was %s", x.Run, y.Node, y.Start.Sub(t).Round(100*time.Millisecond), what)
+	return y
+}
+
+// awaitEnd waits for the relaunched execution y, if any, to end.
+func awaitEnd(ctx context.Context, e *Env, y *Exec, secs int) {
+	if y == nil {
+		return
+	}
+	if _, err := e.WaitExec(ctx, time.Duration(secs+10)*time.Second, func(z *Exec) bool { return z.Alloc == y.Alloc && z.Ended() }); err != nil {
+		e.Violate("%s: the relaunched run on %s did not end: %v", y.Run, y.Node, err)
 	}
 }
 
@@ -269,12 +281,7 @@ func RunnerPause(secs int) Scenario {
 			if err := h.Stop(); err != nil {
 				return err
 			}
-			y, err := e.WaitExec(ctx, 6*time.Second, func(y *Exec) bool { return y.Run == x.Run && y.Alloc != x.Alloc })
-			if err != nil {
-				e.Violate("%s: not relaunched while its host %s was paused: %v", x.Run, x.Node, err)
-			} else {
-				e.Note("%s relaunched on %s %s after the pause", x.Run, y.Node, y.Start.Sub(t).Round(100*time.Millisecond))
-			}
+			y := awaitRelaunch(ctx, e, x, t, 6*time.Second, "paused")
 			if err := e.Sleep(ctx, time.Until(t.Add(6*time.Second))); err != nil {
 				return err
 			}
@@ -296,12 +303,7 @@ func RunnerPause(secs int) Scenario {
 					e.Violate("%s: the orphaned run on %s was killed only %s after its host woke", x.Run, x.Node, d.Round(100*time.Millisecond))
 				}
 			}
-			if y != nil {
-				_, err = e.WaitExec(ctx, time.Duration(secs+10)*time.Second, func(z *Exec) bool { return z.Alloc == y.Alloc && z.Ended() })
-				if err != nil {
-					e.Violate("%s: the relaunched run on %s did not end: %v", y.Run, y.Node, err)
-				}
-			}
+			awaitEnd(ctx, e, y, secs)
 			es, _ := e.Execs()
 			for _, z := range es {
 				if z.Alloc == x.Alloc && z.Ended() {
