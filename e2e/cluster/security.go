@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -35,22 +34,14 @@ const (
 	caFile    = "ca.pem"
 	// serverACLSnippet is the config `jetcron acl bootstrap` writes for every server.
 	serverACLSnippet = "server-acl.yaml"
-	// tlsCAEnv is the operator commands' variable for the CA, when the binary has
-	// their -tls-ca flag.
+	// tlsCAEnv is the operator commands' variable for the CA (their -tls-ca).
 	tlsCAEnv = "JETCRON_TLS_CA"
-	// sslCertFile is Go's own variable for the system roots: what the operator
-	// commands verify the servers with when they have no CA option of their own.
-	sslCertFile = "SSL_CERT_FILE"
 )
-
-// knowsTLSCA finds the -tls-ca flag in an operator command's usage.
-var knowsTLSCA = regexp.MustCompile(`(?m)^\s+-tls-ca(\s|$)`)
 
 // security is what a secure cluster's processes and commands are given.
 type security struct {
 	aclDir, tlsDir string
 	ca             string // the CA's certificate
-	caEnv          string // JETCRON_TLS_CA, or SSL_CERT_FILE if the binary does not know it
 }
 
 // setupSecurity makes the cluster's credentials and certificates with the built
@@ -94,15 +85,8 @@ func (c *Cluster) setupSecurity(ctx context.Context, addrs []string) error {
 			return fmt.Errorf("jetcron %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
-	s.caEnv = sslCertFile
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if out, _ := exec.CommandContext(cctx, c.opts.Jetcron, "job", "status", "-h").CombinedOutput(); knowsTLSCA.Match(out) {
-		s.caEnv = tlsCAEnv
-	}
-	fmt.Fprintf(logf, "operator commands find the CA through $%s\n", s.caEnv)
 	c.sec = s
-	c.progress("security: credentials in %s, certificates in %s (operator commands: $%s)", s.aclDir, s.tlsDir, s.caEnv)
+	c.progress("security: credentials in %s, certificates in %s", s.aclDir, s.tlsDir)
 	return nil
 }
 
@@ -188,7 +172,7 @@ func (c *Cluster) NATSEnv() []string {
 func (c *Cluster) jetcronEnv() []string {
 	env := append(os.Environ(), "JETCRON_ADDR="+c.URL())
 	if c.sec != nil {
-		env = append(env, c.sec.caEnv+"="+c.sec.ca)
+		env = append(env, tlsCAEnv+"="+c.sec.ca)
 	}
 	return env
 }
