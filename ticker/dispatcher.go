@@ -787,6 +787,25 @@ func (d *dispatcher) activeRunOf(jobKey string) string {
 	return "a run"
 }
 
+// firstActive is the run of the job that prohibit_overlap lets go on: one placed,
+// running or lost awaiting its reschedule, else the oldest tick still waiting for a
+// node.
+func (d *dispatcher) firstActive(jobKey string) *runEntry {
+	var first *runEntry
+	for _, e := range d.runs {
+		if e.run.Job != jobKey || !e.countedJob {
+			continue
+		}
+		if a := e.run.Current(); e.run.State != subjects.StateQueued || a != nil && a.Node != "" {
+			return e
+		}
+		if first == nil || e.run.Scheduled < first.run.Scheduled {
+			first = e
+		}
+	}
+	return first
+}
+
 // allocate makes a queued allocation on the node place picks; with none eligible it
 // has no node and run.Reason says why.
 func (d *dispatcher) allocate(je *jobEntry, now time.Time, run *subjects.Run) subjects.Allocation {
@@ -1145,6 +1164,13 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 		return
 	}
 	switch {
+	case a.Node == "" && je.plan.overlap && d.byJob[je.key] > 1 && d.firstActive(je.key) != e:
+		// Runs of one prohibit_overlap job waited for a node together (made by terms
+		// that could not see each other's): only the first may run.
+		next := cloneRun(run)
+		next.State, next.Reason = subjects.StateSkipped, "prohibit_overlap: "+d.firstActive(je.key).run.ID+" is still queued or running"
+		next.Current().State = subjects.StateSkipped
+		d.update(e, next, nil)
 	case a.Node == "":
 		next := cloneRun(run)
 		placed := d.allocate(je, now, &next)

@@ -630,6 +630,43 @@ func TestALostRunAwaitingItsRescheduleCountsForProhibitOverlap(t *testing.T) {
 	})
 }
 
+func TestRunsOfAProhibitOverlapJobThatWaitedForANodeTogetherDoNotStartTogether(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.putJob("j", jobYAML("0 0 1 1 *", `  prohibit_overlap: true
+constraints:
+  - attribute: "${attr.unique.hostname}"
+    operator: "="
+    value: "db"`))
+		// Two terms that could not see each other's runs left two waiting for a node.
+		for _, tick := range []time.Time{start.Add(-2 * time.Second), start.Add(-time.Second)} {
+			run := subjects.Run{
+				ID: subjects.RunID("j", tick), Job: "j", Scheduled: tick.Unix(), State: subjects.StateQueued,
+				Reason:      "waiting: no eligible node",
+				Allocations: []subjects.Allocation{{ID: newAllocID(), State: subjects.StateQueued, Created: tick}},
+			}
+			if _, err := s.store.CreateRun(s.ctx, subjects.RunKey("j", tick), &run); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(time.Second)
+		s.node("db", 10*time.Second)
+		time.Sleep(30 * time.Second)
+		stop()
+		first, _, _ := s.store.run(subjects.RunKey("j", start.Add(-2*time.Second)))
+		second, _, _ := s.store.run(subjects.RunKey("j", start.Add(-time.Second)))
+		if first.State != subjects.StateComplete {
+			t.Fatalf("older waiting run: %s %q, want complete", first.State, first.Reason)
+		}
+		if second.State != subjects.StateSkipped || !strings.Contains(second.Reason, "prohibit_overlap") {
+			t.Fatalf("newer waiting run: %s %q, want skipped for prohibit_overlap", second.State, second.Reason)
+		}
+		if n := s.executions()[second.ID]; n != 0 {
+			t.Fatalf("the skipped run executed %d times", n)
+		}
+	})
+}
+
 func TestAJobChangedWhileNobodyLedCatchesUpItsPreviousVersionsTicks(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
