@@ -34,6 +34,8 @@ const (
 	// maxInflight bounds concurrent writes, so a burst of launches is pipelined
 	// without flooding the servers.
 	maxInflight = 1024
+	// maxFill bounds the job changes one sweep reads past the watch.
+	maxFill = 256
 	// defaultCatchupWindow applies to runs whose job is gone.
 	defaultCatchupWindow = 10 * time.Minute
 )
@@ -128,7 +130,9 @@ type dispatcher struct {
 	jobs       map[string]*jobEntry
 	states     map[string]subjects.JobState // as stored in the job state bucket, by job key
 	pending    map[string]Change            // job versions read before every bucket was read
-	removed    map[string]time.Time         // jobs deleted while this server did not lead: when
+	history    map[string][]jobVersion      // versions of jobs whose ticks may not have settled
+	jobsRev    uint64                       // the newest jobs bucket revision applied
+	filling    time.Time                    // when a read of job changes the watch may lack began; zero when done
 	newest     map[string]int64             // newest tick with a record, read before that
 	retries    []retryTick
 	heap       launchHeap
@@ -150,7 +154,7 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 	return &dispatcher{
 		store: store, clock: clk, log: log,
 		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{}, newest: map[string]int64{},
-		removed: map[string]time.Time{},
+		history: map[string][]jobVersion{},
 		nodes:   map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
 		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight),
@@ -273,7 +277,16 @@ func (d *dispatcher) apply(c Change) {
 			// The leader's progress, so that this standby resumes from it.
 			je.lastTick, je.state.LastTick = time.Unix(st.LastTick, 0), st.LastTick
 		}
+		if je == nil && st.Removed {
+			delete(d.history, st.Job) // the leader saw the deletion
+		} else if je != nil {
+			d.forget(st.Job, je.settledTick())
+		}
 	case JobChanged:
+		if c.Rev <= d.jobsRev {
+			return // read from the bucket already (fillJobs)
+		}
+		d.jobsRev = c.Rev
 		d.applyJob(c)
 	case NodeChanged:
 		d.applyNode(c)
@@ -400,8 +413,8 @@ func (d *dispatcher) willReschedule(run *subjects.Run) bool {
 // state and schedules it.
 func (d *dispatcher) applyJob(c Change) {
 	key := c.Key
-	if c.Deleted && !d.leading {
-		d.removed[key] = c.Written // the next term records the ticks it had due (lead)
+	if c.Deleted {
+		d.remember(c, nil)
 	}
 	if !d.ready {
 		if c.Deleted {
@@ -419,6 +432,7 @@ func (d *dispatcher) applyJob(c Change) {
 		d.heap.remove(je)
 		delete(d.jobs, key)
 		if d.leading {
+			delete(d.history, key)
 			st := je.state
 			st.Removed, st.Updated = true, d.clock.Now().UTC()
 			d.putState(key, st)
@@ -456,6 +470,8 @@ func (d *dispatcher) applyJob(c Change) {
 	} else {
 		st.Valid, st.Error, st.Spec, st.Revision = true, "", d.specOf(je, c.Value), c.Rev
 		d.setPlan(je, j)
+		d.remember(c, je.plan)
+		d.forget(key, je.settledTick())
 		d.log.Debug().Str("job", key).Uint64("revision", c.Rev).Msg("job loaded")
 	}
 	je.state = st
@@ -525,10 +541,22 @@ func (d *dispatcher) lead() {
 			d.publishAgain(e, 0)
 		}
 	}
-	for key, at := range d.removed {
-		if d.jobs[key] == nil {
-			d.skipRemoved(key, at, now)
+	for key := range d.history {
+		if d.jobs[key] != nil {
+			continue
 		}
+		// Deleted while nobody led: its ticks due before that are recorded skipped.
+		stored := d.states[key]
+		var settled time.Time
+		if stored.LastTick > 0 {
+			settled = time.Unix(stored.LastTick, 0)
+		}
+		d.catchUpVersions(key, nil, stored, settled, now)
+		if !stored.Removed && stored.Spec != "" {
+			stored.Removed, stored.Updated = true, now.UTC()
+			d.putState(key, stored)
+		}
+		delete(d.history, key)
 	}
 	for key, je := range d.jobs {
 		stored := d.states[key]
@@ -538,50 +566,13 @@ func (d *dispatcher) lead() {
 		if je.plan == nil {
 			continue
 		}
-		if stored.Spec != "" && stored.Revision != je.state.Revision && !je.lastTick.IsZero() && je.written.After(je.lastTick) {
-			// The job changed while nobody led: the previous version's ticks from the
-			// last launched one up to the change (or to its deletion, if it was
-			// deleted before it was made again) were due, and are caught up too.
-			until := je.written
-			if at, ok := d.removed[key]; ok && at.Before(until) {
-				until = at
-			}
-			if stored.Removed && stored.Updated.Before(until) {
-				until = stored.Updated
-			}
-			if prev, err := job.Parse(key, []byte(stored.Spec)); err == nil {
-				d.catchUp(je, prev.Schedule(), je.lastTick, until, now)
-			}
+		// Versions the job had while nobody led have their ticks caught up too.
+		if from := d.catchUpVersions(key, je, stored, je.lastTick, now); !from.IsZero() {
+			d.schedule(je, from, now)
 		}
-		d.schedule(je, je.scheduleFrom(stored.Revision != je.state.Revision), now)
 	}
-	clear(d.removed)
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
 		Dur("took", d.clock.Now().Sub(now)).Msg("ticker leading")
-}
-
-// skipRemoved records skipped, with a reason, the ticks that a job deleted while
-// nobody led had due from its settled tick up to its deletion: its last version may no
-// longer launch them, but none may go without a record.
-func (d *dispatcher) skipRemoved(key string, at, now time.Time) {
-	st := d.states[key]
-	if st.Removed || st.Spec == "" || st.LastTick == 0 {
-		return // a leader saw the deletion, or the job never ran
-	}
-	prev, err := job.Parse(key, []byte(st.Spec))
-	if err != nil {
-		return
-	}
-	gone := &jobEntry{key: key, index: -1, state: st, lastTick: time.Unix(st.LastTick, 0)}
-	if d.setPlan(gone, prev); gone.plan == nil {
-		return
-	}
-	sched := gone.plan.schedule
-	for t, n := sched.Next(gone.lastTick), 0; !t.IsZero() && !t.After(at) && n < maxSkipRecords; t, n = sched.Next(t), n+1 {
-		d.skip(gone, t, "job removed before a ticker could launch this tick")
-	}
-	st.Removed, st.Updated = true, now.UTC()
-	d.putState(key, st)
 }
 
 // follow ends a term: nothing more is written; writes under way fail on the lease.
@@ -869,7 +860,10 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 		d.track(key, run, 0)
 		d.runs[key].busy = true
 	}
-	task := je.plan.task
+	var task []byte
+	if je.plan != nil {
+		task = je.plan.task
+	}
 	if !run.Forced {
 		je.openTick(tick)
 	}
@@ -1084,7 +1078,12 @@ func (d *dispatcher) sweep() {
 	d.retries = nil
 	for _, r := range retries {
 		je := d.jobs[r.job]
-		if je == nil || je.plan == nil {
+		if je == nil {
+			// Deleted since: the tick still gets its record.
+			d.skip(&jobEntry{key: r.job, index: -1}, r.tick, "job removed before its tick could be recorded")
+			continue
+		}
+		if je.plan == nil {
 			continue
 		}
 		if now.Sub(r.tick) > je.plan.window {
@@ -1094,6 +1093,7 @@ func (d *dispatcher) sweep() {
 		}
 	}
 	d.pollStaleNodes(now)
+	d.fillJobs(now)
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
 			continue
@@ -1103,6 +1103,7 @@ func (d *dispatcher) sweep() {
 	for key := range d.dirty {
 		if je := d.jobs[key]; je != nil {
 			d.putState(key, je.state)
+			d.forget(key, je.settledTick())
 		}
 		delete(d.dirty, key)
 	}
@@ -1259,6 +1260,33 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 	ttl := n.member.TTL.Duration()
 	deadline := n.written.Add(ttl)
 	return now.After(deadline) && d.newestBeat.After(deadline) && now.Sub(d.flowSince) > ttl/2
+}
+
+// fillJobs reads the job changes stored after the newest one applied straight from
+// the bucket: a watch can lag for seconds after its stream changed leader, and a
+// version the leader does not know yet would have the previous one launch ticks that
+// are no longer its own. It costs one read a sweep while the watch is current.
+func (d *dispatcher) fillJobs(now time.Time) {
+	if !d.filling.IsZero() && now.Sub(d.filling) < 2*ioTimeout {
+		return // under way (a read refused for want of the lease reports nothing)
+	}
+	d.filling = now
+	after := d.jobsRev
+	d.async(result{}, func(ctx context.Context, _ leaseView) (func(), error) {
+		changes, err := d.store.JobChangesAfter(ctx, after, maxFill)
+		if err != nil {
+			d.log.Debug().Err(err).Msg("job changes not read from the bucket; the watch goes on")
+		}
+		return func() {
+			d.filling = time.Time{}
+			for _, c := range changes {
+				if c.Rev > d.jobsRev {
+					d.log.Info().Str("job", c.Key).Uint64("revision", c.Rev).Msg("job change read from the bucket ahead of the watch")
+				}
+				d.apply(c)
+			}
+		}, nil
+	})
 }
 
 // pollStaleNodes reads the record of each node whose heartbeat is overdue, at most

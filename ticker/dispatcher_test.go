@@ -3,6 +3,8 @@ package ticker
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -541,6 +543,97 @@ func TestAJobDeletedWhileNobodyLedHasTheTicksItHadDueRecordedSkipped(t *testing.
 	})
 }
 
+// rewriteWhileNobodyLeads runs job j (@every 10s) under a leader until 00:00:12,
+// then, while nobody leads, stores @every 3s at 00:00:13 and @every 4s at 00:00:19.5,
+// calls last at 00:00:23.5, and lets a standby lead from 00:00:26 to 00:00:40.5. It
+// returns the job's records by tick (seconds after start).
+func (s *sim) rewriteWhileNobodyLeads(last func()) map[int64]subjects.Run {
+	s.node("a", 100*time.Millisecond)
+	s.putJob("j", jobYAML("@every 10s", ""))
+	leaseA := newTestLease()
+	stopA := s.dispatch(leaseA)
+	termsB, stopB := s.standby()
+	time.Sleep(12 * time.Second)
+	leaseA.end()
+	stopA()
+	time.Sleep(time.Second)
+	s.putJob("j", jobYAML("@every 3s", ""))
+	time.Sleep(6500 * time.Millisecond)
+	s.putJob("j", jobYAML("@every 4s", ""))
+	time.Sleep(4 * time.Second)
+	last()
+	time.Sleep(2500 * time.Millisecond)
+	termsB <- newTestLease()
+	time.Sleep(14500 * time.Millisecond)
+	stopB()
+	out := map[int64]subjects.Run{}
+	for _, r := range s.store.runs() {
+		out[r.Scheduled-start.Unix()] = r
+	}
+	return out
+}
+
+// ticksOf lists the ticks (seconds after start) that have a record.
+func ticksOf(runs map[int64]subjects.Run) []int64 {
+	ticks := slices.Collect(maps.Keys(runs))
+	slices.Sort(ticks)
+	return ticks
+}
+
+func TestEveryVersionOfAJobWrittenWhileNobodyLedHasItsTicksLaunched(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		runs := s.rewriteWhileNobodyLeads(func() { s.putJob("j", jobYAML("@every 5s", "")) })
+		// 10 under @every 10s; 15, 18 under @every 3s; 20 under @every 4s; then
+		// @every 5s from 00:00:23.5 on.
+		if got, want := ticksOf(runs), []int64{10, 15, 18, 20, 25, 30, 35, 40}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+		for tick, r := range runs {
+			if r.State != subjects.StateComplete {
+				t.Fatalf("tick %d: %s %q, want complete", tick, r.State, r.Reason)
+			}
+		}
+	})
+}
+
+func TestEveryVersionOfAJobWrittenAndDeletedWhileNobodyLedHasItsTicksRecordedSkipped(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		runs := s.rewriteWhileNobodyLeads(func() { s.store.set(JobChanged, "j", nil) })
+		if got, want := ticksOf(runs), []int64{10, 15, 18, 20}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+		for _, tick := range []int64{15, 18, 20} {
+			if r := runs[tick]; r.State != subjects.StateSkipped || !strings.Contains(r.Reason, "job removed") {
+				t.Fatalf("tick %d: %s %q, want skipped: job removed", tick, r.State, r.Reason)
+			}
+		}
+		if st, _ := s.store.jobState("j"); !st.Removed {
+			t.Fatalf("job state %+v, want removed", st)
+		}
+	})
+}
+
+func TestATickWhoseRecordFailedIsRecordedSkippedWhenItsJobIsDeletedMeanwhile(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		failed := subjects.RunKey("j", start.Add(3*time.Second))
+		s.store.failCreate(failed, true)
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(3200 * time.Millisecond)
+		s.store.set(JobChanged, "j", nil) // deleted while the sweep retries 00:00:03
+		time.Sleep(100 * time.Millisecond)
+		s.store.failCreate(failed, false)
+		time.Sleep(3 * time.Second)
+		stop()
+		r, _, ok := s.store.run(failed)
+		if !ok || r.State != subjects.StateSkipped || !strings.Contains(r.Reason, "job removed") {
+			t.Fatalf("00:00:03: %+v (found %v), want skipped: job removed", r, ok)
+		}
+		s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(3*time.Second), time.Second)
+	})
+}
+
 func TestANewVersionThatReachesTheLeaderLateHasItsTicksSinceItWasStored(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 100*time.Millisecond)
@@ -552,6 +645,28 @@ func TestANewVersionThatReachesTheLeaderLateHasItsTicksSinceItWasStored(t *testi
 		time.Sleep(5 * time.Second)
 		stop()
 		s.checkEveryTickOnce("j", start.Add(8*time.Second), start.Add(15*time.Second), time.Second)
+	})
+}
+
+func TestAJobVersionStoredWhileTheJobsWatchStallsReplacesThePreviousOneWithinASweep(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 5s", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(10300 * time.Millisecond)
+		s.store.setBlindJobs(true) // the watch shows no job change from here on
+		s.putJob("j", jobYAML("@every 3s", ""))
+		time.Sleep(9200 * time.Millisecond)
+		stop()
+		runs := map[int64]subjects.Run{}
+		for _, r := range s.store.runs() {
+			runs[r.Scheduled-start.Unix()] = r
+		}
+		// 5 and 10 under @every 5s; from 00:00:10.3 on, 12, 15 and 18 under @every 3s
+		// (and not 20 under @every 5s, which the test does not reach).
+		if got, want := ticksOf(runs), []int64{5, 10, 12, 15, 18}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
 	})
 }
 

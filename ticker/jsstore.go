@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,9 @@ type jsStore struct {
 	js      jetstream.JetStream
 	buckets *subjects.Buckets
 	log     zerolog.Logger
+
+	mu   sync.Mutex
+	jobs jetstream.Stream // the jobs bucket's stream, once looked up
 }
 
 func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
@@ -150,6 +154,47 @@ func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.J
 	}
 	_, err = s.buckets.JobState.Put(ctx, subjects.Token(jobKey), data)
 	return err
+}
+
+// JobChangesAfter reads the changes by sequence with direct gets, which any replica
+// of the bucket answers, also while its stream elects a leader.
+func (s *jsStore) JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error) {
+	stream, err := s.jobsStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "$KV." + s.buckets.Jobs.Bucket() + "."
+	var out []Change
+	for seq := rev + 1; len(out) < limit; {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(prefix+">"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break // none stored after seq
+		}
+		if err != nil {
+			return out, fmt.Errorf("read the jobs bucket from revision %d: %w", seq, err)
+		}
+		op := m.Header.Get("KV-Operation")
+		out = append(out, Change{
+			Kind: JobChanged, Key: strings.TrimPrefix(m.Subject, prefix), Value: m.Data, Rev: m.Sequence, Written: m.Time,
+			Deleted: op == "DEL" || op == "PURGE",
+		})
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// jobsStream looks up the jobs bucket's stream the first time it is needed.
+func (s *jsStore) jobsStream(ctx context.Context) (jetstream.Stream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.jobs == nil {
+		stream, err := s.js.Stream(ctx, "KV_"+s.buckets.Jobs.Bucket())
+		if err != nil {
+			return nil, fmt.Errorf("look up the jobs bucket's stream: %w", err)
+		}
+		s.jobs = stream
+	}
+	return s.jobs, nil
 }
 
 // errCodeDuplicateInProcess is JetStream's "duplicate message id is in process": the

@@ -32,6 +32,9 @@ type memStore struct {
 	// blindRuns and blindNodes keep run and node record changes from the watchers
 	// (a stalled watch).
 	blindRuns, blindNodes bool
+	// blindJobs keeps job changes from the watchers; jobLog has every job change.
+	blindJobs bool
+	jobLog    []Change
 	// failCreates are run keys whose creation fails (a write that timed out).
 	failCreates map[string]bool
 }
@@ -75,7 +78,10 @@ func (s *memStore) setAt(kind ChangeKind, key string, value []byte, written time
 	} else {
 		s.keys[kind][key] = c
 	}
-	if kind == RunChanged && s.blindRuns || kind == NodeChanged && s.blindNodes {
+	if kind == JobChanged {
+		s.jobLog = append(s.jobLog, c)
+	}
+	if kind == RunChanged && s.blindRuns || kind == NodeChanged && s.blindNodes || kind == JobChanged && s.blindJobs {
 		return s.rev
 	}
 	for _, w := range s.watchers {
@@ -171,6 +177,25 @@ func (s *memStore) failCreate(key string, fail bool) {
 		s.failCreates = map[string]bool{}
 	}
 	s.failCreates[key] = fail
+}
+
+func (s *memStore) JobChangesAfter(_ context.Context, rev uint64, limit int) ([]Change, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Change
+	for _, c := range s.jobLog {
+		if c.Rev > rev && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// setBlindJobs stalls the watchers' job changes (blind true) or lets new ones through.
+func (s *memStore) setBlindJobs(blind bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blindJobs = blind
 }
 
 func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64, error) {

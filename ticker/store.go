@@ -35,6 +35,9 @@ type Store interface {
 	PublishEvent(e *subjects.Event)
 	// PutJobState stores the ticker's view of a job under its job key.
 	PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error
+	// JobChangesAfter reads the jobs bucket's changes stored after revision rev, oldest
+	// first, at most limit of them, from the bucket itself rather than the watch.
+	JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error)
 }
 
 // ChangeKind says what a Change is about.

@@ -1,0 +1,100 @@
+package ticker
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+func TestJobChangesAfterAreReadWhileTheJobsStreamHasNoLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts NATS servers")
+	}
+	c := embedtest.NewCluster(t, 3)
+	js, err := jetstream.New(c.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(3, 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := subjects.Bind(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key, value string) uint64 {
+		rev, err := b.Jobs.Put(ctx, key, []byte(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	first := put("a", "v1")
+	put("b", "v1")
+	a2 := put("a", "v2")
+	if err := b.Jobs.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	store := &jsStore{js: js, buckets: b, log: zerolog.Nop()}
+	if _, err := store.JobChangesAfter(ctx, 0, 1); err != nil { // looks the stream up
+		t.Fatal(err)
+	}
+	// Replicas answer direct gets once they are current, which each checks every 2 s.
+	var info *jetstream.StreamInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if info, err = store.jobs.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		current := len(info.Cluster.Replicas) == 2
+		for _, r := range info.Cluster.Replicas {
+			current = current && r.Current
+		}
+		if current {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the jobs stream's replicas are not current: %+v", info.Cluster)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	for i, s := range c.Servers {
+		if s.Name() == info.Cluster.Leader {
+			c.Kill(i) // its peers elect a new leader only after seconds
+		}
+	}
+
+	changes, err := store.JobChangesAfter(ctx, first, 10)
+	if err != nil {
+		t.Fatalf("read while the jobs stream has no leader: %v", err)
+	}
+	var got []string
+	for _, ch := range changes {
+		got = append(got, ch.Key+":"+string(ch.Value)+":"+map[bool]string{true: "deleted", false: "put"}[ch.Deleted])
+		if ch.Written.IsZero() || ch.Rev <= first {
+			t.Fatalf("change %+v: want its time and a revision after %d", ch, first)
+		}
+	}
+	if want := []string{"b:v1:put", "a:v2:put", "b::deleted"}; !slices.Equal(got, want) {
+		t.Fatalf("changes after revision %d: %v, want %v", first, got, want)
+	}
+	if changes[1].Rev != a2 {
+		t.Fatalf("a's change has revision %d, want %d", changes[1].Rev, a2)
+	}
+	if more, err := store.JobChangesAfter(ctx, changes[2].Rev, 10); err != nil || len(more) != 0 {
+		t.Fatalf("changes after the newest: %v, %v; want none", more, err)
+	}
+	if one, err := store.JobChangesAfter(ctx, first, 1); err != nil || len(one) != 1 {
+		t.Fatalf("changes with limit 1: %v, %v; want one", one, err)
+	}
+}
