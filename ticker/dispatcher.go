@@ -34,8 +34,10 @@ const (
 	// maxInflight bounds concurrent writes, so a burst of launches is pipelined
 	// without flooding the servers.
 	maxInflight = 1024
-	// maxFill bounds the job changes one sweep reads past the watch.
+	// maxFill bounds the job changes one read takes past the watch.
 	maxFill = 256
+	// fillTimeout bounds that read, which a term waits for before it launches.
+	fillTimeout = 250 * time.Millisecond
 	// defaultCatchupWindow applies to runs whose job is gone.
 	defaultCatchupWindow = 10 * time.Minute
 )
@@ -99,6 +101,12 @@ type result struct {
 	apply  func() // run in the loop on success
 }
 
+// fillResult is what a read of job changes past the watch found.
+type fillResult struct {
+	changes []Change
+	err     error
+}
+
 // retryTick is a tick whose run record could not be written; the sweep tries again.
 type retryTick struct {
 	job  string
@@ -127,13 +135,17 @@ type dispatcher struct {
 	// loadedCh is closed once every bucket was read.
 	loadedCh chan struct{}
 
-	jobs       map[string]*jobEntry
-	states     map[string]subjects.JobState // as stored in the job state bucket, by job key
-	pending    map[string]Change            // job versions read before every bucket was read
-	history    map[string][]jobVersion      // versions of jobs whose ticks may not have settled
-	jobsRev    uint64                       // the newest jobs bucket revision applied
-	filling    time.Time                    // when a read of job changes the watch may lack began; zero when done
-	newest     map[string]int64             // newest tick with a record, read before that
+	jobs    map[string]*jobEntry
+	states  map[string]subjects.JobState // as stored in the job state bucket, by job key
+	pending map[string]Change            // job versions read before every bucket was read
+	history map[string][]jobVersion      // versions of jobs whose ticks may not have settled
+	jobsRev uint64                       // the newest jobs bucket revision applied
+	filling time.Time                    // when a read of job changes the watch may lack began; zero when done
+	fills   chan fillResult
+	// starting is a term's lease while the job changes the watch may lack are read:
+	// the term starts (lease, leading) once they were.
+	starting   leaseView
+	newest     map[string]int64 // newest tick with a record, read before that
 	retries    []retryTick
 	heap       launchHeap
 	nodes      map[string]*nodeEntry
@@ -157,7 +169,7 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 		history: map[string][]jobVersion{},
 		nodes:   map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
-		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight),
+		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight), fills: make(chan fillResult, 1),
 		loadedCh: make(chan struct{}),
 	}
 }
@@ -184,9 +196,9 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 		case <-ctx.Done():
 			return nil
 		case l := <-terms:
-			d.lease, d.leading, lost = l, true, l.Lost()
+			d.starting, lost = l, l.Lost()
 			if d.ready {
-				d.lead()
+				d.fillJobs(d.clock.Now())
 			}
 		case <-lost:
 			lost = nil
@@ -201,11 +213,13 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 				d.apply(<-changes)
 			}
 			d.loaded()
-			if d.leading {
-				d.lead()
+			if d.starting != nil {
+				d.fillJobs(d.clock.Now())
 			}
 		case r := <-d.results:
 			d.finish(r)
+		case f := <-d.fills:
+			d.filled(f)
 		case f := <-force:
 			d.force(f)
 		case <-timer.C:
@@ -273,7 +287,7 @@ func (d *dispatcher) apply(c Change) {
 			st.Spec = je.state.Spec // one copy of the file for both
 		}
 		d.states[st.Job] = st
-		if je != nil && !d.leading && st.LastTick > je.lastTick.Unix() {
+		if je != nil && !d.leading && st.LastTick > 0 && st.LastTick > je.lastTick.Unix() {
 			// The leader's progress, so that this standby resumes from it.
 			je.lastTick, je.state.LastTick = time.Unix(st.LastTick, 0), st.LastTick
 		}
@@ -530,10 +544,11 @@ func (d *dispatcher) loaded() {
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker loaded")
 }
 
-// lead starts a term: launches a previous holder made but may not have published are
-// published again, each job's state is recorded where it changed, and each job is
-// scheduled from its last launched tick (or from when it was stored), which catches up
-// what was due while nobody held the lock.
+// lead starts a term, once the job changes the watch may lack were read (fillJobs):
+// launches a previous holder made but may not have published are published again,
+// each job's state is recorded where it changed, and each job's versions since its
+// settled tick are walked (catchUpVersions), which catches up what was due while
+// nobody held the lock.
 func (d *dispatcher) lead() {
 	now := d.clock.Now()
 	for _, e := range d.runs {
@@ -579,7 +594,7 @@ func (d *dispatcher) lead() {
 // Each job falls back to its settled tick, so that the next term (here or elsewhere)
 // catches up every tick this one could not record, even behind newer records.
 func (d *dispatcher) follow() {
-	d.lease, d.leading = nil, false
+	d.lease, d.leading, d.starting = nil, false, nil
 	d.retries = nil
 	for _, je := range d.jobs {
 		je.lastTick, je.open = je.settledTick(), nil
@@ -1093,7 +1108,9 @@ func (d *dispatcher) sweep() {
 		}
 	}
 	d.pollStaleNodes(now)
-	d.fillJobs(now)
+	if d.filling.IsZero() || now.Sub(d.filling) > 2*fillTimeout {
+		d.fillJobs(now)
+	}
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
 			continue
@@ -1263,30 +1280,40 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 }
 
 // fillJobs reads the job changes stored after the newest one applied straight from
-// the bucket: a watch can lag for seconds after its stream changed leader, and a
-// version the leader does not know yet would have the previous one launch ticks that
-// are no longer its own. It costs one read a sweep while the watch is current.
+// the bucket, off the loop: a watch can lag for seconds after its stream changed
+// leader, and a version the leader does not know yet would have the previous one
+// launch ticks that are no longer its own. It costs one read when there is nothing
+// new. The read is short: a replica that hangs is passed over by the next one.
 func (d *dispatcher) fillJobs(now time.Time) {
-	if !d.filling.IsZero() && now.Sub(d.filling) < 2*ioTimeout {
-		return // under way (a read refused for want of the lease reports nothing)
-	}
 	d.filling = now
 	after := d.jobsRev
-	d.async(result{}, func(ctx context.Context, _ leaseView) (func(), error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(d.ctx, fillTimeout)
+		defer cancel()
 		changes, err := d.store.JobChangesAfter(ctx, after, maxFill)
-		if err != nil {
-			d.log.Debug().Err(err).Msg("job changes not read from the bucket; the watch goes on")
+		select {
+		case d.fills <- fillResult{changes: changes, err: err}:
+		case <-d.ctx.Done():
 		}
-		return func() {
-			d.filling = time.Time{}
-			for _, c := range changes {
-				if c.Rev > d.jobsRev {
-					d.log.Info().Str("job", c.Key).Uint64("revision", c.Rev).Msg("job change read from the bucket ahead of the watch")
-				}
-				d.apply(c)
-			}
-		}, nil
-	})
+	}()
+}
+
+// filled applies a fillJobs read in the loop, and starts the term that waited for it.
+func (d *dispatcher) filled(f fillResult) {
+	d.filling = time.Time{}
+	if f.err != nil {
+		d.log.Debug().Err(f.err).Msg("job changes not read from the bucket; the watch goes on")
+	}
+	for _, c := range f.changes {
+		if c.Rev > d.jobsRev {
+			d.log.Info().Str("job", c.Key).Uint64("revision", c.Rev).Msg("job change read from the bucket ahead of the watch")
+		}
+		d.apply(c)
+	}
+	if d.starting != nil {
+		d.lease, d.leading, d.starting = d.starting, true, nil
+		d.lead()
+	}
 }
 
 // pollStaleNodes reads the record of each node whose heartbeat is overdue, at most

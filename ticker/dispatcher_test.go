@@ -107,11 +107,11 @@ func (s *sim) standby() (terms chan<- leaseView, stop func()) {
 	return ch, func() { cancel(); <-done }
 }
 
-// twoTerms runs job j (@every 1s) on node a: a leader for led, then between, while
+// twoTerms runs job j (on cron) on node a: a leader for led, then between, while
 // nobody leads, then a standby that takes over and leads for after.
-func (s *sim) twoTerms(led time.Duration, between func(), after time.Duration) {
+func (s *sim) twoTerms(cron string, led time.Duration, between func(), after time.Duration) {
 	s.node("a", 100*time.Millisecond)
-	s.putJob("j", jobYAML("@every 1s", ""))
+	s.putJob("j", jobYAML(cron, ""))
 	leaseA := newTestLease()
 	stopA := s.dispatch(leaseA)
 	termsB, stopB := s.standby()
@@ -480,7 +480,7 @@ func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
 func TestStandbyTakesOverWhereTheLeaderStopped(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		// The leader dies; its lock expires 2 s later and the standby wins it.
-		s.twoTerms(10*time.Minute, func() { time.Sleep(2 * time.Second) }, 10*time.Minute)
+		s.twoTerms("@every 1s", 10*time.Minute, func() { time.Sleep(2 * time.Second) }, 10*time.Minute)
 		runs := s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(20*time.Minute), time.Second)
 		late := 0
 		for _, r := range runs {
@@ -506,7 +506,7 @@ func TestATickWhoseRecordFailedIsCaughtUpByTheNextLeaderBehindNewerRecords(t *te
 		s.store.failCreate(subjects.RunKey("j", failed), true)
 		// A records the ticks after the failed one, then its term ends with the
 		// failed tick still unrecorded (as when its server is cut off mid-retry).
-		s.twoTerms(8*time.Second, func() {
+		s.twoTerms("@every 1s", 8*time.Second, func() {
 			if _, _, ok := s.store.run(subjects.RunKey("j", start.Add(7*time.Second))); !ok {
 				t.Fatal("the ticks after the failed one were not recorded")
 			}
@@ -523,7 +523,7 @@ func TestAJobDeletedWhileNobodyLedHasTheTicksItHadDueRecordedSkipped(t *testing.
 	simulate(t, start, func(t *testing.T, s *sim) {
 		// Nobody leads for 5 s; the job is deleted 3 s into it.
 		var deleted time.Time
-		s.twoTerms(10*time.Second, func() {
+		s.twoTerms("@every 1s", 10*time.Second, func() {
 			time.Sleep(3 * time.Second)
 			deleted = s.clock.Now()
 			s.store.set(JobChanged, "j", nil)
@@ -548,27 +548,25 @@ func TestAJobDeletedWhileNobodyLedHasTheTicksItHadDueRecordedSkipped(t *testing.
 // calls last at 00:00:23.5, and lets a standby lead from 00:00:26 to 00:00:40.5. It
 // returns the job's records by tick (seconds after start).
 func (s *sim) rewriteWhileNobodyLeads(last func()) map[int64]subjects.Run {
-	s.node("a", 100*time.Millisecond)
-	s.putJob("j", jobYAML("@every 10s", ""))
-	leaseA := newTestLease()
-	stopA := s.dispatch(leaseA)
-	termsB, stopB := s.standby()
-	time.Sleep(12 * time.Second)
-	leaseA.end()
-	stopA()
-	time.Sleep(time.Second)
-	s.putJob("j", jobYAML("@every 3s", ""))
-	time.Sleep(6500 * time.Millisecond)
-	s.putJob("j", jobYAML("@every 4s", ""))
-	time.Sleep(4 * time.Second)
-	last()
-	time.Sleep(2500 * time.Millisecond)
-	termsB <- newTestLease()
-	time.Sleep(14500 * time.Millisecond)
-	stopB()
+	s.twoTerms("@every 10s", 12*time.Second, func() {
+		time.Sleep(time.Second)
+		s.putJob("j", jobYAML("@every 3s", ""))
+		time.Sleep(6500 * time.Millisecond)
+		s.putJob("j", jobYAML("@every 4s", ""))
+		time.Sleep(4 * time.Second)
+		last()
+		time.Sleep(2500 * time.Millisecond)
+	}, 14500*time.Millisecond)
+	return s.byTick("j")
+}
+
+// byTick returns the job's records by tick (seconds after start).
+func (s *sim) byTick(job string) map[int64]subjects.Run {
 	out := map[int64]subjects.Run{}
 	for _, r := range s.store.runs() {
-		out[r.Scheduled-start.Unix()] = r
+		if r.Job == job {
+			out[r.Scheduled-start.Unix()] = r
+		}
 	}
 	return out
 }
@@ -648,6 +646,29 @@ func TestANewVersionThatReachesTheLeaderLateHasItsTicksSinceItWasStored(t *testi
 	})
 }
 
+func TestANewLeaderStartsAJobWhoseFirstTickHadNotSettledFromWhenItWasStored(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		// Stored at 00:00:05 under A, whose term ends at 00:00:08 before the job's
+		// first tick: its state says no tick settled yet.
+		s.node("a", 100*time.Millisecond)
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		termsB, stopB := s.standby()
+		time.Sleep(5 * time.Second)
+		s.putJob("late", jobYAML("@every 10s", ""))
+		time.Sleep(3 * time.Second)
+		leaseA.end()
+		stopA()
+		time.Sleep(2 * time.Second)
+		termsB <- newTestLease()
+		time.Sleep(10500 * time.Millisecond)
+		stopB()
+		if got, want := ticksOf(s.byTick("late")), []int64{10, 20}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
+
 func TestAJobVersionStoredWhileTheJobsWatchStallsReplacesThePreviousOneWithinASweep(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 100*time.Millisecond)
@@ -658,13 +679,26 @@ func TestAJobVersionStoredWhileTheJobsWatchStallsReplacesThePreviousOneWithinASw
 		s.putJob("j", jobYAML("@every 3s", ""))
 		time.Sleep(9200 * time.Millisecond)
 		stop()
-		runs := map[int64]subjects.Run{}
-		for _, r := range s.store.runs() {
-			runs[r.Scheduled-start.Unix()] = r
-		}
+		runs := s.byTick("j")
 		// 5 and 10 under @every 5s; from 00:00:10.3 on, 12, 15 and 18 under @every 3s
 		// (and not 20 under @every 5s, which the test does not reach).
 		if got, want := ticksOf(runs), []int64{5, 10, 12, 15, 18}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
+
+func TestANewLeaderWhoseWatchMissedAVersionStoredWhileNobodyLedCatchesUpThatVersionsTicks(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.twoTerms("@every 2s", 12500*time.Millisecond, func() {
+			s.store.setBlindJobs(true) // B's watch shows no job change from here on
+			time.Sleep(500 * time.Millisecond)
+			s.putJob("j", jobYAML("@every 3s", ""))
+			time.Sleep(3200 * time.Millisecond)
+		}, 4300*time.Millisecond)
+		// @every 2s until 00:00:13, then @every 3s: 15 caught up, 18 on time; not 14
+		// and 16 of the version B's watch still shows.
+		if got, want := ticksOf(s.byTick("j")), []int64{2, 4, 6, 8, 10, 12, 15, 18}; !slices.Equal(got, want) {
 			t.Fatalf("ticks with a record: %v, want %v", got, want)
 		}
 	})

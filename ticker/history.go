@@ -60,7 +60,12 @@ func (d *dispatcher) forget(key string, settled time.Time) {
 // server saw go back that far), those seen since, and the current one.
 func (d *dispatcher) versionsSince(key string, je *jobEntry, stored subjects.JobState) []jobVersion {
 	vs := append([]jobVersion(nil), d.history[key]...)
-	if stored.Spec != "" && (len(vs) == 0 || vs[0].rev > stored.Revision) {
+	if je != nil && je.plan != nil && (len(vs) == 0 || vs[len(vs)-1].rev < je.state.Revision) {
+		vs = append(vs, jobVersion{rev: je.state.Revision, written: je.written, plan: je.plan})
+	}
+	// Only a job that changed since its state was stored needs the stored version
+	// parsed (at 100,000 jobs, parsing them all would delay a term by seconds).
+	if stored.Spec != "" && len(vs) > 0 && vs[0].rev > stored.Revision {
 		base := jobVersion{rev: stored.Revision}
 		if !stored.Removed {
 			if prev, err := job.Parse(key, []byte(stored.Spec)); err == nil {
@@ -68,9 +73,6 @@ func (d *dispatcher) versionsSince(key string, je *jobEntry, stored subjects.Job
 			}
 		}
 		vs = append([]jobVersion{base}, vs...)
-	}
-	if je != nil && je.plan != nil && (len(vs) == 0 || vs[len(vs)-1].rev < je.state.Revision) {
-		vs = append(vs, jobVersion{rev: je.state.Revision, written: je.written, plan: je.plan})
 	}
 	return vs
 }
