@@ -541,6 +541,11 @@ func (d *dispatcher) loaded() {
 		d.applyJob(c)
 	}
 	d.pending, d.newest = nil, nil
+	for _, e := range d.runs {
+		// Lost runs read before their jobs count for overlap only now (willReschedule).
+		d.uncount(e)
+		d.count(e)
+	}
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker loaded")
 }
 
@@ -793,16 +798,16 @@ func (d *dispatcher) activeRunOf(jobKey string) string {
 	return "a run"
 }
 
-// firstActive is the run of the job that prohibit_overlap lets go on: one placed,
-// running or lost awaiting its reschedule, else the oldest tick still waiting for a
-// node.
+// firstActive is the run of the job that prohibit_overlap lets go on: one placed or
+// running, else the oldest tick still waiting, for a node or (lost) for its
+// reschedule.
 func (d *dispatcher) firstActive(jobKey string) *runEntry {
 	var first *runEntry
 	for _, e := range d.runs {
 		if e.run.Job != jobKey || !e.countedJob {
 			continue
 		}
-		if a := e.run.Current(); e.run.State != subjects.StateQueued || a != nil && a.Node != "" {
+		if a := e.run.Current(); e.run.State == subjects.StateRunning || e.run.State == subjects.StateQueued && a != nil && a.Node != "" {
 			return e
 		}
 		if first == nil || e.run.Scheduled < first.run.Scheduled {
@@ -1152,6 +1157,9 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		}
 		if now.Before(a.Finished.Add(je.plan.delay)) {
 			return
+		}
+		if je.plan.overlap && d.byJob[je.key] > 1 && d.firstActive(je.key) != e {
+			return // another run of the job goes first (one launched by a term that missed this one)
 		}
 		next := cloneRun(run)
 		next.Attempts++

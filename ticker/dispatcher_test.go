@@ -816,6 +816,39 @@ constraints:
 	})
 }
 
+func TestALostRunOfAProhibitOverlapJobIsRelaunchedOnlyAfterTheJobsOtherRunEnds(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 10*time.Second)
+		s.node("b", 10*time.Second)
+		s.putJob("j", jobYAML("0 0 1 1 *", "  prohibit_overlap: true\nreschedule: {attempts: 1, delay: 1s}"))
+		// A term that did not see the lost run of 23:59:58 launched 23:59:59 on b.
+		lostTick, otherTick := start.Add(-2*time.Second), start.Add(-time.Second)
+		records := []subjects.Run{{
+			ID: subjects.RunID("j", lostTick), Job: "j", Scheduled: lostTick.Unix(), State: subjects.StateLost,
+			Allocations: []subjects.Allocation{{ID: newAllocID(), Node: "a", State: subjects.StateLost, Created: lostTick, Finished: ptr(lostTick)}},
+		}, {
+			ID: subjects.RunID("j", otherTick), Job: "j", Scheduled: otherTick.Unix(), State: subjects.StateQueued,
+			Allocations: []subjects.Allocation{{ID: newAllocID(), Node: "b", NodeID: "b-id", State: subjects.StateQueued, Created: otherTick}},
+		}}
+		for _, r := range records {
+			if _, err := s.store.CreateRun(s.ctx, subjects.RunKey("j", time.Unix(r.Scheduled, 0)), &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(30 * time.Second)
+		stop()
+		lost, _, _ := s.store.run(subjects.RunKey("j", lostTick))
+		other, _, _ := s.store.run(subjects.RunKey("j", otherTick))
+		if other.State != subjects.StateComplete || len(lost.Allocations) != 2 || lost.State != subjects.StateComplete {
+			t.Fatalf("runs: %+v and %+v; want both complete, the lost one on a second allocation", lost, other)
+		}
+		if again, ended := lost.Allocations[1].Started, other.Allocations[0].Finished; again.Before(*ended) {
+			t.Fatalf("the lost run was relaunched at %s, while the job's other run ran until %s", again.Format(time.TimeOnly), ended.Format(time.TimeOnly))
+		}
+	})
+}
+
 func TestAJobChangedWhileNobodyLedCatchesUpItsPreviousVersionsTicks(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)

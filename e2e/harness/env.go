@@ -265,6 +265,9 @@ func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) erro
 	}
 	res := Check(in)
 	rep.Result = res
+	if err := e.Book.WriteFile(filepath.Join(rep.Dir, "book.txt")); err != nil {
+		e.Logf("job definitions not written: %v", err)
+	}
 	e.mu.Lock()
 	rep.Notes = e.notes
 	rep.Violations = append(append([]string(nil), e.violations...), res.Violations...)

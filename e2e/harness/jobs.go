@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -157,6 +158,30 @@ func (b *Book) Spec(key string) *JobSpec {
 		}
 	}
 	return s
+}
+
+// WriteFile writes every definition to path, one per line in order of keys, for a
+// failure to be analysed: when it was sent and acknowledged (or how it failed), and
+// its schedule.
+func (b *Book) WriteFile(path string) error {
+	var buf strings.Builder
+	for _, key := range b.Keys() {
+		for _, d := range b.Defs(key) {
+			what := "raw"
+			switch {
+			case d.Deleted:
+				what = "delete"
+			case d.Spec != nil:
+				what = fmt.Sprintf("every %s overlap %v", d.Spec.Every, d.Spec.Overlap)
+			}
+			acked := "not acknowledged: " + fmt.Sprint(d.Err)
+			if d.OK() {
+				acked = "acked " + d.Acked.Format("15:04:05.000")
+			}
+			fmt.Fprintf(&buf, "%s\tsent %s\t%s\t%s\n", key, d.Sent.Format("15:04:05.000"), acked, what)
+		}
+	}
+	return os.WriteFile(path, []byte(buf.String()), 0o644)
 }
 
 // Env's job helpers.
