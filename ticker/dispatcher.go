@@ -38,6 +38,8 @@ const (
 	maxFill = 256
 	// fillTimeout bounds that read, which a term waits for before it launches.
 	fillTimeout = 250 * time.Millisecond
+	// gapsTimeout bounds it when a term also reads job versions it may have missed.
+	gapsTimeout = 2 * time.Second
 	// defaultCatchupWindow applies to runs whose job is gone.
 	defaultCatchupWindow = 10 * time.Minute
 )
@@ -103,8 +105,10 @@ type result struct {
 
 // fillResult is what a read of job changes past the watch found.
 type fillResult struct {
-	changes []Change
-	err     error
+	changes  []Change
+	versions map[string][]Change // by job: versions read from gaps (versionGaps)
+	err      error
+	gapsErr  error
 }
 
 // retryTick is a tick whose run record could not be written; the sweep tries again.
@@ -198,7 +202,7 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 		case l := <-terms:
 			d.starting, lost = l, l.Lost()
 			if d.ready {
-				d.fillJobs(d.clock.Now())
+				d.fillJobs(d.clock.Now(), d.versionGaps())
 			}
 		case <-lost:
 			lost = nil
@@ -214,7 +218,7 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 			}
 			d.loaded()
 			if d.starting != nil {
-				d.fillJobs(d.clock.Now())
+				d.fillJobs(d.clock.Now(), d.versionGaps())
 			}
 		case r := <-d.results:
 			d.finish(r)
@@ -1114,7 +1118,7 @@ func (d *dispatcher) sweep() {
 	}
 	d.pollStaleNodes(now)
 	if d.filling.IsZero() || now.Sub(d.filling) > 2*fillTimeout {
-		d.fillJobs(now)
+		d.fillJobs(now, nil)
 	}
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
@@ -1291,19 +1295,90 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 // the bucket, off the loop: a watch can lag for seconds after its stream changed
 // leader, and a version the leader does not know yet would have the previous one
 // launch ticks that are no longer its own. It costs one read when there is nothing
-// new. The read is short: a replica that hangs is passed over by the next one.
-func (d *dispatcher) fillJobs(now time.Time) {
+// new. The read is short: a replica that hangs is passed over by the next one. It also
+// reads the versions in gaps (versionGaps) that the bucket still keeps.
+func (d *dispatcher) fillJobs(now time.Time, gaps []versionGap) {
 	d.filling = now
 	after := d.jobsRev
 	go func() {
-		ctx, cancel := context.WithTimeout(d.ctx, fillTimeout)
+		budget := fillTimeout
+		if len(gaps) > 0 {
+			budget = gapsTimeout
+		}
+		ctx, cancel := context.WithTimeout(d.ctx, budget)
 		defer cancel()
-		changes, err := d.store.JobChangesAfter(ctx, after, maxFill)
+		f := fillResult{versions: map[string][]Change{}}
+		f.changes, f.err = d.store.JobChangesAfter(ctx, after, maxFill)
+		for _, g := range gaps {
+			vs, err := d.store.JobVersions(ctx, g.key, g.after, g.before)
+			if err != nil {
+				f.gapsErr = errors.Join(f.gapsErr, fmt.Errorf("versions of job %s: %w", g.key, err))
+			}
+			f.versions[g.key] = vs
+		}
 		select {
-		case d.fills <- fillResult{changes: changes, err: err}:
+		case d.fills <- f:
 		case <-d.ctx.Done():
 		}
 	}()
+}
+
+// versionGap is a span of a job's revisions this server may not have seen: after
+// the one its stored state names, before the first one it knows of since. Versions
+// stored there while no ticker ran (a whole cluster restarting) and replaced before
+// any read the bucket still had ticks due.
+type versionGap struct {
+	key           string
+	after, before uint64
+}
+
+// versionGaps lists, for a term about to start, the jobs changed since their state
+// was stored, and what of them this server may have missed.
+func (d *dispatcher) versionGaps() []versionGap {
+	var gaps []versionGap
+	add := func(key string, first uint64) {
+		if stored := d.states[key].Revision; first > stored+1 {
+			gaps = append(gaps, versionGap{key: key, after: stored, before: first})
+		}
+	}
+	for key, je := range d.jobs {
+		first := je.state.Revision
+		if h := d.history[key]; len(h) > 0 {
+			first = min(first, h[0].rev)
+		}
+		if first != d.states[key].Revision {
+			add(key, first)
+		}
+	}
+	for key, h := range d.history {
+		if d.jobs[key] == nil {
+			add(key, h[0].rev)
+		}
+	}
+	return gaps
+}
+
+// rememberEarlier adds to a job's history the versions read from a gap, which come
+// before every version it has.
+func (d *dispatcher) rememberEarlier(key string, changes []Change) {
+	var earlier []jobVersion
+	for _, c := range changes {
+		v := jobVersion{rev: c.Rev, written: c.Written}
+		if !c.Deleted {
+			j, err := job.Parse(key, c.Value)
+			if err != nil {
+				continue // an invalid version left the previous one running
+			}
+			if v.plan, err = d.planner.plan(j); err != nil {
+				continue
+			}
+		}
+		earlier = append(earlier, v)
+	}
+	if len(earlier) > 0 {
+		d.log.Info().Str("job", key).Int("versions", len(earlier)).Msg("job versions stored while no ticker read them recovered from the bucket")
+		d.history[key] = append(earlier, d.history[key]...)
+	}
 }
 
 // filled applies a fillJobs read in the loop, and starts the term that waited for it.
@@ -1317,6 +1392,12 @@ func (d *dispatcher) filled(f fillResult) {
 			d.log.Info().Str("job", c.Key).Uint64("revision", c.Rev).Msg("job change read from the bucket ahead of the watch")
 		}
 		d.apply(c)
+	}
+	if f.gapsErr != nil {
+		d.log.Warn().Err(f.gapsErr).Msg("job versions no ticker saw could not all be read back; their ticks may have no record")
+	}
+	for key, vs := range f.versions {
+		d.rememberEarlier(key, vs)
 	}
 	if d.starting != nil {
 		d.lease, d.leading, d.starting = d.starting, true, nil

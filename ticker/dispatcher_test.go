@@ -611,6 +611,32 @@ func TestEveryVersionOfAJobWrittenAndDeletedWhileNobodyLedHasItsTicksRecordedSki
 	})
 }
 
+func TestVersionsStoredWhileNoTickerRanHaveTheirTicksLaunched(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 10s", ""))
+		lease := newTestLease()
+		stop := s.dispatch(lease)
+		time.Sleep(12 * time.Second)
+		lease.end()
+		stop()
+		// No ticker runs (the whole cluster restarts): @every 3s is stored at
+		// 00:00:13 and replaced by @every 4s at 00:00:19.5, which is all a ticker
+		// started at 00:00:26 reads of the job.
+		time.Sleep(time.Second)
+		s.putJob("j", jobYAML("@every 3s", ""))
+		time.Sleep(6500 * time.Millisecond)
+		s.putJob("j", jobYAML("@every 4s", ""))
+		time.Sleep(6500 * time.Millisecond)
+		stop = s.dispatch(newTestLease())
+		time.Sleep(6500 * time.Millisecond)
+		stop()
+		if got, want := ticksOf(s.byTick("j")), []int64{10, 15, 18, 20, 24, 28, 32}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
+
 func TestATickWhoseRecordFailedIsRecordedSkippedWhenItsJobIsDeletedMeanwhile(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 100*time.Millisecond)

@@ -159,19 +159,33 @@ func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.J
 // JobChangesAfter reads the changes by sequence with direct gets, which any replica
 // of the bucket answers, also while its stream elects a leader.
 func (s *jsStore) JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error) {
+	return s.readJobs(ctx, ">", rev, 0, limit)
+}
+
+// JobVersions reads the versions as JobChangesAfter reads changes.
+func (s *jsStore) JobVersions(ctx context.Context, key string, after, before uint64) ([]Change, error) {
+	return s.readJobs(ctx, key, after, before, maxVersions)
+}
+
+// readJobs reads the jobs bucket's messages on keys (a key, or ">" for all) with a
+// sequence after after and before before (0: no bound), at most limit of them.
+func (s *jsStore) readJobs(ctx context.Context, keys string, after, before uint64, limit int) ([]Change, error) {
 	stream, err := s.jobsStream(ctx)
 	if err != nil {
 		return nil, err
 	}
 	prefix := "$KV." + s.buckets.Jobs.Bucket() + "."
 	var out []Change
-	for seq := rev + 1; len(out) < limit; {
-		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(prefix+">"))
+	for seq := after + 1; len(out) < limit && (before == 0 || seq < before); {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(prefix+keys))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // none stored after seq
 		}
 		if err != nil {
 			return out, fmt.Errorf("read the jobs bucket from revision %d: %w", seq, err)
+		}
+		if before != 0 && m.Sequence >= before {
+			break
 		}
 		op := m.Header.Get("KV-Operation")
 		out = append(out, Change{

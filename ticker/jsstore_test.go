@@ -13,7 +13,7 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-func TestJobChangesAfterAreReadWhileTheJobsStreamHasNoLeader(t *testing.T) {
+func TestJobChangesAndVersionsAreReadWhileTheJobsStreamHasNoLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts NATS servers")
 	}
@@ -96,5 +96,9 @@ func TestJobChangesAfterAreReadWhileTheJobsStreamHasNoLeader(t *testing.T) {
 	}
 	if one, err := store.JobChangesAfter(ctx, first, 1); err != nil || len(one) != 1 {
 		t.Fatalf("changes with limit 1: %v, %v; want one", one, err)
+	}
+	versions, err := store.JobVersions(ctx, "a", 0, a2)
+	if err != nil || len(versions) != 1 || versions[0].Rev != first || string(versions[0].Value) != "v1" {
+		t.Fatalf("versions of a before revision %d: %+v, %v; want v1 at revision %d", a2, versions, err, first)
 	}
 }

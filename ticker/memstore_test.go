@@ -191,6 +191,18 @@ func (s *memStore) JobChangesAfter(_ context.Context, rev uint64, limit int) ([]
 	return out, nil
 }
 
+func (s *memStore) JobVersions(_ context.Context, key string, after, before uint64) ([]Change, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Change
+	for _, c := range s.jobLog {
+		if c.Key == key && c.Rev > after && c.Rev < before {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // setBlindJobs stalls the watchers' job changes (blind true) or lets new ones through.
 func (s *memStore) setBlindJobs(blind bool) {
 	s.mu.Lock()

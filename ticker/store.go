@@ -38,6 +38,9 @@ type Store interface {
 	// JobChangesAfter reads the jobs bucket's changes stored after revision rev, oldest
 	// first, at most limit of them, from the bucket itself rather than the watch.
 	JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error)
+	// JobVersions reads the versions of one job that the jobs bucket still keeps with
+	// a revision between after and before (both excluded), oldest first.
+	JobVersions(ctx context.Context, key string, after, before uint64) ([]Change, error)
 }
 
 // ChangeKind says what a Change is about.
