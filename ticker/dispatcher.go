@@ -40,6 +40,8 @@ const (
 	fillTimeout = 250 * time.Millisecond
 	// gapsTimeout bounds it when a term also reads job versions it may have missed.
 	gapsTimeout = 2 * time.Second
+	// startBudget is how long a term may wait for those reads to succeed.
+	startBudget = 2 * time.Second
 	// defaultCatchupWindow applies to runs whose job is gone.
 	defaultCatchupWindow = 10 * time.Minute
 )
@@ -147,23 +149,24 @@ type dispatcher struct {
 	filling time.Time                    // when a read of job changes the watch may lack began; zero when done
 	fills   chan fillResult
 	// starting is a term's lease while the job changes the watch may lack are read:
-	// the term starts (lease, leading) once they were.
-	starting   leaseView
-	newest     map[string]int64 // newest tick with a record, read before that
-	retries    []retryTick
-	heap       launchHeap
-	nodes      map[string]*nodeEntry
-	names      []string // node names, sorted: placement walks them in a stable order
-	runs       map[string]*runEntry
-	byJob      map[string]int // non-terminal runs per job
-	byNode     map[string]int // queued and running allocations per node
-	dirty      map[string]bool
-	newestBeat time.Time // the newest node heartbeat seen
-	flowSince  time.Time // since when node heartbeats have landed without a pause
-	ready      bool      // every bucket was read
-	results    chan result
-	inflight   chan struct{}
-	ctx        context.Context
+	// the term starts (lease, leading) once they were, or after startBudget.
+	starting      leaseView
+	startingSince time.Time
+	newest        map[string]int64 // newest tick with a record, read before that
+	retries       []retryTick
+	heap          launchHeap
+	nodes         map[string]*nodeEntry
+	names         []string // node names, sorted: placement walks them in a stable order
+	runs          map[string]*runEntry
+	byJob         map[string]int // non-terminal runs per job
+	byNode        map[string]int // queued and running allocations per node
+	dirty         map[string]bool
+	newestBeat    time.Time // the newest node heartbeat seen
+	flowSince     time.Time // since when node heartbeats have landed without a pause
+	ready         bool      // every bucket was read
+	results       chan result
+	inflight      chan struct{}
+	ctx           context.Context
 }
 
 func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher {
@@ -200,7 +203,7 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 		case <-ctx.Done():
 			return nil
 		case l := <-terms:
-			d.starting, lost = l, l.Lost()
+			d.starting, d.startingSince, lost = l, d.clock.Now(), l.Lost()
 			if d.ready {
 				d.fillJobs(d.clock.Now(), d.versionGaps())
 			}
@@ -1298,9 +1301,23 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 // new. The read is short: a replica that hangs is passed over by the next one. It also
 // reads the versions in gaps (versionGaps) that the bucket still keeps.
 func (d *dispatcher) fillJobs(now time.Time, gaps []versionGap) {
+	d.fillJobsAfter(0, now, gaps)
+}
+
+// fillJobsAfter is fillJobs, started after wait.
+func (d *dispatcher) fillJobsAfter(wait time.Duration, now time.Time, gaps []versionGap) {
 	d.filling = now
 	after := d.jobsRev
 	go func() {
+		if wait > 0 {
+			timer := d.clock.NewTimer(wait)
+			select {
+			case <-timer.C:
+			case <-d.ctx.Done():
+				timer.Stop()
+				return
+			}
+		}
 		budget := fillTimeout
 		if len(gaps) > 0 {
 			budget = gapsTimeout
@@ -1393,16 +1410,26 @@ func (d *dispatcher) filled(f fillResult) {
 		}
 		d.apply(c)
 	}
-	if f.gapsErr != nil {
-		d.log.Warn().Err(f.gapsErr).Msg("job versions no ticker saw could not all be read back; their ticks may have no record")
-	}
 	for key, vs := range f.versions {
 		d.rememberEarlier(key, vs)
 	}
-	if d.starting != nil {
-		d.lease, d.leading, d.starting = d.starting, true, nil
-		d.lead()
+	if d.starting == nil {
+		return
 	}
+	if now := d.clock.Now(); (f.err != nil || f.gapsErr != nil) && now.Sub(d.startingSince) < startBudget {
+		// Read again (from where this read got to) rather than lead on a view that
+		// may be seconds old: replicas answer slowly during partitions.
+		d.fillJobsAfter(fillTimeout/5, now, d.versionGaps())
+		return
+	}
+	if f.gapsErr != nil {
+		d.log.Warn().Err(f.gapsErr).Msg("job versions no ticker saw could not all be read back; their ticks may have no record")
+	}
+	if f.err != nil {
+		d.log.Warn().Err(f.err).Msg("job changes the watch may lack could not be read; leading on the watch's view")
+	}
+	d.lease, d.leading, d.starting = d.starting, true, nil
+	d.lead()
 }
 
 // pollStaleNodes reads the record of each node whose heartbeat is overdue, at most

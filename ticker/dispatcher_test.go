@@ -730,6 +730,21 @@ func TestANewLeaderWhoseWatchMissedAVersionStoredWhileNobodyLedCatchesUpThatVers
 	})
 }
 
+func TestANewLeaderWhoseFirstReadsOfJobChangesFailReadsAgainBeforeItLaunches(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.twoTerms("@every 2s", 12500*time.Millisecond, func() {
+			s.store.setBlindJobs(true) // B's watch shows no job change from here on
+			time.Sleep(500 * time.Millisecond)
+			s.putJob("j", jobYAML("@every 3s", ""))
+			s.store.setFailFills(3) // and its first three reads fail (a partition)
+			time.Sleep(3200 * time.Millisecond)
+		}, 4300*time.Millisecond)
+		if got, want := ticksOf(s.byTick("j")), []int64{2, 4, 6, 8, 10, 12, 15, 18}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
+
 func TestAQueuedRunOfADeletedJobEndsSkippedWithoutWaitingForTheWindow(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.putJob("j", jobYAML("@every 1s", "")) // no node: its runs wait queued

@@ -35,6 +35,8 @@ type memStore struct {
 	// blindJobs keeps job changes from the watchers; jobLog has every job change.
 	blindJobs bool
 	jobLog    []Change
+	// failFills is how many JobChangesAfter reads fail from now (slow replicas).
+	failFills int
 	// failCreates are run keys whose creation fails (a write that timed out).
 	failCreates map[string]bool
 }
@@ -182,6 +184,10 @@ func (s *memStore) failCreate(key string, fail bool) {
 func (s *memStore) JobChangesAfter(_ context.Context, rev uint64, limit int) ([]Change, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failFills > 0 {
+		s.failFills--
+		return nil, context.DeadlineExceeded
+	}
 	var out []Change
 	for _, c := range s.jobLog {
 		if c.Rev > rev && len(out) < limit {
@@ -201,6 +207,13 @@ func (s *memStore) JobVersions(_ context.Context, key string, after, before uint
 		}
 	}
 	return out, nil
+}
+
+// setFailFills makes the next n JobChangesAfter reads fail.
+func (s *memStore) setFailFills(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failFills = n
 }
 
 // setBlindJobs stalls the watchers' job changes (blind true) or lets new ones through.
