@@ -310,7 +310,12 @@ func (e *testEnv) waitDrained(t *testing.T, node string) {
 
 // member reads a node record.
 func (e *testEnv) member(t *testing.T, name string) (subjects.Member, uint64, error) {
-	entry, err := e.b.Nodes.Get(ctxT(t), subjects.Token(name))
+	return memberIn(t, e.b, name)
+}
+
+// memberIn reads a node's record from the buckets b.
+func memberIn(t *testing.T, b *subjects.Buckets, name string) (subjects.Member, uint64, error) {
+	entry, err := b.Nodes.Get(ctxT(t), subjects.Token(name))
 	if err != nil {
 		return subjects.Member{}, 0, err
 	}

@@ -580,11 +580,25 @@ func TestRunnerLeavesAServerCutOffFromItsPeers(t *testing.T) {
 	if got := nc.ConnectedUrl(); got != urls[0] {
 		t.Fatalf("runner connected to %s, want %s", got, urls[0])
 	}
+	// Read through server 1: the isolated server still answers reads, from its copy.
+	rnc, err := nats.Connect(urls[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rnc.Close)
+	rjs, err := jetstream.New(rnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	majority, err := subjects.Bind(ctxT(t), rjs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.cluster.Isolate(0)
 	defer e.cluster.Rejoin(t, 0)
 	cut := time.Now()
 	waitFor(t, 60*time.Second, func() error {
-		m, _, err := e.member(t, "n1")
+		m, _, err := memberIn(t, majority, "n1")
 		if err != nil {
 			return err
 		}
