@@ -581,16 +581,7 @@ func TestRunnerLeavesAServerCutOffFromItsPeers(t *testing.T) {
 		t.Fatalf("runner connected to %s, want %s", got, urls[0])
 	}
 	// Read through server 1: the isolated server still answers reads, from its copy.
-	rnc, err := nats.Connect(urls[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rnc.Close)
-	rjs, err := jetstream.New(rnc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	majority, err := subjects.Bind(ctxT(t), rjs)
+	majority, err := subjects.Bind(ctxT(t), e.connectTo(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
