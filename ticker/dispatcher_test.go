@@ -714,17 +714,29 @@ func TestAJobVersionStoredWhileTheJobsWatchStallsReplacesThePreviousOneWithinASw
 	})
 }
 
+// missVersionWhileNobodyLeads runs j (@every 2s) under A until 00:00:12.5; B's watch
+// then shows no job change, @every 3s is stored at 00:00:13, B's first failedReads
+// reads of job changes fail, and B leads from 00:00:16.2 to 00:00:20.5. It returns
+// the ticks with a record.
+func (s *sim) missVersionWhileNobodyLeads(failedReads int) []int64 {
+	s.twoTerms("@every 2s", 12500*time.Millisecond, func() {
+		s.store.setBlindJobs(true)
+		time.Sleep(500 * time.Millisecond)
+		s.putJob("j", jobYAML("@every 3s", ""))
+		s.store.setFailFills(failedReads)
+		time.Sleep(3200 * time.Millisecond)
+	}, 4300*time.Millisecond)
+	return ticksOf(s.byTick("j"))
+}
+
+// versionMissedWhileNobodyLed is what missVersionWhileNobodyLeads must record:
+// @every 2s until 00:00:13, then @every 3s: 15 caught up, 18 on time; not 14 and 16
+// of the version B's watch still shows.
+var versionMissedWhileNobodyLed = []int64{2, 4, 6, 8, 10, 12, 15, 18}
+
 func TestANewLeaderWhoseWatchMissedAVersionStoredWhileNobodyLedCatchesUpThatVersionsTicks(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.twoTerms("@every 2s", 12500*time.Millisecond, func() {
-			s.store.setBlindJobs(true) // B's watch shows no job change from here on
-			time.Sleep(500 * time.Millisecond)
-			s.putJob("j", jobYAML("@every 3s", ""))
-			time.Sleep(3200 * time.Millisecond)
-		}, 4300*time.Millisecond)
-		// @every 2s until 00:00:13, then @every 3s: 15 caught up, 18 on time; not 14
-		// and 16 of the version B's watch still shows.
-		if got, want := ticksOf(s.byTick("j")), []int64{2, 4, 6, 8, 10, 12, 15, 18}; !slices.Equal(got, want) {
+		if got, want := s.missVersionWhileNobodyLeads(0), versionMissedWhileNobodyLed; !slices.Equal(got, want) {
 			t.Fatalf("ticks with a record: %v, want %v", got, want)
 		}
 	})
@@ -732,14 +744,7 @@ func TestANewLeaderWhoseWatchMissedAVersionStoredWhileNobodyLedCatchesUpThatVers
 
 func TestANewLeaderWhoseFirstReadsOfJobChangesFailReadsAgainBeforeItLaunches(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.twoTerms("@every 2s", 12500*time.Millisecond, func() {
-			s.store.setBlindJobs(true) // B's watch shows no job change from here on
-			time.Sleep(500 * time.Millisecond)
-			s.putJob("j", jobYAML("@every 3s", ""))
-			s.store.setFailFills(3) // and its first three reads fail (a partition)
-			time.Sleep(3200 * time.Millisecond)
-		}, 4300*time.Millisecond)
-		if got, want := ticksOf(s.byTick("j")), []int64{2, 4, 6, 8, 10, 12, 15, 18}; !slices.Equal(got, want) {
+		if got, want := s.missVersionWhileNobodyLeads(3), versionMissedWhileNobodyLed; !slices.Equal(got, want) {
 			t.Fatalf("ticks with a record: %v, want %v", got, want)
 		}
 	})
