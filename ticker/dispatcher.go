@@ -205,7 +205,7 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 		case l := <-terms:
 			d.starting, d.startingSince, lost = l, d.clock.Now(), l.Lost()
 			if d.ready {
-				d.fillJobs(d.clock.Now(), d.versionGaps())
+				d.fillJobs(0, d.clock.Now(), d.versionGaps())
 			}
 		case <-lost:
 			lost = nil
@@ -221,7 +221,7 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 			}
 			d.loaded()
 			if d.starting != nil {
-				d.fillJobs(d.clock.Now(), d.versionGaps())
+				d.fillJobs(0, d.clock.Now(), d.versionGaps())
 			}
 		case r := <-d.results:
 			d.finish(r)
@@ -500,7 +500,7 @@ func (d *dispatcher) applyJob(c Change) {
 		d.putState(key, st)
 		if err == nil || je.plan != nil && je.index < 0 {
 			// Ticks of a new version are due from when it was stored.
-			d.schedule(je, je.scheduleFrom(err == nil && c.Rev != prevRev), now)
+			d.schedule(je, versionStart(je.written, je.lastTick, err == nil && c.Rev != prevRev), now)
 		}
 	}
 }
@@ -946,15 +946,16 @@ func (d *dispatcher) markTick(run *subjects.Run) {
 	}
 }
 
-// scheduleFrom is when the job's running version starts to be due: after its last
-// tick, or, for a version newer than the one that tick was launched under, from when
-// it was stored, also if the previous version passed that while this one was on its
-// way (a watch can lag for seconds): records made already cost a refused create each.
-func (je *jobEntry) scheduleFrom(newVersion bool) time.Time {
-	if newVersion {
-		return je.written
+// versionStart is when a version of a job, stored at written, starts to be due: after
+// the job's settled tick, or, for a version newer than the one that tick was settled
+// under, from when it was stored, also if the previous version passed that while this
+// one was on its way (a watch can lag for seconds): records made already cost a
+// refused create each.
+func versionStart(written, settled time.Time, newer bool) time.Time {
+	if newer {
+		return written
 	}
-	return laterOf(je.lastTick, je.written)
+	return laterOf(settled, written)
 }
 
 // openTick notes that the tick's record is being written.
@@ -1121,7 +1122,7 @@ func (d *dispatcher) sweep() {
 	}
 	d.pollStaleNodes(now)
 	if d.filling.IsZero() || now.Sub(d.filling) > 2*fillTimeout {
-		d.fillJobs(now, nil)
+		d.fillJobs(0, now, nil)
 	}
 	for _, e := range d.runs {
 		if e.busy || e.rev == 0 {
@@ -1299,13 +1300,9 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 // leader, and a version the leader does not know yet would have the previous one
 // launch ticks that are no longer its own. It costs one read when there is nothing
 // new. The read is short: a replica that hangs is passed over by the next one. It also
-// reads the versions in gaps (versionGaps) that the bucket still keeps.
-func (d *dispatcher) fillJobs(now time.Time, gaps []versionGap) {
-	d.fillJobsAfter(0, now, gaps)
-}
-
-// fillJobsAfter is fillJobs, started after wait.
-func (d *dispatcher) fillJobsAfter(wait time.Duration, now time.Time, gaps []versionGap) {
+// reads the versions in gaps (versionGaps) that the bucket still keeps, and starts
+// after wait (a term reading again after a failure).
+func (d *dispatcher) fillJobs(wait time.Duration, now time.Time, gaps []versionGap) {
 	d.filling = now
 	after := d.jobsRev
 	go func() {
@@ -1419,7 +1416,7 @@ func (d *dispatcher) filled(f fillResult) {
 	if now := d.clock.Now(); (f.err != nil || f.gapsErr != nil) && now.Sub(d.startingSince) < startBudget {
 		// Read again (from where this read got to) rather than lead on a view that
 		// may be seconds old: replicas answer slowly during partitions.
-		d.fillJobsAfter(fillTimeout/5, now, d.versionGaps())
+		d.fillJobs(fillTimeout/5, now, d.versionGaps())
 		return
 	}
 	if f.gapsErr != nil {

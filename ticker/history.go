@@ -88,11 +88,8 @@ func (d *dispatcher) catchUpVersions(key string, je *jobEntry, stored subjects.J
 	vs := d.versionsSince(key, je, stored)
 	gone := je == nil
 	for i, v := range vs {
-		from := laterOf(settled, v.written)
-		switch {
-		case v.rev > stored.Revision:
-			from = v.written
-		case from.IsZero():
+		from := versionStart(v.written, settled, v.rev > stored.Revision)
+		if from.IsZero() {
 			from = stored.Updated // no tick of it was recorded: it ran from no earlier
 		}
 		if i == len(vs)-1 {
