@@ -67,7 +67,7 @@ type jobEntry struct {
 	// open holds the ticks (Unix seconds) whose record this term is still writing or
 	// will retry: the persisted LastTick stays below them (see settledTick).
 	open    []int64
-	written time.Time // when the newest version was stored
+	written time.Time // when the version that runs was stored; zero if only its state knows it
 	rr      int       // round-robin position for spreading runs over nodes
 }
 
@@ -471,15 +471,18 @@ func (d *dispatcher) applyJob(c Change) {
 		}
 		d.jobs[key] = je
 	}
-	je.written = c.Written
 	prevRev := je.state.Revision
 	j, err := job.Parse(key, c.Value)
 	now := d.clock.Now()
 	st := je.state
+	removed := st.Removed
 	st.Removed, st.Updated = false, now.UTC()
 	if err != nil {
 		st.Valid, st.Error = false, err.Error()
-		if je.plan == nil && st.Spec != "" {
+		if removed {
+			// Made again, invalid: no valid version of it exists since the removal.
+			st.Spec, st.Revision = "", 0
+		} else if je.plan == nil && st.Spec != "" {
 			// A previous term stored the last valid version: keep running it.
 			if prev, perr := job.Parse(key, []byte(st.Spec)); perr == nil {
 				d.setPlan(je, prev)
@@ -490,6 +493,7 @@ func (d *dispatcher) applyJob(c Change) {
 		}
 	} else {
 		st.Valid, st.Error, st.Spec, st.Revision = true, "", d.specOf(je, c.Value), c.Rev
+		je.written = c.Written
 		d.setPlan(je, j)
 		d.remember(c, je.plan)
 		d.forget(key, je.settledTick())
@@ -591,6 +595,9 @@ func (d *dispatcher) lead() {
 			d.putState(key, je.state)
 		}
 		if je.plan == nil {
+			// No valid version since it was removed (made again, invalid): the ticks
+			// its versions had before are recorded skipped, as for a removed job.
+			d.catchUpVersions(key, nil, stored, je.lastTick, now)
 			continue
 		}
 		// Versions the job had while nobody led have their ticks caught up too.
@@ -1335,64 +1342,6 @@ func (d *dispatcher) fillJobs(wait time.Duration, now time.Time, gaps []versionG
 		case <-d.ctx.Done():
 		}
 	}()
-}
-
-// versionGap is a span of a job's revisions this server may not have seen: after
-// the one its stored state names, before the first one it knows of since. Versions
-// stored there while no ticker ran (a whole cluster restarting) and replaced before
-// any read the bucket still had ticks due.
-type versionGap struct {
-	key           string
-	after, before uint64
-}
-
-// versionGaps lists, for a term about to start, the jobs changed since their state
-// was stored, and what of them this server may have missed.
-func (d *dispatcher) versionGaps() []versionGap {
-	var gaps []versionGap
-	add := func(key string, first uint64) {
-		if stored := d.states[key].Revision; first > stored+1 {
-			gaps = append(gaps, versionGap{key: key, after: stored, before: first})
-		}
-	}
-	for key, je := range d.jobs {
-		first := je.state.Revision
-		if h := d.history[key]; len(h) > 0 {
-			first = min(first, h[0].rev)
-		}
-		if first != d.states[key].Revision {
-			add(key, first)
-		}
-	}
-	for key, h := range d.history {
-		if d.jobs[key] == nil {
-			add(key, h[0].rev)
-		}
-	}
-	return gaps
-}
-
-// rememberEarlier adds to a job's history the versions read from a gap, which come
-// before every version it has.
-func (d *dispatcher) rememberEarlier(key string, changes []Change) {
-	var earlier []jobVersion
-	for _, c := range changes {
-		v := jobVersion{rev: c.Rev, written: c.Written}
-		if !c.Deleted {
-			j, err := job.Parse(key, c.Value)
-			if err != nil {
-				continue // an invalid version left the previous one running
-			}
-			if v.plan, err = d.planner.plan(j); err != nil {
-				continue
-			}
-		}
-		earlier = append(earlier, v)
-	}
-	if len(earlier) > 0 {
-		d.log.Info().Str("job", key).Int("versions", len(earlier)).Msg("job versions stored while no ticker read them recovered from the bucket")
-		d.history[key] = append(earlier, d.history[key]...)
-	}
 }
 
 // filled applies a fillJobs read in the loop, and starts the term that waited for it.

@@ -417,6 +417,30 @@ func TestRemovedJobLaunchesNoMore(t *testing.T) {
 	})
 }
 
+func TestAJobMadeAgainWithAnInvalidFileAfterItsRemovalDoesNotRunItsRemovedVersion(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", time.Second)
+		s.putJob("j", jobYAML("* * * * *", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(150 * time.Second)
+		s.store.set(JobChanged, "j", nil)
+		time.Sleep(time.Minute)
+		s.putJob("j", "periodic: {cron: \"0 0 30 2 *\"}\n")
+		time.Sleep(2 * time.Minute)
+		stop()
+		// A new term reads the job as it is, with the removed version in its state.
+		stop = s.dispatch(alwaysLeader{})
+		time.Sleep(2 * time.Minute)
+		stop()
+		if got, want := ticksOf(s.byTick("j")), []int64{60, 120}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want 00:01 and 00:02 only (removed at 00:02:30)", got)
+		}
+		if st, _ := s.store.jobState("j"); st.Valid || st.Error == "" || st.Spec != "" {
+			t.Fatalf("job state %+v, want invalid with its error and no valid version", st)
+		}
+	})
+}
+
 func TestHourlyJobAcrossSpringForwardLaunchesOncePerWallClockHour(t *testing.T) {
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {
@@ -633,6 +657,53 @@ func TestVersionsStoredWhileNoTickerRanHaveTheirTicksLaunched(t *testing.T) {
 		stop()
 		if got, want := ticksOf(s.byTick("j")), []int64{10, 15, 18, 20, 24, 28, 32}; !slices.Equal(got, want) {
 			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
+
+func TestAVersionReplacedBeforeItsTicksSettledHasThemLaunchedByALeaderThatNeverSawIt(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		time.Sleep(10500 * time.Millisecond)
+		leaseA.end()
+		stopA()
+		// The whole cluster restarts: B and C come back at 00:00:20, 00:00:11 to
+		// 00:00:20 are due. @every 2s is stored at 00:00:21, then B leads: it names the
+		// new version in the job's state, but none of the records of the old version's
+		// ticks it catches up is written before its term ends at 00:00:23.
+		time.Sleep(9500 * time.Millisecond)
+		termsB, stopB := s.standby()
+		termsC, stopC := s.standby()
+		for tick := 11; tick <= 22; tick++ {
+			s.store.failCreate(subjects.RunKey("j", start.Add(time.Duration(tick)*time.Second)), true)
+		}
+		time.Sleep(time.Second)
+		s.putJob("j", jobYAML("@every 2s", ""))
+		time.Sleep(500 * time.Millisecond)
+		leaseB := newTestLease()
+		termsB <- leaseB
+		time.Sleep(1500 * time.Millisecond)
+		leaseB.end()
+		stopB()
+		if st, _ := s.store.jobState("j"); st.LastTick != start.Add(10*time.Second).Unix() {
+			t.Fatalf("job state %+v, want the last tick settled at 00:00:10", st)
+		}
+		for tick := 11; tick <= 22; tick++ {
+			s.store.failCreate(subjects.RunKey("j", start.Add(time.Duration(tick)*time.Second)), false)
+		}
+		// C saw the old version only as the one its state named, and forgot it once
+		// the state named the new one.
+		time.Sleep(time.Second)
+		termsC <- newTestLease()
+		time.Sleep(6500 * time.Millisecond)
+		stopC()
+		s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(21*time.Second), time.Second)
+		s.checkEveryTickOnce("j", start.Add(22*time.Second), start.Add(30*time.Second), 2*time.Second)
+		if n := len(s.byTick("j")); n != 26 {
+			t.Fatalf("%d ticks with a record, want 21 of @every 1s and 5 of @every 2s: %v", n, ticksOf(s.byTick("j")))
 		}
 	})
 }

@@ -61,7 +61,7 @@ func (d *dispatcher) forget(key string, settled time.Time) {
 func (d *dispatcher) versionsSince(key string, je *jobEntry, stored subjects.JobState) []jobVersion {
 	vs := append([]jobVersion(nil), d.history[key]...)
 	if je != nil && je.plan != nil && (len(vs) == 0 || vs[len(vs)-1].rev < je.state.Revision) {
-		vs = append(vs, jobVersion{rev: je.state.Revision, written: je.written, plan: je.plan})
+		vs = append(vs, je.version())
 	}
 	// Only a job that changed since its state was stored needs the stored version
 	// parsed (at 100,000 jobs, parsing them all would delay a term by seconds).
@@ -117,4 +117,85 @@ func (d *dispatcher) skipAll(je *jobEntry, from, until time.Time, reason string)
 	for t, n := sched.Next(from), 0; !t.IsZero() && !t.After(until) && n < maxSkipRecords; t, n = sched.Next(t), n+1 {
 		d.skip(je, t, reason)
 	}
+}
+
+// version is the version of the job that runs.
+func (je *jobEntry) version() jobVersion {
+	return jobVersion{rev: je.state.Revision, written: je.written, plan: je.plan}
+}
+
+// versionGap is a span of a job's revisions this server may not have seen (after
+// excluded, before excluded; after 0 is from the oldest the bucket keeps).
+type versionGap struct {
+	key           string
+	after, before uint64
+}
+
+// versionGaps lists, for a term about to start, the versions of jobs that this server
+// may lack and whose ticks may not have settled:
+//   - those before the first version it knows, when that one was stored after the
+//     job's settled tick: the previous ones ran until then. A server that started
+//     after they were stored, or forgot them once the job's state named a newer
+//     version, knows only the newer one, while the ticks of the older ones may have
+//     no record yet (the term that stored the state ended before writing them);
+//   - those between the version the stored state names and the first one it knows:
+//     stored and replaced while no ticker ran (a whole cluster restarting), which a
+//     watch's initial values do not show.
+func (d *dispatcher) versionGaps() []versionGap {
+	var gaps []versionGap
+	add := func(key string, first jobVersion, settled time.Time) {
+		stored := d.states[key].Revision
+		switch {
+		case !settled.IsZero() && first.written.After(settled):
+			gaps = append(gaps, versionGap{key: key, before: first.rev})
+		case first.rev > stored+1:
+			gaps = append(gaps, versionGap{key: key, after: stored, before: first.rev})
+		}
+	}
+	for key, je := range d.jobs {
+		first := je.version()
+		if h := d.history[key]; len(h) > 0 && (first.plan == nil || h[0].rev < first.rev) {
+			first = h[0]
+		}
+		add(key, first, je.lastTick)
+	}
+	for key, h := range d.history {
+		if d.jobs[key] == nil {
+			var settled time.Time
+			if last := d.states[key].LastTick; last > 0 {
+				settled = time.Unix(last, 0)
+			}
+			add(key, h[0], settled)
+		}
+	}
+	return gaps
+}
+
+// rememberEarlier adds to a job's history the versions read from a gap, which come
+// before every version it knows; a job that had no history gets the version that runs
+// after them, which ends their spans.
+func (d *dispatcher) rememberEarlier(key string, changes []Change) {
+	var earlier []jobVersion
+	for _, c := range changes {
+		v := jobVersion{rev: c.Rev, written: c.Written}
+		if !c.Deleted {
+			j, err := job.Parse(key, c.Value)
+			if err != nil {
+				continue // an invalid version left the previous one running
+			}
+			if v.plan, err = d.planner.plan(j); err != nil {
+				continue
+			}
+		}
+		earlier = append(earlier, v)
+	}
+	if len(earlier) == 0 {
+		return
+	}
+	d.log.Info().Str("job", key).Int("versions", len(earlier)).Msg("job versions whose ticks may not have settled read back from the bucket")
+	h := d.history[key]
+	if je := d.jobs[key]; len(h) == 0 && je != nil && je.plan != nil {
+		h = []jobVersion{je.version()}
+	}
+	d.history[key] = append(earlier, h...)
 }
