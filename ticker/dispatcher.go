@@ -40,6 +40,9 @@ const (
 	fillTimeout = 250 * time.Millisecond
 	// gapsTimeout bounds it when a term also reads job versions it may have missed.
 	gapsTimeout = 2 * time.Second
+	// gapReaders bounds the jobs whose versions are read at once: after a mass update
+	// of hourly jobs, a term may have thousands to read before it launches.
+	gapReaders = 32
 	// startBudget is how long a term may wait for those reads to succeed.
 	startBudget = 2 * time.Second
 	// defaultCatchupWindow applies to runs whose job is gone.
@@ -1328,15 +1331,9 @@ func (d *dispatcher) fillJobs(wait time.Duration, now time.Time, gaps []versionG
 		}
 		ctx, cancel := context.WithTimeout(d.ctx, budget)
 		defer cancel()
-		f := fillResult{versions: map[string][]Change{}}
+		var f fillResult
 		f.changes, f.err = d.store.JobChangesAfter(ctx, after, maxFill)
-		for _, g := range gaps {
-			vs, err := d.store.JobVersions(ctx, g.key, g.after, g.before)
-			if err != nil {
-				f.gapsErr = errors.Join(f.gapsErr, fmt.Errorf("versions of job %s: %w", g.key, err))
-			}
-			f.versions[g.key] = vs
-		}
+		f.versions, f.gapsErr = d.readGaps(ctx, gaps)
 		select {
 		case d.fills <- f:
 		case <-d.ctx.Done():

@@ -661,50 +661,71 @@ func TestVersionsStoredWhileNoTickerRanHaveTheirTicksLaunched(t *testing.T) {
 	})
 }
 
+// replaceBeforeTicksSettle runs j (@every 1s) under A until 00:00:10.5. The whole
+// cluster restarts: B and C come back at 00:00:20, 00:00:11 to 00:00:20 are due.
+// @every 2s is stored at 00:00:21, then B leads: it names the new version in the
+// job's state, but none of the records of the old version's ticks it catches up is
+// written before its term ends at 00:00:23. C, which saw the old version only as the
+// one its state named and forgot it once the state named the new one, leads from
+// 00:00:24 to 00:00:30.5, its first failedReads reads of job versions failing.
+func (s *sim) replaceBeforeTicksSettle(failedReads int) {
+	s.node("a", 100*time.Millisecond)
+	s.putJob("j", jobYAML("@every 1s", ""))
+	leaseA := newTestLease()
+	stopA := s.dispatch(leaseA)
+	time.Sleep(10500 * time.Millisecond)
+	leaseA.end()
+	stopA()
+	time.Sleep(9500 * time.Millisecond)
+	termsB, stopB := s.standby()
+	termsC, stopC := s.standby()
+	unwritten := func(fail bool) {
+		for tick := 11; tick <= 22; tick++ {
+			s.store.failCreate(subjects.RunKey("j", start.Add(time.Duration(tick)*time.Second)), fail)
+		}
+	}
+	unwritten(true)
+	time.Sleep(time.Second)
+	s.putJob("j", jobYAML("@every 2s", ""))
+	time.Sleep(500 * time.Millisecond)
+	leaseB := newTestLease()
+	termsB <- leaseB
+	time.Sleep(1500 * time.Millisecond)
+	leaseB.end()
+	stopB()
+	if st, _ := s.store.jobState("j"); st.LastTick != start.Add(10*time.Second).Unix() {
+		s.t.Fatalf("job state %+v, want the last tick settled at 00:00:10", st)
+	}
+	unwritten(false)
+	time.Sleep(time.Second)
+	s.store.setFailVersions(failedReads)
+	termsC <- newTestLease()
+	time.Sleep(6500 * time.Millisecond)
+	stopC()
+}
+
+// checkReplacedBeforeTicksSettled asserts what replaceBeforeTicksSettle must record:
+// 00:00:01 to 00:00:21 under @every 1s, then 22 to 30 under @every 2s.
+func (s *sim) checkReplacedBeforeTicksSettled() {
+	s.t.Helper()
+	s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(21*time.Second), time.Second)
+	s.checkEveryTickOnce("j", start.Add(22*time.Second), start.Add(30*time.Second), 2*time.Second)
+	if n := len(s.byTick("j")); n != 26 {
+		s.t.Fatalf("%d ticks with a record, want 21 of @every 1s and 5 of @every 2s: %v", n, ticksOf(s.byTick("j")))
+	}
+}
+
 func TestAVersionReplacedBeforeItsTicksSettledHasThemLaunchedByALeaderThatNeverSawIt(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.node("a", 100*time.Millisecond)
-		s.putJob("j", jobYAML("@every 1s", ""))
-		leaseA := newTestLease()
-		stopA := s.dispatch(leaseA)
-		time.Sleep(10500 * time.Millisecond)
-		leaseA.end()
-		stopA()
-		// The whole cluster restarts: B and C come back at 00:00:20, 00:00:11 to
-		// 00:00:20 are due. @every 2s is stored at 00:00:21, then B leads: it names the
-		// new version in the job's state, but none of the records of the old version's
-		// ticks it catches up is written before its term ends at 00:00:23.
-		time.Sleep(9500 * time.Millisecond)
-		termsB, stopB := s.standby()
-		termsC, stopC := s.standby()
-		for tick := 11; tick <= 22; tick++ {
-			s.store.failCreate(subjects.RunKey("j", start.Add(time.Duration(tick)*time.Second)), true)
-		}
-		time.Sleep(time.Second)
-		s.putJob("j", jobYAML("@every 2s", ""))
-		time.Sleep(500 * time.Millisecond)
-		leaseB := newTestLease()
-		termsB <- leaseB
-		time.Sleep(1500 * time.Millisecond)
-		leaseB.end()
-		stopB()
-		if st, _ := s.store.jobState("j"); st.LastTick != start.Add(10*time.Second).Unix() {
-			t.Fatalf("job state %+v, want the last tick settled at 00:00:10", st)
-		}
-		for tick := 11; tick <= 22; tick++ {
-			s.store.failCreate(subjects.RunKey("j", start.Add(time.Duration(tick)*time.Second)), false)
-		}
-		// C saw the old version only as the one its state named, and forgot it once
-		// the state named the new one.
-		time.Sleep(time.Second)
-		termsC <- newTestLease()
-		time.Sleep(6500 * time.Millisecond)
-		stopC()
-		s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(21*time.Second), time.Second)
-		s.checkEveryTickOnce("j", start.Add(22*time.Second), start.Add(30*time.Second), 2*time.Second)
-		if n := len(s.byTick("j")); n != 26 {
-			t.Fatalf("%d ticks with a record, want 21 of @every 1s and 5 of @every 2s: %v", n, ticksOf(s.byTick("j")))
-		}
+		s.replaceBeforeTicksSettle(0)
+		s.checkReplacedBeforeTicksSettled()
+	})
+}
+
+func TestANewLeaderWhoseFirstReadsOfJobVersionsFailReadsThemAgainBeforeItLaunches(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.replaceBeforeTicksSettle(3)
+		s.checkReplacedBeforeTicksSettled()
 	})
 }
 

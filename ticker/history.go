@@ -1,6 +1,9 @@
 package ticker
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jetcron/jetcron/job"
@@ -198,4 +201,40 @@ func (d *dispatcher) rememberEarlier(key string, changes []Change) {
 		h = []jobVersion{je.version()}
 	}
 	d.history[key] = append(earlier, h...)
+}
+
+// readGaps reads the versions in gaps from the store, gapReaders jobs at a time, and
+// returns those of each job read whole. The error counts the jobs whose versions were
+// not all read and names the first.
+func (d *dispatcher) readGaps(ctx context.Context, gaps []versionGap) (map[string][]Change, error) {
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		failed   int
+		firstErr error
+	)
+	versions := make(map[string][]Change, len(gaps))
+	slots := make(chan struct{}, gapReaders)
+	for _, g := range gaps {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			vs, err := d.store.JobVersions(ctx, g.key, g.after, g.before)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				versions[g.key] = vs
+				return
+			}
+			// A part is dropped: what it lacks would stretch an older version's span.
+			if failed++; firstErr == nil {
+				firstErr = fmt.Errorf("versions of job %s: %w", g.key, err)
+			}
+		})
+	}
+	wg.Wait()
+	if failed > 0 {
+		return versions, fmt.Errorf("versions of %d of %d jobs not all read: %w", failed, len(gaps), firstErr)
+	}
+	return versions, nil
 }

@@ -37,6 +37,9 @@ type memStore struct {
 	jobLog    []Change
 	// failFills is how many JobChangesAfter reads fail from now (slow replicas).
 	failFills int
+	// failVersions is how many JobVersions reads fail from now; each returns the
+	// oldest version it found before failing, as a read cut short does.
+	failVersions int
 	// failCreates are run keys whose creation fails (a write that timed out).
 	failCreates map[string]bool
 }
@@ -206,7 +209,18 @@ func (s *memStore) JobVersions(_ context.Context, key string, after, before uint
 			out = append(out, c)
 		}
 	}
+	if s.failVersions > 0 {
+		s.failVersions--
+		return out[:min(len(out), 1)], context.DeadlineExceeded
+	}
 	return out, nil
+}
+
+// setFailVersions makes the next n JobVersions reads fail.
+func (s *memStore) setFailVersions(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failVersions = n
 }
 
 // setFailFills makes the next n JobChangesAfter reads fail.
