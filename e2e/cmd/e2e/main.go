@@ -21,7 +21,7 @@
 //	go run ./e2e/cmd/e2e -insecure    # no credentials, no TLS
 //
 // Network namespaces need root, ip (iproute2) and nft or iptables; without them the
-// partition scenario fails with the reason (and the soak injects no partitions).
+// partition scenario and the soak fail with the reason.
 package main
 
 import (
