@@ -2,6 +2,7 @@ package ticker
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/clock"
 	"github.com/jetcron/jetcron/embed/embedtest"
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -101,4 +103,73 @@ func TestJobChangesAndVersionsAreReadWhileTheJobsStreamHasNoLeader(t *testing.T)
 	if err != nil || len(versions) != 1 || versions[0].Rev != first || string(versions[0].Value) != "v1" {
 		t.Fatalf("versions of a before revision %d: %+v, %v; want v1 at revision %d", a2, versions, err, first)
 	}
+}
+
+// BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart reads, from a 3-server
+// cluster, the earlier versions of 1,000 jobs (three each), as a term does after a
+// mass update of jobs whose ticks had not settled: one job after another, and as
+// readGaps does.
+func BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart(b *testing.B) {
+	if testing.Short() {
+		b.Skip("integration benchmark: starts NATS servers")
+	}
+	const jobs = 1000
+	c := embedtest.NewCluster(b, 3)
+	js, err := jetstream.New(c.Connect(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(b.Context(), 5*time.Minute)
+	defer cancel()
+	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(3, 2*time.Second)); err != nil {
+		b.Fatal(err)
+	}
+	buckets, err := subjects.Bind(ctx, js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gaps := make([]versionGap, jobs)
+	for v := range 3 {
+		for i := range gaps {
+			key := fmt.Sprintf("job-%04d", i)
+			rev, err := buckets.Jobs.Put(ctx, key, []byte(jobYAML("@every 1s", fmt.Sprintf("# version %d", v))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			gaps[i] = versionGap{key: key, before: rev}
+		}
+	}
+	store := &jsStore{js: js, buckets: buckets, log: zerolog.Nop()}
+	d := newDispatcher(store, clock.Real{}, zerolog.Nop())
+	check := func(n int) {
+		if n != 2*jobs {
+			b.Fatalf("%d versions read, want %d", n, 2*jobs)
+		}
+	}
+	b.Run("one-job-after-another", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			for _, g := range gaps {
+				vs, err := store.JobVersions(ctx, g.key, g.after, g.before)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(vs)
+			}
+			check(n)
+		}
+	})
+	b.Run("readGaps", func(b *testing.B) {
+		for b.Loop() {
+			versions, err := d.readGaps(ctx, gaps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for _, vs := range versions {
+				n += len(vs)
+			}
+			check(n)
+		}
+	})
 }
