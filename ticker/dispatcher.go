@@ -416,6 +416,19 @@ func (d *dispatcher) count(e *runEntry) {
 	}
 }
 
+// recount counts the job's runs again after the job was made or its reschedule
+// attempts changed: whether a lost run awaits a reschedule, and so counts for
+// prohibit_overlap, depends on the job (a lost run read while its job was deleted
+// counted for nothing).
+func (d *dispatcher) recount(jobKey string) {
+	for _, e := range d.runs {
+		if e.run.Job == jobKey {
+			d.uncount(e)
+			d.count(e)
+		}
+	}
+}
+
 func (d *dispatcher) uncount(e *runEntry) {
 	if e.countedJob {
 		d.byJob[e.run.Job]--
@@ -464,6 +477,10 @@ func (d *dispatcher) applyJob(c Change) {
 		}
 		return
 	}
+	made, before := je == nil, (*jobPlan)(nil)
+	if je != nil {
+		before = je.plan
+	}
 	if je == nil {
 		// Made again after a deletion: its stored state knows the previous version
 		// and its settled tick, which a term caught up from (lead).
@@ -503,6 +520,9 @@ func (d *dispatcher) applyJob(c Change) {
 		d.log.Debug().Str("job", key).Uint64("revision", c.Rev).Msg("job loaded")
 	}
 	je.state = st
+	if je.plan != nil && (made || before != nil && before.attempts != je.plan.attempts) {
+		d.recount(key)
+	}
 	if d.leading {
 		d.putState(key, st)
 		if err == nil || je.plan != nil && je.index < 0 {

@@ -987,6 +987,54 @@ func TestALostRunOfAProhibitOverlapJobIsRelaunchedOnlyAfterTheJobsOtherRunEnds(t
 	})
 }
 
+func TestALostRunOfAJobMadeAgainDoesNotRunAlongsideTheNewVersionsRunUnderProhibitOverlap(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 10*time.Second)
+		s.node("b", 10*time.Second)
+		// The run of 23:59:58 was declared lost after its job was deleted: the standby
+		// that reads it finds no job, so the run counts for nothing.
+		s.putJob("j", jobYAML("@every 2s", ""))
+		s.store.set(JobChanged, "j", nil)
+		lostTick := start.Add(-2 * time.Second)
+		lost := subjects.Run{
+			ID: subjects.RunID("j", lostTick), Job: "j", Scheduled: lostTick.Unix(), State: subjects.StateLost,
+			Allocations: []subjects.Allocation{{ID: newAllocID(), Node: "a", State: subjects.StateLost, Created: lostTick, Finished: ptr(lostTick)}},
+		}
+		if _, err := s.store.CreateRun(s.ctx, subjects.RunKey("j", lostTick), &lost); err != nil {
+			t.Fatal(err)
+		}
+		terms, stop := s.standby()
+		time.Sleep(time.Second)
+		s.putJob("j", jobYAML("@every 2s", "  prohibit_overlap: true\nreschedule: {attempts: 1, delay: 1s}"))
+		time.Sleep(500 * time.Millisecond)
+		terms <- newTestLease()
+		time.Sleep(40 * time.Second)
+		stop()
+		type span struct {
+			id         string
+			start, end time.Time
+		}
+		var spans []span
+		for _, r := range s.store.runs() {
+			for _, a := range r.Allocations {
+				if r.Job == "j" && a.Started != nil && a.Finished != nil {
+					spans = append(spans, span{r.ID, *a.Started, *a.Finished})
+				}
+			}
+		}
+		slices.SortFunc(spans, func(x, y span) int { return x.start.Compare(y.start) })
+		for i := 1; i < len(spans); i++ {
+			if prev := spans[i-1]; spans[i].start.Before(prev.end) {
+				t.Fatalf("%s started at %s while %s ran until %s", spans[i].id, spans[i].start.Format(time.TimeOnly), prev.id, prev.end.Format(time.TimeOnly))
+			}
+		}
+		again, _, _ := s.store.run(subjects.RunKey("j", lostTick))
+		if len(spans) < 2 || len(again.Allocations) != 2 || again.State != subjects.StateComplete {
+			t.Fatalf("%d executions, the lost run %+v: want it relaunched and complete, and another run", len(spans), again)
+		}
+	})
+}
+
 func TestAJobChangedWhileNobodyLedCatchesUpItsPreviousVersionsTicks(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)
