@@ -495,7 +495,7 @@ func (d *dispatcher) applyJob(c Change) {
 	j, err := job.Parse(key, c.Value)
 	now := d.clock.Now()
 	st := je.state
-	removed := st.Removed
+	removed := made || st.Removed // made here after a deletion, or one a leader recorded
 	st.Removed, st.Updated = false, now.UTC()
 	if err != nil {
 		st.Valid, st.Error = false, err.Error()
@@ -621,6 +621,7 @@ func (d *dispatcher) lead() {
 			// No valid version since it was removed (made again, invalid): the ticks
 			// its versions had before are recorded skipped, as for a removed job.
 			d.catchUpVersions(key, nil, stored, je.lastTick, now)
+			delete(d.history, key)
 			continue
 		}
 		// Versions the job had while nobody led have their ticks caught up too.

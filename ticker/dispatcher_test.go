@@ -619,8 +619,20 @@ func TestEveryVersionOfAJobWrittenWhileNobodyLedHasItsTicksLaunched(t *testing.T
 }
 
 func TestEveryVersionOfAJobWrittenAndDeletedWhileNobodyLedHasItsTicksRecordedSkipped(t *testing.T) {
+	for name, last := range map[string]func(s *sim){
+		"deleted": func(s *sim) { s.store.set(JobChanged, "j", nil) },
+		"deleted and made again invalid": func(s *sim) {
+			s.store.set(JobChanged, "j", nil)
+			s.putJob("j", "periodic: {cron: \"0 0 30 2 *\"}\n")
+		},
+	} {
+		t.Run(name, func(t *testing.T) { checkVersionsDeletedWhileNobodyLed(t, last) })
+	}
+}
+
+func checkVersionsDeletedWhileNobodyLed(t *testing.T, last func(s *sim)) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		runs := s.rewriteWhileNobodyLeads(func() { s.store.set(JobChanged, "j", nil) })
+		runs := s.rewriteWhileNobodyLeads(func() { last(s) })
 		if got, want := ticksOf(runs), []int64{10, 15, 18, 20}; !slices.Equal(got, want) {
 			t.Fatalf("ticks with a record: %v, want %v", got, want)
 		}
@@ -629,8 +641,8 @@ func TestEveryVersionOfAJobWrittenAndDeletedWhileNobodyLedHasItsTicksRecordedSki
 				t.Fatalf("tick %d: %s %q, want skipped: job removed", tick, r.State, r.Reason)
 			}
 		}
-		if st, _ := s.store.jobState("j"); !st.Removed {
-			t.Fatalf("job state %+v, want removed", st)
+		if st, _ := s.store.jobState("j"); !st.Removed && (st.Valid || st.Spec != "") {
+			t.Fatalf("job state %+v, want removed, or invalid with no valid version", st)
 		}
 	})
 }
