@@ -43,7 +43,12 @@ const (
 	// gapReaders bounds the jobs whose versions are read at once: after a mass update
 	// of hourly jobs, a term may have thousands to read before it launches.
 	gapReaders = 32
-	// startBudget is how long a term may wait for those reads to succeed.
+	// lateAfter is how long after it was stored a job change counts as learned late
+	// (a lagging watch): a newer one may be stored already, so its ticks wait for a
+	// read of the bucket's changes after it (walkLate).
+	lateAfter = time.Second
+	// startBudget is how long a term may wait for those reads to succeed, and a job
+	// learned late for its walk.
 	startBudget = 2 * time.Second
 	// defaultCatchupWindow applies to runs whose job is gone.
 	defaultCatchupWindow = 10 * time.Minute
@@ -122,6 +127,15 @@ type retryTick struct {
 	tick time.Time
 }
 
+// lateWalk is a job changed while leading whose change was learned late: its ticks
+// are walked from settled, against the job's state stored then, once the bucket's
+// changes after it were read.
+type lateWalk struct {
+	since   time.Time
+	settled time.Time
+	stored  subjects.JobState
+}
+
 // forceRequest is a `job periodic force` request waiting for its reply.
 type forceRequest struct {
 	job   string
@@ -157,6 +171,7 @@ type dispatcher struct {
 	startingSince time.Time
 	newest        map[string]int64 // newest tick with a record, read before that
 	retries       []retryTick
+	late          map[string]lateWalk // jobs whose walk waits for a read (walkLate)
 	heap          launchHeap
 	nodes         map[string]*nodeEntry
 	names         []string // node names, sorted: placement walks them in a stable order
@@ -176,8 +191,8 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 	return &dispatcher{
 		store: store, clock: clk, log: log,
 		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{}, newest: map[string]int64{},
-		history: map[string][]jobVersion{},
-		nodes:   map[string]*nodeEntry{}, runs: map[string]*runEntry{},
+		history: map[string][]jobVersion{}, late: map[string]lateWalk{},
+		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
 		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight), fills: make(chan fillResult, 1),
 		loadedCh: make(chan struct{}),
@@ -469,7 +484,9 @@ func (d *dispatcher) applyJob(c Change) {
 		d.heap.remove(je)
 		delete(d.jobs, key)
 		if d.leading {
-			delete(d.history, key)
+			if _, waits := d.late[key]; !waits {
+				delete(d.history, key)
+			}
 			st := je.state
 			st.Removed, st.Updated = true, d.clock.Now().UTC()
 			d.putState(key, st)
@@ -494,6 +511,10 @@ func (d *dispatcher) applyJob(c Change) {
 	prevRev := je.state.Revision
 	j, err := job.Parse(key, c.Value)
 	now := d.clock.Now()
+	_, waits := d.late[key]
+	if late := d.leading && (waits || now.Sub(c.Written) > lateAfter); late {
+		d.walkAfterRead(je, now) // before forget, which must keep what the walk needs
+	}
 	st := je.state
 	removed := made || st.Removed // made here after a deletion, or one a leader recorded
 	st.Removed, st.Updated = false, now.UTC()
@@ -524,11 +545,51 @@ func (d *dispatcher) applyJob(c Change) {
 		d.recount(key)
 	}
 	if d.leading {
-		d.putState(key, st)
-		if err == nil || je.plan != nil && je.index < 0 {
+		if _, waits := d.late[key]; !waits && (err == nil || je.plan != nil && je.index < 0) {
 			// Ticks of a new version are due from when it was stored.
 			d.schedule(je, versionStart(je.written, je.lastTick, err == nil && c.Rev != prevRev), now)
 		}
+		d.putState(key, st)
+	}
+}
+
+// walkAfterRead holds the ticks of a job whose change was learned late until the
+// bucket's changes after it were read: launching its ticks up to now at once would
+// launch those of a version that may have been replaced or deleted since.
+func (d *dispatcher) walkAfterRead(je *jobEntry, now time.Time) {
+	d.heap.remove(je)
+	if _, waits := d.late[je.key]; !waits {
+		d.late[je.key] = lateWalk{since: now, settled: je.settledTick(), stored: d.states[je.key]}
+	}
+	if d.filling.IsZero() {
+		d.fillJobs(0, now, nil)
+	}
+}
+
+// walkLate walks the jobs learned late, once the changes after them were read (read),
+// or, failing that, once they waited startBudget: then on the watch's view.
+func (d *dispatcher) walkLate(read bool, now time.Time) {
+	for key, lw := range d.late {
+		if read || now.Sub(lw.since) >= startBudget {
+			delete(d.late, key)
+			d.walk(key, lw.stored, lw.settled, now)
+		}
+	}
+}
+
+// walk handles a job's ticks from its settled tick through every version it had since
+// (catchUpVersions), launched or recorded skipped, and schedules the ones to come.
+func (d *dispatcher) walk(key string, stored subjects.JobState, settled, now time.Time) {
+	je := d.jobs[key]
+	if je == nil || je.plan == nil {
+		// Deleted, or made again invalid: no version runs, and the ticks its
+		// versions had due are recorded skipped.
+		d.catchUpVersions(key, nil, stored, settled, now)
+		delete(d.history, key)
+		return
+	}
+	if from := d.catchUpVersions(key, je, stored, settled, now); !from.IsZero() {
+		d.schedule(je, from, now)
 	}
 }
 
@@ -605,29 +666,19 @@ func (d *dispatcher) lead() {
 		if stored.LastTick > 0 {
 			settled = time.Unix(stored.LastTick, 0)
 		}
-		d.catchUpVersions(key, nil, stored, settled, now)
+		d.walk(key, stored, settled, now)
 		if !stored.Removed && stored.Spec != "" {
 			stored.Removed, stored.Updated = true, now.UTC()
 			d.putState(key, stored)
 		}
-		delete(d.history, key)
 	}
 	for key, je := range d.jobs {
 		stored := d.states[key]
 		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
 			d.putState(key, je.state)
 		}
-		if je.plan == nil {
-			// No valid version since it was removed (made again, invalid): the ticks
-			// its versions had before are recorded skipped, as for a removed job.
-			d.catchUpVersions(key, nil, stored, je.lastTick, now)
-			delete(d.history, key)
-			continue
-		}
 		// Versions the job had while nobody led have their ticks caught up too.
-		if from := d.catchUpVersions(key, je, stored, je.lastTick, now); !from.IsZero() {
-			d.schedule(je, from, now)
-		}
+		d.walk(key, stored, je.lastTick, now)
 	}
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
 		Dur("took", d.clock.Now().Sub(now)).Msg("ticker leading")
@@ -639,6 +690,7 @@ func (d *dispatcher) lead() {
 func (d *dispatcher) follow() {
 	d.lease, d.leading, d.starting = nil, false, nil
 	d.retries = nil
+	clear(d.late) // the next term walks every job from its settled tick
 	for _, je := range d.jobs {
 		je.lastTick, je.open = je.settledTick(), nil
 	}
@@ -1376,6 +1428,9 @@ func (d *dispatcher) filled(f fillResult) {
 	}
 	for key, vs := range f.versions {
 		d.rememberEarlier(key, vs)
+	}
+	if d.leading {
+		d.walkLate(f.err == nil, d.clock.Now())
 	}
 	if d.starting == nil {
 		return

@@ -399,13 +399,20 @@ func TestInvalidJobVersionKeepsTheLastValidOneRunning(t *testing.T) {
 	})
 }
 
+// leadThenRemove runs j (every minute) on node a under a leader, and deletes j at
+// 00:02:30, after its ticks of 00:01 and 00:02. It returns the leader's stop.
+func (s *sim) leadThenRemove() (stop func()) {
+	s.node("a", time.Second)
+	s.putJob("j", jobYAML("* * * * *", ""))
+	stop = s.dispatch(alwaysLeader{})
+	time.Sleep(150 * time.Second)
+	s.store.set(JobChanged, "j", nil)
+	return stop
+}
+
 func TestRemovedJobLaunchesNoMore(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.node("a", time.Second)
-		s.putJob("j", jobYAML("* * * * *", ""))
-		stop := s.dispatch(alwaysLeader{})
-		time.Sleep(150 * time.Second)
-		s.store.set(JobChanged, "j", nil)
+		stop := s.leadThenRemove()
 		time.Sleep(10 * time.Minute)
 		stop()
 		if n := len(s.store.runs()); n != 2 {
@@ -419,11 +426,7 @@ func TestRemovedJobLaunchesNoMore(t *testing.T) {
 
 func TestAJobMadeAgainWithAnInvalidFileAfterItsRemovalDoesNotRunItsRemovedVersion(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
-		s.node("a", time.Second)
-		s.putJob("j", jobYAML("* * * * *", ""))
-		stop := s.dispatch(alwaysLeader{})
-		time.Sleep(150 * time.Second)
-		s.store.set(JobChanged, "j", nil)
+		stop := s.leadThenRemove()
 		time.Sleep(time.Minute)
 		s.putJob("j", "periodic: {cron: \"0 0 30 2 *\"}\n")
 		time.Sleep(2 * time.Minute)
@@ -814,6 +817,37 @@ func TestAJobVersionStoredWhileTheJobsWatchStallsReplacesThePreviousOneWithinASw
 		// (and not 20 under @every 5s, which the test does not reach).
 		if got, want := ticksOf(runs), []int64{5, 10, 12, 15, 18}; !slices.Equal(got, want) {
 			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
+
+func TestAVersionLearnedLateAfterItsJobWasDeletedLaunchesNothingAfterTheDeletion(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 2s", ""))
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(10300 * time.Millisecond)
+		// The leader learns nothing of j for a while: its watch stalls and its reads
+		// fail. @every 1s is stored at 00:00:10.5, and j deleted at 00:00:12.5.
+		s.store.setBlindJobs(true)
+		s.store.setFailFills(1 << 20)
+		time.Sleep(200 * time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		time.Sleep(2 * time.Second)
+		s.store.set(JobChanged, "j", nil)
+		time.Sleep(2500 * time.Millisecond)
+		s.store.setFailFills(0) // both changes are read together at 00:00:15.5
+		time.Sleep(5 * time.Second)
+		stop()
+		runs := s.byTick("j")
+		// 2 to 10 and 12, 14 under @every 2s (the leader could not know better), 11
+		// of @every 1s recorded skipped: its version was deleted before it could be
+		// launched. Nothing of @every 1s after the deletion (13, 15).
+		if got, want := ticksOf(runs), []int64{2, 4, 6, 8, 10, 11, 12, 14}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+		if r := runs[11]; r.State != subjects.StateSkipped || !strings.Contains(r.Reason, "job removed") {
+			t.Fatalf("tick 11: %s %q, want skipped: job removed", r.State, r.Reason)
 		}
 	})
 }

@@ -36,12 +36,15 @@ func (d *dispatcher) remember(c Change, plan *jobPlan) {
 	d.history[c.Key] = append(h, jobVersion{rev: c.Rev, written: c.Written, plan: plan})
 }
 
-// forget drops the versions of the job that no term needs any more: a version is
-// needed while its successor was stored after the job's settled tick. What is left,
-// the version the dispatcher runs alone, is dropped too once the job's stored state
-// names it or its ticks settled: versionsSince knows it from the job itself. (So a
-// job that is not being changed keeps no history.)
+// forget drops the versions of the job that no term, nor a late walk, needs any
+// more: a version is needed while its successor was stored after the job's settled
+// tick. What is left, the version the dispatcher runs alone, is dropped too once the
+// job's stored state names it or its ticks settled: versionsSince knows it from the
+// job itself. (So a job that is not being changed keeps no history.)
 func (d *dispatcher) forget(key string, settled time.Time) {
+	if _, waits := d.late[key]; waits {
+		return // walkLate walks them from the settled tick of before
+	}
 	h := d.history[key]
 	for len(h) >= 2 && !h[1].written.After(settled) {
 		h = h[1:]
