@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -156,8 +157,7 @@ func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.J
 	return err
 }
 
-// JobChangesAfter reads the changes by sequence with direct gets, which any replica
-// of the bucket answers, also while its stream elects a leader.
+// JobChangesAfter reads the changes by sequence from the stream's leader (readJobs).
 func (s *jsStore) JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error) {
 	return s.readJobs(ctx, ">", rev, 0, limit)
 }
@@ -168,16 +168,28 @@ func (s *jsStore) JobVersions(ctx context.Context, key string, after, before uin
 }
 
 // readJobs reads the jobs bucket's messages on keys (a key, or ">" for all) with a
-// sequence after after and before before (0: no bound), at most limit of them.
+// sequence after after and before before (0: no bound), at most limit of them. It
+// asks the stream's leader, whose answer is current, with JetStream's MSG.GET API:
+// nats.go's GetMsg makes direct gets on a stream that allows them, as KV buckets do,
+// and any replica answers those, including one back from a partition, from its stale
+// copy, until it has caught up (a new holder then launched versions that had been
+// replaced or deleted). While the stream has no leader the read fails, and the
+// dispatcher goes on with its watch's view; the ticker keeps the stream's leadership
+// off the lock holder's server, so that the holder's death does not leave it so.
 func (s *jsStore) readJobs(ctx context.Context, keys string, after, before uint64, limit int) ([]Change, error) {
 	stream, err := s.jobsStream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	prefix := "$KV." + s.buckets.Jobs.Bucket() + "."
+	prefix := s.js.Options().APIPrefix
+	if prefix == "" {
+		prefix = jetstream.DefaultAPIPrefix
+	}
+	api := prefix + "STREAM.MSG.GET." + stream.CachedInfo().Config.Name
+	subject := "$KV." + s.buckets.Jobs.Bucket() + "."
 	var out []Change
 	for seq := after + 1; len(out) < limit && (before == 0 || seq < before); {
-		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(prefix+keys))
+		m, err := s.getMsg(ctx, api, seq, subject+keys)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // none stored after seq
 		}
@@ -189,12 +201,62 @@ func (s *jsStore) readJobs(ctx context.Context, keys string, after, before uint6
 		}
 		op := m.Header.Get("KV-Operation")
 		out = append(out, Change{
-			Kind: JobChanged, Key: strings.TrimPrefix(m.Subject, prefix), Value: m.Data, Rev: m.Sequence, Written: m.Time,
+			Kind: JobChanged, Key: strings.TrimPrefix(m.Subject, subject), Value: m.Data, Rev: m.Sequence, Written: m.Time,
 			Deleted: op == "DEL" || op == "PURGE",
 		})
 		seq = m.Sequence + 1
 	}
 	return out, nil
+}
+
+// getMsg asks api (a stream's MSG.GET) for the first message at or after seq on
+// subject; jetstream.ErrMsgNotFound if there is none.
+func (s *jsStore) getMsg(ctx context.Context, api string, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
+	req, err := json.Marshal(msgGetRequest{Seq: seq, NextFor: subject})
+	if err != nil {
+		return nil, err
+	}
+	msg, err := s.js.Conn().RequestWithContext(ctx, api, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp msgGetResponse
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, fmt.Errorf("decode the answer of %s: %w", api, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, jetstream.ErrMsgNotFound
+	case resp.Error != nil:
+		return nil, resp.Error
+	case resp.Message == nil:
+		return nil, fmt.Errorf("%s answered without a message", api)
+	}
+	m := resp.Message
+	raw := &jetstream.RawStreamMsg{Subject: m.Subject, Sequence: m.Sequence, Data: m.Data, Time: m.Time}
+	if len(m.Header) > 0 {
+		if raw.Header, err = nats.DecodeHeadersMsg(m.Header); err != nil {
+			return nil, fmt.Errorf("decode the headers of message %d: %w", m.Sequence, err)
+		}
+	}
+	return raw, nil
+}
+
+// msgGetRequest and msgGetResponse are the MSG.GET API's request and answer.
+type msgGetRequest struct {
+	Seq     uint64 `json:"seq"`
+	NextFor string `json:"next_by_subj,omitempty"`
+}
+
+type msgGetResponse struct {
+	Message *struct {
+		Subject  string    `json:"subject"`
+		Sequence uint64    `json:"seq"`
+		Header   []byte    `json:"hdrs,omitempty"`
+		Data     []byte    `json:"data,omitempty"`
+		Time     time.Time `json:"time"`
+	} `json:"message,omitempty"`
+	Error *jetstream.APIError `json:"error,omitempty"`
 }
 
 // jobsStream looks up the jobs bucket's stream the first time it is needed.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -15,24 +16,31 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-func TestJobChangesAndVersionsAreReadWhileTheJobsStreamHasNoLeader(t *testing.T) {
+// provisionedCluster starts a 3-server cluster with jetcron's buckets and streams.
+func provisionedCluster(ctx context.Context, tb testing.TB) (*embedtest.Cluster, jetstream.JetStream, *subjects.Buckets) {
+	tb.Helper()
+	c := embedtest.NewCluster(tb, 3)
+	js, err := jetstream.New(c.Connect(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(3, 2*time.Second)); err != nil {
+		tb.Fatal(err)
+	}
+	buckets, err := subjects.Bind(ctx, js)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c, js, buckets
+}
+
+func TestJobChangesAndVersionsAreReadFromTheJobsBucket(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts NATS servers")
 	}
-	c := embedtest.NewCluster(t, 3)
-	js, err := jetstream.New(c.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(3, 2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := subjects.Bind(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js, b := provisionedCluster(ctx, t)
 	put := func(key, value string) uint64 {
 		rev, err := b.Jobs.Put(ctx, key, []byte(value))
 		if err != nil {
@@ -47,38 +55,9 @@ func TestJobChangesAndVersionsAreReadWhileTheJobsStreamHasNoLeader(t *testing.T)
 		t.Fatal(err)
 	}
 	store := &jsStore{js: js, buckets: b, log: zerolog.Nop()}
-	if _, err := store.JobChangesAfter(ctx, 0, 1); err != nil { // looks the stream up
-		t.Fatal(err)
-	}
-	// Replicas answer direct gets once they are current, which each checks every 2 s.
-	var info *jetstream.StreamInfo
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if info, err = store.jobs.Info(ctx); err != nil {
-			t.Fatal(err)
-		}
-		current := len(info.Cluster.Replicas) == 2
-		for _, r := range info.Cluster.Replicas {
-			current = current && r.Current
-		}
-		if current {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the jobs stream's replicas are not current: %+v", info.Cluster)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(2500 * time.Millisecond)
-	for i, s := range c.Servers {
-		if s.Name() == info.Cluster.Leader {
-			c.Kill(i) // its peers elect a new leader only after seconds
-		}
-	}
-
 	changes, err := store.JobChangesAfter(ctx, first, 10)
 	if err != nil {
-		t.Fatalf("read while the jobs stream has no leader: %v", err)
+		t.Fatalf("read the changes after revision %d: %v", first, err)
 	}
 	var got []string
 	for _, ch := range changes {
@@ -114,20 +93,9 @@ func BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart(b *testing.B) {
 		b.Skip("integration benchmark: starts NATS servers")
 	}
 	const jobs = 1000
-	c := embedtest.NewCluster(b, 3)
-	js, err := jetstream.New(c.Connect(b))
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(b.Context(), 5*time.Minute)
 	defer cancel()
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(3, 2*time.Second)); err != nil {
-		b.Fatal(err)
-	}
-	buckets, err := subjects.Bind(ctx, js)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, js, buckets := provisionedCluster(ctx, b)
 	gaps := make([]versionGap, jobs)
 	for v := range 3 {
 		for i := range gaps {
@@ -172,4 +140,79 @@ func BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart(b *testing.B) {
 			check(n)
 		}
 	})
+}
+
+func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts NATS servers")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	c, js, b := provisionedCluster(ctx, t)
+	first, err := b.Jobs.Put(ctx, "a", []byte("v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := js.Stream(ctx, "KV_"+b.Jobs.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Index(info.CachedInfo().Cluster.Leader)
+	behind, other := (leader+1)%3, (leader+2)%3
+	// A client of the server that is about to fall behind, and one of the majority.
+	connectTo := func(i int) jetstream.JetStream {
+		nc, err := nats.Connect(c.Servers[i].ClientURL(), nats.MaxReconnects(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	behindJS, majority := connectTo(behind), connectTo(other)
+	store := &jsStore{js: behindJS, buckets: b, log: zerolog.Nop()}
+	if _, err := store.JobChangesAfter(ctx, 0, 1); err != nil { // looks the stream up
+		t.Fatal(err)
+	}
+	c.Isolate(behind)
+	time.Sleep(6 * time.Second) // past the election timeout: it notices it is cut off
+	kv, err := majority.KeyValue(ctx, b.Jobs.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for _, v := range []string{"v2", "v3"} {
+		rev, err := kv.Put(ctx, "a", []byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rev)
+	}
+	c.Rejoin(t, behind)
+	// As a new lock holder does: read again after a failure, and trust the first
+	// answer.
+	var changes []Change
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		changes, err = store.JobChangesAfter(rctx, first, 10)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read through the server back from the partition: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var got []uint64
+	for _, ch := range changes {
+		got = append(got, ch.Rev)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes after revision %d read through the server back from the partition: revisions %v, want %v", first, got, want)
+	}
 }

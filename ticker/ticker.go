@@ -193,6 +193,9 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 		"KV_" + subjects.LockBucket, "KV_" + subjects.RunStateBucket, "KV_" + subjects.JobStateBucket, subjects.RunsStream,
 		// Placement needs the nodes' heartbeats to land.
 		"KV_" + subjects.NodesBucket,
+		// A new holder reads the job changes its watch may lack from this stream's
+		// leader before it launches (jsStore.readJobs).
+		"KV_" + subjects.JobsBucket,
 	}
 	// Every second at first, so that the new holder's server leads nothing for long
 	// (it may be the next to die), then every 5 s to catch leaderships that move back.

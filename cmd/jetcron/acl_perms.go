@@ -219,7 +219,7 @@ func serverPub() []string {
 	for _, s := range streamNames() {
 		pub = append(pub, jsAPI+"STREAM.CREATE."+s)
 	}
-	for _, s := range []string{kvStream(subjects.LockBucket), kvStream(subjects.RunStateBucket), kvStream(subjects.JobStateBucket), subjects.RunsStream, kvStream(subjects.NodesBucket)} {
+	for _, s := range []string{kvStream(subjects.LockBucket), kvStream(subjects.RunStateBucket), kvStream(subjects.JobStateBucket), subjects.RunsStream, kvStream(subjects.NodesBucket), kvStream(subjects.JobsBucket)} {
 		pub = append(pub, jsAPI+"STREAM.LEADER.STEPDOWN."+s)
 	}
 	return pub
