@@ -149,20 +149,37 @@ func (w *watcher) snapshot(ctx context.Context) (map[string]Observed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", subjects.RunStateBucket, err)
 	}
+	// What the stream's leader holds, to tell a read that is whole from one answered
+	// while the stream was still recovering (just after a whole-cluster restart, a
+	// watch's initial values can end early).
+	status, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", subjects.RunStateBucket, err)
+	}
+	bs, ok := status.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return nil, fmt.Errorf("bucket %s: status of type %T", subjects.RunStateBucket, status)
+	}
+	last := bs.StreamInfo().State.LastSeq
 	kw, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer kw.Stop()
 	out := map[string]Observed{}
+	var newest uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("read %s: %w", subjects.RunStateBucket, ctx.Err())
 		case e := <-kw.Updates():
 			if e == nil {
+				if newest < last {
+					return nil, fmt.Errorf("read %s up to revision %d of %d: not whole yet", subjects.RunStateBucket, newest, last)
+				}
 				return out, nil
 			}
+			newest = max(newest, e.Revision())
 			if e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
