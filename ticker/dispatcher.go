@@ -115,6 +115,7 @@ type result struct {
 
 // fillResult is what a read of job changes past the watch found.
 type fillResult struct {
+	began    time.Time // when the read began
 	changes  []Change
 	versions map[string][]Change // by job: versions read from gaps (versionGaps)
 	err      error
@@ -566,14 +567,22 @@ func (d *dispatcher) walkAfterRead(je *jobEntry, now time.Time) {
 	}
 }
 
-// walkLate walks the jobs learned late, once the changes after them were read (read),
-// or, failing that, once they waited startBudget: then on the watch's view.
-func (d *dispatcher) walkLate(read bool, now time.Time) {
+// walkLate walks the jobs learned late once f, a read that began after they were,
+// read the changes after them; or, failing that, once they waited startBudget: then
+// on the watch's view. It reads again for those still waiting.
+func (d *dispatcher) walkLate(f fillResult, now time.Time) {
 	for key, lw := range d.late {
-		if read || now.Sub(lw.since) >= startBudget {
+		if f.err == nil && !f.began.Before(lw.since) || now.Sub(lw.since) >= startBudget {
 			delete(d.late, key)
 			d.walk(key, lw.stored, lw.settled, now)
 		}
+	}
+	if len(d.late) > 0 && d.filling.IsZero() {
+		wait := time.Duration(0)
+		if f.err != nil {
+			wait = fillTimeout / 5 // not a tight loop of failing reads
+		}
+		d.fillJobs(wait, now, nil)
 	}
 }
 
@@ -1404,7 +1413,7 @@ func (d *dispatcher) fillJobs(wait time.Duration, now time.Time, gaps []versionG
 		}
 		ctx, cancel := context.WithTimeout(d.ctx, budget)
 		defer cancel()
-		var f fillResult
+		f := fillResult{began: d.clock.Now()}
 		f.changes, f.err = d.store.JobChangesAfter(ctx, after, maxFill)
 		f.versions, f.gapsErr = d.readGaps(ctx, gaps)
 		select {
@@ -1430,7 +1439,7 @@ func (d *dispatcher) filled(f fillResult) {
 		d.rememberEarlier(key, vs)
 	}
 	if d.leading {
-		d.walkLate(f.err == nil, d.clock.Now())
+		d.walkLate(f, d.clock.Now())
 	}
 	if d.starting == nil {
 		return
