@@ -168,14 +168,16 @@ func (s *jsStore) JobVersions(ctx context.Context, key string, after, before uin
 }
 
 // readJobs reads the jobs bucket's messages on keys (a key, or ">" for all) with a
-// sequence after after and before before (0: no bound), at most limit of them. It
-// asks the stream's leader, whose answer is current, with JetStream's MSG.GET API:
-// nats.go's GetMsg makes direct gets on a stream that allows them, as KV buckets do,
-// and any replica answers those, including one back from a partition, from its stale
-// copy, until it has caught up (a new holder then launched versions that had been
-// replaced or deleted). While the stream has no leader the read fails, and the
-// dispatcher goes on with its watch's view; the ticker keeps the stream's leadership
-// off the lock holder's server, so that the holder's death does not leave it so.
+// sequence after after and before before (0: no bound), at most limit of them.
+//
+// It asks the stream's leader, whose answer is current, with JetStream's MSG.GET
+// API, for half of ctx's time. nats.go's GetMsg makes direct gets on a stream that
+// allows them, as KV buckets do, and any replica answers those, including one back
+// from a partition, from its stale copy until it has caught up: a new holder that
+// trusted one launched versions that had been replaced or deleted. When the leader
+// does not answer (the stream or JetStream electing one, or this server cut off from
+// it), the changes are read with direct gets all the same, for what they find is
+// real, but with errNotAuthoritative: that nothing more was found proves nothing.
 func (s *jsStore) readJobs(ctx context.Context, keys string, after, before uint64, limit int) ([]Change, error) {
 	stream, err := s.jobsStream(ctx)
 	if err != nil {
@@ -186,10 +188,35 @@ func (s *jsStore) readJobs(ctx context.Context, keys string, after, before uint6
 		prefix = jetstream.DefaultAPIPrefix
 	}
 	api := prefix + "STREAM.MSG.GET." + stream.CachedInfo().Config.Name
+	wait := ioTimeout / 2
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = time.Until(deadline) / 2
+	}
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	out, leaderErr := s.readJobsWith(lctx, func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
+		return s.getMsg(ctx, api, seq, subject)
+	}, keys, after, before, limit)
+	cancel()
+	if leaderErr == nil {
+		return out, nil
+	}
+	out, err = s.readJobsWith(ctx, func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
+		return stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+	}, keys, after, before, limit)
+	return out, errors.Join(fmt.Errorf("%w: %w", errNotAuthoritative, leaderErr), err)
+}
+
+// errNotAuthoritative is returned, with what was read, by a read of job changes that
+// the jobs stream's leader did not answer.
+var errNotAuthoritative = errors.New("read from a replica, which may be behind, not from the stream's leader")
+
+// readJobsWith is readJobs with get, which gets the first message at or after seq on
+// subject.
+func (s *jsStore) readJobsWith(ctx context.Context, get func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error), keys string, after, before uint64, limit int) ([]Change, error) {
 	subject := "$KV." + s.buckets.Jobs.Bucket() + "."
 	var out []Change
 	for seq := after + 1; len(out) < limit && (before == 0 || seq < before); {
-		m, err := s.getMsg(ctx, api, seq, subject+keys)
+		m, err := get(ctx, seq, subject+keys)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // none stored after seq
 		}

@@ -2,6 +2,7 @@ package ticker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -214,5 +215,57 @@ func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("changes after revision %d read through the server back from the partition: revisions %v, want %v", first, got, want)
+	}
+}
+
+func TestJobChangesAreReadFromAReplicaButNotAsAuthoritativeWhileTheJobsStreamHasNoLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts NATS servers")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	c, js, b := provisionedCluster(ctx, t)
+	first, err := b.Jobs.Put(ctx, "a", []byte("v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.Jobs.Put(ctx, "a", []byte("v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &jsStore{js: js, buckets: b, log: zerolog.Nop()}
+	if _, err := store.JobChangesAfter(ctx, 0, 1); err != nil { // looks the stream up
+		t.Fatal(err)
+	}
+	// Replicas answer direct gets once they are current, which each checks every 2 s.
+	var info *jetstream.StreamInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if info, err = store.jobs.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		current := len(info.Cluster.Replicas) == 2
+		for _, r := range info.Cluster.Replicas {
+			current = current && r.Current
+		}
+		if current {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the jobs stream's replicas are not current: %+v", info.Cluster)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	c.Kill(c.Index(info.Cluster.Leader)) // its peers elect a new leader only after seconds
+
+	rctx, rcancel := context.WithTimeout(ctx, time.Second)
+	changes, err := store.JobChangesAfter(rctx, first, 10)
+	rcancel()
+	if !errors.Is(err, errNotAuthoritative) {
+		t.Fatalf("read while the jobs stream has no leader: %v; want %v", err, errNotAuthoritative)
+	}
+	if len(changes) != 1 || changes[0].Rev != second || string(changes[0].Value) != "v2" {
+		t.Fatalf("changes read from a replica: %+v; want v2 at revision %d", changes, second)
 	}
 }

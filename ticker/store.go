@@ -36,7 +36,8 @@ type Store interface {
 	// PutJobState stores the ticker's view of a job under its job key.
 	PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error
 	// JobChangesAfter reads the jobs bucket's changes stored after revision rev, oldest
-	// first, at most limit of them, from the bucket itself rather than the watch.
+	// first, at most limit of them, from the bucket itself rather than the watch. With
+	// an error it may also return changes: real ones, but perhaps not all of them.
 	JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error)
 	// JobVersions reads the versions of one job that the jobs bucket still keeps with
 	// a revision between after and before (both excluded), oldest first.
