@@ -66,12 +66,7 @@ func bindEnv(t *testing.T, c *embedtest.Cluster, nc *nats.Conn, n int) *testEnv 
 // connectTo connects to server i alone (with the test's cleanup).
 func (e *testEnv) connectTo(t *testing.T, i int) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(e.cluster.Servers[i].ClientURL(), nats.Name(fmt.Sprintf("%s-s%d", t.Name(), i)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(e.cluster.ConnectTo(t, i))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/embed/embedtest"
@@ -22,13 +21,8 @@ func TestProvisionRacingOnThreeServersCreatesEachBucketOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	start := make(chan struct{})
-	for i, s := range c.Servers {
-		nc, err := nats.Connect(s.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
+	for i := range c.Servers {
+		js, err := jetstream.New(c.ConnectTo(t, i))
 		if err != nil {
 			t.Fatal(err)
 		}

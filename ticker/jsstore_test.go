@@ -17,9 +17,16 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// provisionedCluster starts a 3-server cluster with jetcron's buckets and streams.
-func provisionedCluster(ctx context.Context, tb testing.TB) (*embedtest.Cluster, jetstream.JetStream, *subjects.Buckets) {
+// provisionedCluster starts a 3-server cluster with jetcron's buckets and streams,
+// and returns a context for the test that ends after timeout; in -short mode it
+// skips the test.
+func provisionedCluster(tb testing.TB, timeout time.Duration) (context.Context, *embedtest.Cluster, jetstream.JetStream, *subjects.Buckets) {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("integration test: starts NATS servers")
+	}
+	ctx, cancel := context.WithTimeout(tb.Context(), timeout)
+	tb.Cleanup(cancel)
 	c := embedtest.NewCluster(tb, 3)
 	js, err := jetstream.New(c.Connect(tb))
 	if err != nil {
@@ -32,16 +39,11 @@ func provisionedCluster(ctx context.Context, tb testing.TB) (*embedtest.Cluster,
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return c, js, buckets
+	return ctx, c, js, buckets
 }
 
 func TestJobChangesAndVersionsAreReadFromTheJobsBucket(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: starts NATS servers")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	_, js, b := provisionedCluster(ctx, t)
+	ctx, _, js, b := provisionedCluster(t, time.Minute)
 	put := func(key, value string) uint64 {
 		rev, err := b.Jobs.Put(ctx, key, []byte(value))
 		if err != nil {
@@ -90,13 +92,8 @@ func TestJobChangesAndVersionsAreReadFromTheJobsBucket(t *testing.T) {
 // mass update of jobs whose ticks had not settled: one job after another, and as
 // readGaps does.
 func BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart(b *testing.B) {
-	if testing.Short() {
-		b.Skip("integration benchmark: starts NATS servers")
-	}
 	const jobs = 1000
-	ctx, cancel := context.WithTimeout(b.Context(), 5*time.Minute)
-	defer cancel()
-	_, js, buckets := provisionedCluster(ctx, b)
+	ctx, _, js, buckets := provisionedCluster(b, 5*time.Minute)
 	gaps := make([]versionGap, jobs)
 	for v := range 3 {
 		for i := range gaps {
@@ -144,12 +141,7 @@ func BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart(b *testing.B) {
 }
 
 func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: starts NATS servers")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	c, js, b := provisionedCluster(ctx, t)
+	ctx, c, js, b := provisionedCluster(t, time.Minute)
 	first, err := b.Jobs.Put(ctx, "a", []byte("v1"))
 	if err != nil {
 		t.Fatal(err)
@@ -161,19 +153,14 @@ func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing
 	leader := c.Index(info.CachedInfo().Cluster.Leader)
 	behind, other := (leader+1)%3, (leader+2)%3
 	// A client of the server that is about to fall behind, and one of the majority.
-	connectTo := func(i int) jetstream.JetStream {
-		nc, err := nats.Connect(c.Servers[i].ClientURL(), nats.MaxReconnects(-1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
+	behindJS, err := jetstream.New(c.ConnectTo(t, behind, nats.MaxReconnects(-1)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	behindJS, majority := connectTo(behind), connectTo(other)
+	majority, err := jetstream.New(c.ConnectTo(t, other, nats.MaxReconnects(-1)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	store := &jsStore{js: behindJS, buckets: b, log: zerolog.Nop()}
 	if _, err := store.JobChangesAfter(ctx, 0, 1); err != nil { // looks the stream up
 		t.Fatal(err)
@@ -219,12 +206,7 @@ func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing
 }
 
 func TestJobChangesAreReadFromAReplicaButNotAsAuthoritativeWhileTheJobsStreamHasNoLeader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: starts NATS servers")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	c, js, b := provisionedCluster(ctx, t)
+	ctx, c, js, b := provisionedCluster(t, time.Minute)
 	first, err := b.Jobs.Put(ctx, "a", []byte("v1"))
 	if err != nil {
 		t.Fatal(err)

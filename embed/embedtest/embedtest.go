@@ -293,6 +293,17 @@ func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
+// ConnectTo returns a client connected to server i alone, closed by t.Cleanup.
+func (c *Cluster) ConnectTo(t testing.TB, i int, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(c.Servers[i].ClientURL(), append([]nats.Option{nats.Name(fmt.Sprintf("%s-s%d", t.Name(), i))}, opts...)...)
+	if err != nil {
+		t.Fatalf("embedtest: connect to server %d: %v", i, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 // Kill stops server i as a crash would: its route links are cut first, so
 // its peers see the routes drop and its Raft leaderships are lost (not
 // handed over), and new leaders are elected after the election timeout
