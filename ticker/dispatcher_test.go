@@ -107,6 +107,15 @@ func (s *sim) standby() (terms chan<- leaseView, stop func()) {
 	return ch, func() { cancel(); <-done }
 }
 
+// leadFor runs a dispatcher that leads for d, then ends its term and stops it.
+func (s *sim) leadFor(d time.Duration) {
+	lease := newTestLease()
+	stop := s.dispatch(lease)
+	time.Sleep(d)
+	lease.end()
+	stop()
+}
+
 // twoTerms runs job j (on cron) on node a: a leader for led, then between, while
 // nobody leads, then a standby that takes over and leads for after.
 func (s *sim) twoTerms(cron string, led time.Duration, between func(), after time.Duration) {
@@ -654,11 +663,7 @@ func TestVersionsStoredWhileNoTickerRanHaveTheirTicksLaunched(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 100*time.Millisecond)
 		s.putJob("j", jobYAML("@every 10s", ""))
-		lease := newTestLease()
-		stop := s.dispatch(lease)
-		time.Sleep(12 * time.Second)
-		lease.end()
-		stop()
+		s.leadFor(12 * time.Second)
 		// No ticker runs (the whole cluster restarts): @every 3s is stored at
 		// 00:00:13 and replaced by @every 4s at 00:00:19.5, which is all a ticker
 		// started at 00:00:26 reads of the job.
@@ -667,7 +672,7 @@ func TestVersionsStoredWhileNoTickerRanHaveTheirTicksLaunched(t *testing.T) {
 		time.Sleep(6500 * time.Millisecond)
 		s.putJob("j", jobYAML("@every 4s", ""))
 		time.Sleep(6500 * time.Millisecond)
-		stop = s.dispatch(newTestLease())
+		stop := s.dispatch(newTestLease())
 		time.Sleep(6500 * time.Millisecond)
 		stop()
 		if got, want := ticksOf(s.byTick("j")), []int64{10, 15, 18, 20, 24, 28, 32}; !slices.Equal(got, want) {
@@ -686,11 +691,7 @@ func TestVersionsStoredWhileNoTickerRanHaveTheirTicksLaunched(t *testing.T) {
 func (s *sim) replaceBeforeTicksSettle(failedReads int) {
 	s.node("a", 100*time.Millisecond)
 	s.putJob("j", jobYAML("@every 1s", ""))
-	leaseA := newTestLease()
-	stopA := s.dispatch(leaseA)
-	time.Sleep(10500 * time.Millisecond)
-	leaseA.end()
-	stopA()
+	s.leadFor(10500 * time.Millisecond)
 	time.Sleep(9500 * time.Millisecond)
 	termsB, stopB := s.standby()
 	termsC, stopC := s.standby()
