@@ -513,7 +513,8 @@ func (d *dispatcher) applyJob(c Change) {
 	j, err := job.Parse(key, c.Value)
 	now := d.clock.Now()
 	_, waits := d.late[key]
-	if late := d.leading && (waits || now.Sub(c.Written) > lateAfter); late {
+	deferred := d.leading && (waits || now.Sub(c.Written) > lateAfter)
+	if deferred {
 		d.walkAfterRead(je, now) // before forget, which must keep what the walk needs
 	}
 	st := je.state
@@ -546,7 +547,7 @@ func (d *dispatcher) applyJob(c Change) {
 		d.recount(key)
 	}
 	if d.leading {
-		if _, waits := d.late[key]; !waits && (err == nil || je.plan != nil && je.index < 0) {
+		if !deferred && (err == nil || je.plan != nil && je.index < 0) {
 			// Ticks of a new version are due from when it was stored.
 			d.schedule(je, versionStart(je.written, je.lastTick, err == nil && c.Rev != prevRev), now)
 		}
