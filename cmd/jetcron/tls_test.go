@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
@@ -103,28 +104,18 @@ func TestRoutesRefuseAPeerWithoutAServerCertificate(t *testing.T) {
 		joins    bool
 	}{{"client", false}, {"server", true}} {
 		t.Run(c.peerCert, func(t *testing.T) {
-			opts := embedtest.Options(t, 2)
-			for i := range opts {
-				name := "server"
-				if i == 1 {
-					name = c.peerCert
-				}
-				tb := s.tlsBlock(name)
-				client, cluster, err := serverTLS(tb, s.region)
+			type tlsPair struct{ client, cluster *tls.Config }
+			var pairs []tlsPair
+			for _, name := range []string{"server", c.peerCert} {
+				client, cluster, err := serverTLS(s.tlsBlock(name), s.region)
 				if err != nil {
 					t.Fatal(err)
 				}
-				opts[i].TLS, opts[i].ClusterTLS, opts[i].BootstrapExpect = client, cluster, 1
+				pairs = append(pairs, tlsPair{client, cluster})
 			}
-			var servers []*embed.Server
-			for _, o := range opts {
-				srv, err := embed.Start(o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(srv.Kill)
-				servers = append(servers, srv)
-			}
+			servers := embedtest.StartDirect(t, 2, embedtest.WithOptions(func(i int, o *embed.Options) {
+				o.TLS, o.ClusterTLS, o.BootstrapExpect = pairs[i].client, pairs[i].cluster, 1
+			}))
 			deadline := time.Now().Add(5 * time.Second)
 			routed := false
 			for !routed && time.Now().Before(deadline) {

@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +50,7 @@ import (
 	"time"
 
 	"github.com/jetcron/jetcron/configs"
+	"github.com/jetcron/jetcron/embed/embedtest"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -203,7 +203,7 @@ func (c *Cluster) layout(ctx context.Context) error {
 			natsPorts[i], clusterPorts[i], httpPorts[i] = 4222, 6222, 8222
 		}
 	} else {
-		ports, err := freePorts(3 * n)
+		ports, err := embedtest.FreePorts(3 * n)
 		if err != nil {
 			return err
 		}
@@ -330,26 +330,6 @@ func knowsACL(ctx context.Context, jetcron, dir string) (bool, error) {
 func yamlList(xs []string) string {
 	b, _ := json.Marshal(xs)
 	return string(b)
-}
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 // Dir is the cluster's directory: one folder per process with its configs, data

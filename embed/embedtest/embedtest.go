@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -147,6 +146,38 @@ func Options(t testing.TB, n int, opts ...Option) []embed.Options {
 	return sopts
 }
 
+// StartDirect starts n servers built by Options, all at once, without waiting
+// for a meta leader. When a port was taken in the meantime it stops what it
+// started and tries again with new ports. t.Cleanup stops every server.
+func StartDirect(t testing.TB, n int, opts ...Option) []*embed.Server {
+	t.Helper()
+	var lastErr error
+	for range startAttempts {
+		var servers []*embed.Server
+		lastErr = nil
+		for _, o := range Options(t, n, opts...) {
+			s, err := embed.Start(o)
+			if err != nil {
+				lastErr = err
+				break
+			}
+			t.Cleanup(s.Kill)
+			servers = append(servers, s)
+		}
+		if lastErr == nil {
+			return servers
+		}
+		for _, s := range servers {
+			s.Kill()
+		}
+		if !errors.Is(lastErr, embed.ErrAddrInUse) {
+			break
+		}
+	}
+	t.Fatalf("embedtest: start %d servers: %v", n, lastErr)
+	return nil
+}
+
 func baseOptions(i, n int, dir string, cfg config) embed.Options {
 	return embed.Options{
 		Name:            fmt.Sprintf("s%d", i+1),
@@ -160,26 +191,14 @@ func baseOptions(i, n int, dir string, cfg config) embed.Options {
 	}
 }
 
-// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago.
-func FreePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		defer l.Close() // hold all n until the end, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // start sets up the route links and starts every server; on error the
-// caller stops what was started. The client and monitoring ports are left
-// random: nothing needs them before the start, and Restart reuses whatever
-// was chosen.
+// caller stops what was started. Client ports come from FreePorts too, since
+// Restart listens on the same one again; monitoring ports are left random.
 func (c *Cluster) start(n int, dirs []string, cfg config) error {
+	clientPorts, err := FreePorts(n)
+	if err != nil {
+		return err
+	}
 	var clusterPorts []int
 	if n > 1 {
 		nw, ports, err := newNetwork(n)
@@ -193,6 +212,7 @@ func (c *Cluster) start(n int, dirs []string, cfg config) error {
 	}
 	for i := range n {
 		o := baseOptions(i, n, dirs[i], cfg)
+		o.Port = clientPorts[i]
 		if n > 1 {
 			o.ClusterPort = clusterPorts[i]
 			o.Routes = c.net.routes(i, clusterPorts)
