@@ -109,8 +109,10 @@ type result struct {
 	job    string
 	tick   time.Time
 	create bool // the write made a new run record
-	err    error
-	apply  func() // run in the loop on success
+	// skipped is the reason of a new record of a skipped tick.
+	skipped string
+	err     error
+	apply   func() // run in the loop on success
 }
 
 // fillResult is what a read of job changes past the watch found.
@@ -126,6 +128,9 @@ type fillResult struct {
 type retryTick struct {
 	job  string
 	tick time.Time
+	// skipped is the reason the tick was to be recorded skipped for, if it was: it
+	// is recorded skipped again (a tick catchup: latest skipped must not launch).
+	skipped string
 }
 
 // lateWalk is a job changed while leading whose change was learned late: its ticks
@@ -987,7 +992,11 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 	if !run.Forced {
 		je.openTick(tick)
 	}
-	d.async(result{key: key, job: je.key, tick: tick, create: true}, func(ctx context.Context, l leaseView) (func(), error) {
+	var skipped string
+	if run.State == subjects.StateSkipped {
+		skipped = run.Reason
+	}
+	d.async(result{key: key, job: je.key, tick: tick, create: true, skipped: skipped}, func(ctx context.Context, l leaseView) (func(), error) {
 		rev, err := d.store.CreateRun(ctx, key, &run)
 		if errors.Is(err, ErrConflict) {
 			if reply != nil {
@@ -1138,7 +1147,8 @@ func (d *dispatcher) async(r result, write func(ctx context.Context, l leaseView
 }
 
 // finish applies a write's result in the loop. A run record that could not be made
-// is retried by the sweep (launch or skip, as the tick's age then says).
+// is retried by the sweep: a skipped tick's as the same skip, a launch's as a launch
+// or a skip, as the tick's age then says.
 func (d *dispatcher) finish(r result) {
 	if r.err == nil {
 		if je := d.jobs[r.job]; r.create && je != nil {
@@ -1160,7 +1170,7 @@ func (d *dispatcher) finish(r result) {
 			if !errors.Is(r.err, errNotLeader) {
 				d.log.Warn().Err(r.err).Str("job", r.job).Str("run_id", subjects.RunID(r.job, r.tick)).Msg("run not recorded; retrying")
 			}
-			d.retries = append(d.retries, retryTick{job: r.job, tick: r.tick})
+			d.retries = append(d.retries, retryTick{job: r.job, tick: r.tick, skipped: r.skipped})
 		}
 		return
 	}
@@ -1200,8 +1210,13 @@ func (d *dispatcher) sweep() {
 	for _, r := range retries {
 		je := d.jobs[r.job]
 		if je == nil {
-			// Deleted since: the tick still gets its record.
-			d.skip(&jobEntry{key: r.job, index: -1}, r.tick, "job removed before its tick could be recorded")
+			je = &jobEntry{key: r.job, index: -1} // deleted since: the tick still gets its record
+			if r.skipped == "" {
+				r.skipped = "job removed before its tick could be recorded"
+			}
+		}
+		if r.skipped != "" {
+			d.skip(je, r.tick, r.skipped)
 			continue
 		}
 		if je.plan == nil {
