@@ -237,6 +237,10 @@ type JobState struct {
 	Revision uint64 `json:"revision,omitempty"`
 	// Removed is set when the job was deleted from the jobs bucket.
 	Removed bool `json:"removed,omitempty"`
+	// Deleted is when the job was last deleted from the jobs bucket, kept when it is
+	// made again: runs of its ticks before then belong to the deleted job, and are
+	// not relaunched when lost.
+	Deleted time.Time `json:"deleted,omitzero"`
 	// LastTick is the newest tick launched or recorded skipped (Unix seconds).
 	LastTick int64     `json:"last_tick,omitempty"`
 	Updated  time.Time `json:"updated"`

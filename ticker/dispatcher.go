@@ -168,6 +168,7 @@ type dispatcher struct {
 	states  map[string]subjects.JobState // as stored in the job state bucket, by job key
 	pending map[string]Change            // job versions read before every bucket was read
 	history map[string][]jobVersion      // versions of jobs whose ticks may not have settled
+	deleted map[string]time.Time         // when jobs not made again since were deleted, as seen here
 	jobsRev uint64                       // the newest jobs bucket revision applied
 	filling time.Time                    // when a read of job changes the watch may lack began; zero when done
 	fills   chan fillResult
@@ -197,7 +198,7 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 	return &dispatcher{
 		store: store, clock: clk, log: log,
 		jobs: map[string]*jobEntry{}, states: map[string]subjects.JobState{}, pending: map[string]Change{}, newest: map[string]int64{},
-		history: map[string][]jobVersion{}, late: map[string]lateWalk{},
+		history: map[string][]jobVersion{}, deleted: map[string]time.Time{}, late: map[string]lateWalk{},
 		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{},
 		byJob: map[string]int{}, byNode: map[string]int{}, dirty: map[string]bool{},
 		results: make(chan result, maxInflight), inflight: make(chan struct{}, maxInflight), fills: make(chan fillResult, 1),
@@ -324,6 +325,9 @@ func (d *dispatcher) apply(c Change) {
 		}
 		if je == nil && st.Removed {
 			delete(d.history, st.Job) // the leader saw the deletion
+			if !st.Deleted.Before(d.deleted[st.Job]) {
+				delete(d.deleted, st.Job) // and recorded when it was
+			}
 		} else if je != nil {
 			d.forget(st.Job, je.settledTick())
 		}
@@ -460,10 +464,27 @@ func (d *dispatcher) uncount(e *runEntry) {
 	e.countedJob, e.countedNode = false, ""
 }
 
-// willReschedule reports whether a lost run has reschedule attempts left.
+// willReschedule reports whether a lost run has reschedule attempts left. A run of
+// a tick before its job was last deleted has none: it belongs to the deleted job,
+// whose policy is gone with it, not to the job made again under the same key.
 func (d *dispatcher) willReschedule(run *subjects.Run) bool {
 	je := d.jobs[run.Job]
-	return je != nil && je.plan != nil && run.Attempts < je.plan.attempts
+	return je != nil && je.plan != nil && run.Attempts < je.plan.attempts && je.owns(run)
+}
+
+// owns reports whether the run is of the job as it is now: its tick came after the
+// job was last deleted.
+func (je *jobEntry) owns(run *subjects.Run) bool {
+	return time.Unix(run.Scheduled, 0).After(je.state.Deleted)
+}
+
+// takeDeleted gives a job made again the time of the deletion this server saw
+// before it, if later than the one its stored state knows.
+func (d *dispatcher) takeDeleted(je *jobEntry) {
+	if at, ok := d.deleted[je.key]; ok {
+		je.state.Deleted = laterOf(je.state.Deleted, at)
+		delete(d.deleted, je.key)
+	}
 }
 
 // applyJob takes a new version (or the removal) of a job. Until every bucket was read
@@ -473,6 +494,7 @@ func (d *dispatcher) applyJob(c Change) {
 	key := c.Key
 	if c.Deleted {
 		d.remember(c, nil)
+		d.deleted[key] = c.Written
 	}
 	if !d.ready {
 		if c.Deleted {
@@ -494,7 +516,7 @@ func (d *dispatcher) applyJob(c Change) {
 				delete(d.history, key)
 			}
 			st := je.state
-			st.Removed, st.Updated = true, d.clock.Now().UTC()
+			st.Removed, st.Updated, st.Deleted = true, d.clock.Now().UTC(), c.Written
 			d.putState(key, st)
 			d.log.Info().Str("job", key).Msg("job removed; it launches no more")
 		}
@@ -509,6 +531,7 @@ func (d *dispatcher) applyJob(c Change) {
 		// and its settled tick, which a term caught up from (lead).
 		je = &jobEntry{key: key, index: -1, state: d.states[key]}
 		je.state.Job = key
+		d.takeDeleted(je)
 		if je.state.LastTick > 0 {
 			je.lastTick = time.Unix(je.state.LastTick, 0)
 		}
@@ -638,6 +661,7 @@ func (d *dispatcher) loaded() {
 	for key, c := range d.pending {
 		je := &jobEntry{key: key, index: -1, state: d.states[key]}
 		je.state.Job = key
+		d.takeDeleted(je)
 		// The persisted tick is settled: every tick up to it has a record. Without one,
 		// the newest run record is the best guess.
 		last := je.state.LastTick
@@ -684,12 +708,14 @@ func (d *dispatcher) lead() {
 		d.walk(key, stored, settled, now)
 		if !stored.Removed && stored.Spec != "" {
 			stored.Removed, stored.Updated = true, now.UTC()
+			stored.Deleted = laterOf(stored.Deleted, d.deleted[key])
 			d.putState(key, stored)
 		}
 	}
 	for key, je := range d.jobs {
 		stored := d.states[key]
-		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision {
+		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision ||
+			!stored.Deleted.Equal(je.state.Deleted) {
 			d.putState(key, je.state)
 		}
 		// Versions the job had while nobody led have their ticks caught up too.
@@ -1267,7 +1293,11 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		next.State = subjects.StateLost
 		d.update(e, next, nil)
 	case run.State == subjects.StateLost:
-		if je == nil || je.plan == nil || run.Attempts >= je.plan.attempts || a == nil || a.Finished == nil {
+		if !d.willReschedule(&run) || a == nil || a.Finished == nil {
+			if je != nil && !je.owns(&run) {
+				d.log.Info().Str("job", run.Job).Str("run", run.ID).Time("deleted", je.state.Deleted).
+					Msg("lost run not relaunched: its tick is from before the job was deleted and made again")
+			}
 			d.untrack(e.key)
 			return
 		}

@@ -105,6 +105,11 @@ func (d *dispatcher) catchUpVersions(key string, je *jobEntry, stored subjects.J
 			return from
 		}
 		until := vs[i+1].written
+		if v.plan == nil && !gone && v.written.After(je.state.Deleted) {
+			// Deleted, then made again: runs of its ticks before are not the job's now.
+			je.state.Deleted = v.written
+			d.dirty[key] = true
+		}
 		if v.plan == nil || !until.After(from) {
 			continue
 		}
