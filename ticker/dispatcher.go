@@ -1295,7 +1295,7 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 	case run.State == subjects.StateLost:
 		if !d.willReschedule(&run) || a == nil || a.Finished == nil {
 			if je != nil && !je.owns(&run) {
-				d.log.Info().Str("job", run.Job).Str("run", run.ID).Time("deleted", je.state.Deleted).
+				d.log.Info().Str("job", run.Job).Str("run_id", run.ID).Time("deleted", je.state.Deleted).
 					Msg("lost run not relaunched: its tick is from before the job was deleted and made again")
 			}
 			d.untrack(e.key)
