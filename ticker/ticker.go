@@ -197,24 +197,42 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 		// leader before it launches (jsStore.readJobs).
 		"KV_" + subjects.JobsBucket,
 	}
-	// Every second at first, so that the new holder's server leads nothing for long
-	// (it may be the next to die), then every 5 s to catch leaderships that move back.
+	// A write in flight while its stream's leadership moves goes unanswered until
+	// it times out (5 s): the first pass waits out the burst of writes a term starts
+	// with (catch-up), and every pass comes half-way between two seconds, away from
+	// the ticks' writes. Then every second, so that the new holder's server leads
+	// nothing for long (it may be the next to die), then every 5 s to catch
+	// leaderships that move back.
+	wait := firstStepDownAfter
 	for i := 0; ; i++ {
-		for _, name := range streams {
-			t.stepDown(ctx, name)
-		}
-		every := time.Second
-		if i >= 10 {
-			every = 5 * time.Second
-		}
-		timer := t.opts.Clock.NewTimer(every)
+		timer := t.opts.Clock.NewTimer(betweenTicks(t.opts.Clock.Now(), wait))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
 		}
+		for _, name := range streams {
+			t.stepDown(ctx, name)
+		}
+		wait = time.Second
+		if i >= 10 {
+			wait = 5 * time.Second
+		}
 	}
+}
+
+// firstStepDownAfter is how long into a term the leaderships first move.
+const firstStepDownAfter = 3 * time.Second
+
+// betweenTicks returns how long from now until half-way between two seconds, at
+// least after from now.
+func betweenTicks(now time.Time, after time.Duration) time.Duration {
+	at := now.Add(after).Truncate(time.Second).Add(time.Second / 2)
+	if at.Before(now.Add(after)) {
+		at = at.Add(time.Second)
+	}
+	return at.Sub(now)
 }
 
 // stepDown asks the stream's leader, and that of each of its consumers, to hand its
