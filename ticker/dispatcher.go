@@ -120,6 +120,7 @@ type fillResult struct {
 	began    time.Time // when the read began
 	changes  []Change
 	versions map[string][]Change // by job: versions read from gaps (versionGaps)
+	runsLast uint64              // at a term's start: the runs bucket's newest revision
 	err      error
 	gapsErr  error
 }
@@ -176,6 +177,10 @@ type dispatcher struct {
 	// the term starts (lease, leading) once they were, or after startBudget.
 	starting      leaseView
 	startingSince time.Time
+	// awaitRuns is the runs bucket revision a starting term waits for the watch to
+	// send: a run record the previous holder made must be known before a tick of
+	// its job launches (prohibit_overlap). runsRev is the newest the watch sent.
+	awaitRuns, runsRev uint64
 	newest        map[string]int64 // newest tick with a record, read before that
 	retries       []retryTick
 	late          map[string]lateWalk // jobs whose walk waits for a read (walkLate)
@@ -228,7 +233,7 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 		case <-ctx.Done():
 			return nil
 		case l := <-terms:
-			d.starting, d.startingSince, lost = l, d.clock.Now(), l.Lost()
+			d.starting, d.startingSince, lost, d.awaitRuns = l, d.clock.Now(), l.Lost(), 0
 			if d.ready {
 				d.fillJobs(0, d.clock.Now(), d.versionGaps())
 			}
@@ -340,7 +345,11 @@ func (d *dispatcher) apply(c Change) {
 	case NodeChanged:
 		d.applyNode(c)
 	case RunChanged:
+		d.runsRev = max(d.runsRev, c.Rev)
 		d.applyRun(c)
+		if d.starting != nil && d.awaitRuns > 0 && d.runsRev >= d.awaitRuns {
+			d.startTerm()
+		}
 	}
 }
 
@@ -729,7 +738,7 @@ func (d *dispatcher) lead() {
 // Each job falls back to its settled tick, so that the next term (here or elsewhere)
 // catches up every tick this one could not record, even behind newer records.
 func (d *dispatcher) follow() {
-	d.lease, d.leading, d.starting = nil, false, nil
+	d.lease, d.leading, d.starting, d.awaitRuns = nil, false, nil, 0
 	d.retries = nil
 	clear(d.late) // the next term walks every job from its settled tick
 	for _, je := range d.jobs {
@@ -1227,10 +1236,13 @@ func (d *dispatcher) force(f forceRequest) {
 // publish again, reschedules due, and queued runs that waited too long; and persists
 // job states that changed.
 func (d *dispatcher) sweep() {
+	now := d.clock.Now()
+	if d.starting != nil && d.awaitRuns > 0 && now.Sub(d.startingSince) >= startBudget {
+		d.startTerm()
+	}
 	if !d.ready || !d.leading {
 		return
 	}
-	now := d.clock.Now()
 	retries := d.retries
 	d.retries = nil
 	for _, r := range retries {
@@ -1442,7 +1454,7 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 // after wait (a term reading again after a failure).
 func (d *dispatcher) fillJobs(wait time.Duration, now time.Time, gaps []versionGap) {
 	d.filling = now
-	after := d.jobsRev
+	after, starting := d.jobsRev, d.starting != nil
 	go func() {
 		if wait > 0 {
 			timer := d.clock.NewTimer(wait)
@@ -1461,6 +1473,9 @@ func (d *dispatcher) fillJobs(wait time.Duration, now time.Time, gaps []versionG
 		defer cancel()
 		f := fillResult{began: d.clock.Now()}
 		f.changes, f.err = d.store.JobChangesAfter(ctx, after, maxFill)
+		if starting && f.err == nil {
+			f.runsLast, f.err = d.store.RunsLastRevision(ctx)
+		}
 		f.versions, f.gapsErr = d.readGaps(ctx, gaps)
 		select {
 		case d.fills <- f:
@@ -1500,9 +1515,22 @@ func (d *dispatcher) filled(f fillResult) {
 		d.log.Warn().Err(f.gapsErr).Msg("job versions no ticker saw could not all be read back; their ticks may have no record")
 	}
 	if f.err != nil {
-		d.log.Warn().Err(f.err).Msg("job changes the watch may lack could not be read; leading on the watch's view")
+		d.log.Warn().Err(f.err).Msg("job changes the watch may lack, or the runs bucket's last revision, could not be read; leading on the watch's view")
 	}
-	d.lease, d.leading, d.starting = d.starting, true, nil
+	if f.runsLast > d.runsRev && d.clock.Now().Sub(d.startingSince) < startBudget {
+		d.awaitRuns = f.runsLast // apply starts the term once the watch sent it; sweep once startBudget passed
+		return
+	}
+	d.startTerm()
+}
+
+// startTerm makes the starting term lead.
+func (d *dispatcher) startTerm() {
+	if d.awaitRuns > d.runsRev {
+		d.log.Warn().Uint64("runs_revision", d.runsRev).Uint64("want", d.awaitRuns).
+			Msg("leading before the watch sent every run record the bucket has")
+	}
+	d.lease, d.leading, d.starting, d.awaitRuns = d.starting, true, nil, 0
 	d.lead()
 }
 

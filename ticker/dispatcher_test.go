@@ -1065,6 +1065,57 @@ func TestALostRunOfAProhibitOverlapJobIsRelaunchedOnlyAfterTheJobsOtherRunEnds(t
 	})
 }
 
+// A watch that stays behind holds a term up for startBudget at most: then it leads
+// on what it has, and the ticks go on.
+func TestANewHolderWhoseRunsWatchStaysBehindLeadsAfterItsBudget(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		terms, stop := s.standby()
+		s.leadFor(1500 * time.Millisecond)
+		s.store.holdRunChanges()
+		s.store.set(RunChanged, "unrelated", []byte(`{}`)) // the standby's watch never sends it
+		terms <- newTestLease()
+		time.Sleep(startBudget + 3*time.Second)
+		stop()
+		s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(startBudget+3*time.Second), time.Second)
+	})
+}
+
+// A new holder whose watch has not yet sent the run records the previous holder made
+// does not launch before it has: under prohibit_overlap it would start a run next to
+// one it cannot see (soak 15: a run re-placed by the previous holder and a catch-up
+// tick of the new one ran at once).
+func TestANewHolderLaunchesOnlyOnceItsWatchSentTheRunsThePreviousHolderMade(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 10*time.Second)
+		s.putJob("j", jobYAML("@every 2s", "  prohibit_overlap: true"))
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		termsB, stopB := s.standby()
+		time.Sleep(time.Second)
+		s.store.holdRunChanges() // B's watch lags from here: it misses 00:00:02's run
+		time.Sleep(2 * time.Second)
+		leaseA.end()
+		stopA()
+		termsB <- newTestLease()
+		time.Sleep(1500 * time.Millisecond) // 00:00:04 is due; B waits for its watch
+		s.store.releaseRuns()
+		time.Sleep(20 * time.Second)
+		stopB()
+		first, _, _ := s.store.run(subjects.RunKey("j", start.Add(2*time.Second)))
+		if first.State != subjects.StateComplete {
+			t.Fatalf("00:00:02 is %s, want complete", first.State)
+		}
+		for tick := 4; tick <= 10; tick += 2 {
+			r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Duration(tick)*time.Second)))
+			if r.State != subjects.StateSkipped || !strings.Contains(r.Reason, "prohibit_overlap") {
+				t.Fatalf("00:00:%02d while 00:00:02 ran: %s %q, want skipped for prohibit_overlap", tick, r.State, r.Reason)
+			}
+		}
+	})
+}
+
 // A run lost from a job that was then deleted and made again belongs to the deleted
 // job: the job made again does not relaunch it, and its own runs do not overlap it
 // (soak 10 had the lost run relaunched next to the new job's run). Each way a

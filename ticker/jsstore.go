@@ -162,6 +162,15 @@ func (s *jsStore) JobChangesAfter(ctx context.Context, rev uint64, limit int) ([
 	return s.readJobs(ctx, ">", rev, 0, limit)
 }
 
+// RunsLastRevision reads the runs bucket's stream info, which its leader answers.
+func (s *jsStore) RunsLastRevision(ctx context.Context) (uint64, error) {
+	st, err := s.js.Stream(ctx, "KV_"+s.buckets.Runs.Bucket())
+	if err != nil {
+		return 0, fmt.Errorf("read the runs bucket's last revision: %w", err)
+	}
+	return st.CachedInfo().State.LastSeq, nil
+}
+
 // JobVersions reads the versions as JobChangesAfter reads changes.
 func (s *jsStore) JobVersions(ctx context.Context, key string, after, before uint64) ([]Change, error) {
 	return s.readJobs(ctx, key, after, before, maxVersions)

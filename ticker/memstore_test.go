@@ -34,6 +34,11 @@ type memStore struct {
 	blindRuns, blindNodes bool
 	// blindJobs keeps job changes from the watchers; jobLog has every job change.
 	blindJobs bool
+	// heldRuns are run record changes held back from the watchers while holdRuns is
+	// set (a lagging watch), sent by releaseRuns; runsRev is the newest run change.
+	holdRuns bool
+	heldRuns []Change
+	runsRev  uint64
 	jobLog    []Change
 	// failFills is how many JobChangesAfter reads fail from now (slow replicas).
 	failFills int
@@ -86,6 +91,13 @@ func (s *memStore) setAt(kind ChangeKind, key string, value []byte, written time
 	if kind == JobChanged {
 		s.jobLog = append(s.jobLog, c)
 	}
+	if kind == RunChanged {
+		s.runsRev = c.Rev
+		if s.holdRuns {
+			s.heldRuns = append(s.heldRuns, c)
+			return s.rev
+		}
+	}
 	if kind == RunChanged && s.blindRuns || kind == NodeChanged && s.blindNodes || kind == JobChanged && s.blindJobs {
 		return s.rev
 	}
@@ -93,6 +105,32 @@ func (s *memStore) setAt(kind ChangeKind, key string, value []byte, written time
 		w.push(c)
 	}
 	return s.rev
+}
+
+// holdRunChanges makes the watchers lag on run records: they see none until
+// releaseRuns.
+func (s *memStore) holdRunChanges() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdRuns = true
+}
+
+// releaseRuns sends the held run record changes, in order, and stops holding them.
+func (s *memStore) releaseRuns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.heldRuns {
+		for _, w := range s.watchers {
+			w.push(c)
+		}
+	}
+	s.heldRuns, s.holdRuns = nil, false
+}
+
+func (s *memStore) RunsLastRevision(context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runsRev, nil
 }
 
 func (w *memWatcher) push(c Change) {

@@ -42,6 +42,9 @@ type Store interface {
 	// JobVersions reads the versions of one job that the jobs bucket still keeps with
 	// a revision between after and before (both excluded), oldest first.
 	JobVersions(ctx context.Context, key string, after, before uint64) ([]Change, error)
+	// RunsLastRevision reads the revision of the newest change to the run records,
+	// from the bucket's leader: a watch that has sent it is current.
+	RunsLastRevision(ctx context.Context) (uint64, error)
 }
 
 // ChangeKind says what a Change is about.
