@@ -181,22 +181,22 @@ type dispatcher struct {
 	// send: a run record the previous holder made must be known before a tick of
 	// its job launches (prohibit_overlap). runsRev is the newest the watch sent.
 	awaitRuns, runsRev uint64
-	newest        map[string]int64 // newest tick with a record, read before that
-	retries       []retryTick
-	late          map[string]lateWalk // jobs whose walk waits for a read (walkLate)
-	heap          launchHeap
-	nodes         map[string]*nodeEntry
-	names         []string // node names, sorted: placement walks them in a stable order
-	runs          map[string]*runEntry
-	byJob         map[string]int // non-terminal runs per job
-	byNode        map[string]int // queued and running allocations per node
-	dirty         map[string]bool
-	newestBeat    time.Time // the newest node heartbeat seen
-	flowSince     time.Time // since when node heartbeats have landed without a pause
-	ready         bool      // every bucket was read
-	results       chan result
-	inflight      chan struct{}
-	ctx           context.Context
+	newest             map[string]int64 // newest tick with a record, read before that
+	retries            []retryTick
+	late               map[string]lateWalk // jobs whose walk waits for a read (walkLate)
+	heap               launchHeap
+	nodes              map[string]*nodeEntry
+	names              []string // node names, sorted: placement walks them in a stable order
+	runs               map[string]*runEntry
+	byJob              map[string]int // non-terminal runs per job
+	byNode             map[string]int // queued and running allocations per node
+	dirty              map[string]bool
+	newestBeat         time.Time // the newest node heartbeat seen
+	flowSince          time.Time // since when node heartbeats have landed without a pause
+	ready              bool      // every bucket was read
+	results            chan result
+	inflight           chan struct{}
+	ctx                context.Context
 }
 
 func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher {

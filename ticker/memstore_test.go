@@ -39,7 +39,7 @@ type memStore struct {
 	holdRuns bool
 	heldRuns []Change
 	runsRev  uint64
-	jobLog    []Change
+	jobLog   []Change
 	// failFills is how many JobChangesAfter reads fail from now (slow replicas).
 	failFills int
 	// failVersions is how many JobVersions reads fail from now; each returns the
