@@ -1034,6 +1034,13 @@ func (d *dispatcher) create(je *jobEntry, tick time.Time, run subjects.Run, repl
 	d.async(result{key: key, job: je.key, tick: tick, create: true, skipped: skipped}, func(ctx context.Context, l leaseView) (func(), error) {
 		rev, err := d.store.CreateRun(ctx, key, &run)
 		if errors.Is(err, ErrConflict) {
+			// Only a record read back settles the tick: a stream's leader refuses a
+			// create while another one for the key is still proposed, and that one
+			// may never be stored (soak 17 had a tick with no record that a new
+			// holder took for settled). Until it is read, the create is retried.
+			if _, _, gerr := d.store.GetRun(ctx, key); gerr != nil {
+				return nil, fmt.Errorf("create run record: refused as existing, yet not read back: %w", gerr)
+			}
 			if reply != nil {
 				reply(subjects.ForceReply{Error: "a run for this second exists already"})
 			}

@@ -252,6 +252,27 @@ func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
 	})
 }
 
+// A create refused as existing settles its tick only once the record is read back:
+// a leader refuses a create while another for the key is still proposed, which may
+// never be stored (soak 17: a tick with no record that a new holder took for settled).
+func TestATickWhoseCreateIsRefusedWithoutARecordIsRetriedUntilRecorded(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 1s", ""))
+		phantom := subjects.RunKey("j", start.Add(3*time.Second))
+		s.store.setPhantom(phantom, true)
+		stop := s.dispatch(alwaysLeader{})
+		time.Sleep(5 * time.Second)
+		if st, _ := s.store.jobState("j"); st.LastTick >= start.Add(3*time.Second).Unix() {
+			t.Fatalf("job state settled at %s while 00:00:03 has no record", time.Unix(st.LastTick, 0).UTC().Format(time.TimeOnly))
+		}
+		s.store.setPhantom(phantom, false)
+		time.Sleep(3 * time.Second)
+		stop()
+		s.checkEveryTickOnce("j", start.Add(time.Second), start.Add(7*time.Second), time.Second)
+	})
+}
+
 func TestARunThatExistsAlreadyDoesNotBlockAProhibitOverlapJob(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Second)

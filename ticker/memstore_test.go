@@ -3,6 +3,7 @@ package ticker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"sync"
 	"testing"
@@ -27,8 +28,10 @@ type memStore struct {
 	events   []subjects.Event
 	onLaunch func(subjects.Launch)
 	// unseen are keys whose records exist but that no watcher has seen yet (a lagging
-	// watch): CreateRun conflicts on them.
-	unseen map[string]bool
+	// watch): CreateRun conflicts on them, GetRun reads a completed run. phantoms
+	// are keys whose creation is refused as existing, though no record exists (a
+	// create still proposed on the stream, never stored).
+	unseen, phantoms map[string]bool
 	// blindRuns and blindNodes keep run and node record changes from the watchers
 	// (a stalled watch).
 	blindRuns, blindNodes bool
@@ -203,7 +206,7 @@ func (s *memStore) CreateRun(_ context.Context, key string, run *subjects.Run) (
 	data, _ := json.Marshal(run)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[RunChanged][key]; ok || s.unseen[key] {
+	if _, ok := s.keys[RunChanged][key]; ok || s.unseen[key] || s.phantoms[key] {
 		return 0, ErrConflict
 	}
 	if s.failCreates[key] {
@@ -277,10 +280,27 @@ func (s *memStore) setBlindJobs(blind bool) {
 
 func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64, error) {
 	r, rev, ok := s.run(key)
-	if !ok {
-		return nil, 0, ErrConflict
+	s.mu.Lock()
+	unseen := s.unseen[key]
+	s.mu.Unlock()
+	switch {
+	case ok:
+		return &r, rev, nil
+	case unseen:
+		return &subjects.Run{ID: key, State: subjects.StateComplete}, 1, nil
 	}
-	return &r, rev, nil
+	return nil, 0, errors.New("no record " + key)
+}
+
+// setPhantom makes the creation of the run record key be refused as existing, with
+// no record stored (phantom true), or work again.
+func (s *memStore) setPhantom(key string, phantom bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phantoms == nil {
+		s.phantoms = map[string]bool{}
+	}
+	s.phantoms[key] = phantom
 }
 
 func (s *memStore) GetNode(_ context.Context, name string) (Change, error) {
