@@ -28,10 +28,8 @@ type memStore struct {
 	events   []subjects.Event
 	onLaunch func(subjects.Launch)
 	// unseen are keys whose records exist but that no watcher has seen yet (a lagging
-	// watch): CreateRun conflicts on them, GetRun reads a completed run. phantoms
-	// are keys whose creation is refused as existing, though no record exists (a
-	// create still proposed on the stream, never stored).
-	unseen, phantoms map[string]bool
+	// watch): CreateRun conflicts on them, GetRun reads a completed run.
+	unseen map[string]bool
 	// blindRuns and blindNodes keep run and node record changes from the watchers
 	// (a stalled watch).
 	blindRuns, blindNodes bool
@@ -48,8 +46,9 @@ type memStore struct {
 	// failVersions is how many JobVersions reads fail from now; each returns the
 	// oldest version it found before failing, as a read cut short does.
 	failVersions int
-	// failCreates are run keys whose creation fails (a write that timed out).
-	failCreates map[string]bool
+	// failCreates are run keys whose creation fails, with the error CreateRun returns
+	// (failCreate, setPhantom).
+	failCreates map[string]error
 }
 
 type memWatcher struct {
@@ -206,23 +205,44 @@ func (s *memStore) CreateRun(_ context.Context, key string, run *subjects.Run) (
 	data, _ := json.Marshal(run)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[RunChanged][key]; ok || s.unseen[key] || s.phantoms[key] {
+	if _, ok := s.keys[RunChanged][key]; ok || s.unseen[key] {
 		return 0, ErrConflict
 	}
-	if s.failCreates[key] {
-		return 0, context.DeadlineExceeded
+	if err := s.failCreates[key]; err != nil {
+		return 0, err
 	}
 	return s.setLocked(RunChanged, key, data), nil
 }
 
-// failCreate makes the creation of the run record key fail (fail true) or work again.
+// failCreate makes the creation of the run record key time out (fail true) or work
+// again.
 func (s *memStore) failCreate(key string, fail bool) {
+	var err error
+	if fail {
+		err = context.DeadlineExceeded
+	}
+	s.failCreateWith(key, err)
+}
+
+// setPhantom makes the creation of the run record key be refused as existing, with
+// no record stored (phantom true: a create still proposed on the stream, never
+// stored), or work again.
+func (s *memStore) setPhantom(key string, phantom bool) {
+	var err error
+	if phantom {
+		err = ErrConflict
+	}
+	s.failCreateWith(key, err)
+}
+
+// failCreateWith makes the creation of the run record key return err (nil: work).
+func (s *memStore) failCreateWith(key string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failCreates == nil {
-		s.failCreates = map[string]bool{}
+		s.failCreates = map[string]error{}
 	}
-	s.failCreates[key] = fail
+	s.failCreates[key] = err
 }
 
 func (s *memStore) JobChangesAfter(_ context.Context, rev uint64, limit int) ([]Change, error) {
@@ -290,17 +310,6 @@ func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64,
 		return &subjects.Run{ID: key, State: subjects.StateComplete}, 1, nil
 	}
 	return nil, 0, errors.New("no record " + key)
-}
-
-// setPhantom makes the creation of the run record key be refused as existing, with
-// no record stored (phantom true), or work again.
-func (s *memStore) setPhantom(key string, phantom bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.phantoms == nil {
-		s.phantoms = map[string]bool{}
-	}
-	s.phantoms[key] = phantom
 }
 
 func (s *memStore) GetNode(_ context.Context, name string) (Change, error) {
