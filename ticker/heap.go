@@ -5,15 +5,15 @@ import (
 	"time"
 )
 
-// launchHeap orders jobs by their next tick, soonest first; a job that never fires
-// again (zero time) sorts last. Each entry knows its index so it can be fixed or
+// launchHeap orders jobs by when they are to be decided next, soonest first; a job
+// that never fires again (zero time) sorts last. Each entry knows its index so it can be fixed or
 // removed in O(log n) when its job changes, as in Nomad's periodic dispatcher.
 type launchHeap []*jobEntry
 
 func (h launchHeap) Len() int { return len(h) }
 
 func (h launchHeap) Less(i, j int) bool {
-	a, b := h[i].next, h[j].next
+	a, b := h[i].wake, h[j].wake
 	switch {
 	case a.IsZero():
 		return false
@@ -43,9 +43,9 @@ func (h *launchHeap) Pop() any {
 	return e
 }
 
-// set places e in the heap with next tick at, adding or moving it.
+// set places e in the heap to be decided at at, adding or moving it.
 func (h *launchHeap) set(e *jobEntry, at time.Time) {
-	e.next = at
+	e.wake = at
 	if e.index >= 0 {
 		heap.Fix(h, e.index)
 		return
@@ -60,9 +60,9 @@ func (h *launchHeap) remove(e *jobEntry) {
 	}
 }
 
-// peek returns the job with the soonest tick, nil if none fires again.
+// peek returns the job to decide soonest, nil if none fires again.
 func (h launchHeap) peek() *jobEntry {
-	if len(h) == 0 || h[0].next.IsZero() {
+	if len(h) == 0 || h[0].wake.IsZero() {
 		return nil
 	}
 	return h[0]

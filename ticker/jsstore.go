@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,59 +22,118 @@ type jsStore struct {
 	buckets *subjects.Buckets
 	log     zerolog.Logger
 
-	mu   sync.Mutex
-	jobs jetstream.Stream // the jobs bucket's stream, once looked up
+	mu      sync.Mutex
+	streams map[string]jetstream.Stream // looked up once needed
 }
 
+// watchSource is one bucket the store watches.
+type watchSource struct {
+	kind    ChangeKind
+	kv      jetstream.KeyValue
+	history bool // every version the bucket keeps, not only the newest
+}
+
+// Watch watches the buckets in three phases, each once the one before has sent its
+// initial values: job states, then jobs, then nodes and runs. A job's versions then
+// meet its settled mark, and a run record its job.
 func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
-	sources := []struct {
-		kind ChangeKind
-		kv   jetstream.KeyValue
-	}{
-		{JobStateChanged, s.buckets.JobState},
-		{JobChanged, s.buckets.Jobs},
-		{NodeChanged, s.buckets.Nodes},
-		{RunChanged, s.buckets.Runs},
+	phases := [][]watchSource{
+		{{kind: JobStateChanged, kv: s.buckets.JobState}},
+		{{kind: JobChanged, kv: s.buckets.Jobs, history: true}},
+		{{kind: NodeChanged, kv: s.buckets.Nodes}, {kind: RunChanged, kv: s.buckets.Runs}},
 	}
-	var initial sync.WaitGroup
-	for _, src := range sources {
-		w, err := src.kv.WatchAll(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("watch bucket %s: %w", src.kv.Bucket(), err)
-		}
-		initial.Add(1)
-		go func() {
-			defer w.Stop()
-			var loaded sync.Once // the initial values were all sent, or the watch ended
-			defer loaded.Do(initial.Done)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case e, ok := <-w.Updates():
-					if !ok {
-						return
-					}
-					if e == nil {
-						loaded.Do(initial.Done)
-						continue
-					}
-					c := Change{
-						Kind: src.kind, Key: e.Key(), Value: e.Value(), Rev: e.Revision(), Written: e.Created(),
-						Deleted: e.Operation() != jetstream.KeyValuePut,
-					}
-					select {
-					case out <- c:
-					case <-ctx.Done():
-						return
-					}
-				}
-			}
-		}()
+	// The first watch is made here, so that a cluster that cannot make one yet (no
+	// meta leader) is reported; later ones are retried until they are made.
+	first, err := s.watchOne(ctx, phases[0][0])
+	if err != nil {
+		return nil, err
 	}
 	ready := make(chan struct{})
-	go func() { initial.Wait(); close(ready) }()
+	go func() {
+		if !waitAll(ctx, s.forward(ctx, first, phases[0][0].kind, out)) {
+			return
+		}
+		for _, phase := range phases[1:] {
+			var sent []<-chan struct{}
+			for _, src := range phase {
+				w, err := s.watchOne(ctx, src)
+				for err != nil {
+					s.log.Warn().Err(err).Str("bucket", src.kv.Bucket()).Msg("cannot watch the bucket yet; retrying")
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(250 * time.Millisecond):
+					}
+					w, err = s.watchOne(ctx, src)
+				}
+				sent = append(sent, s.forward(ctx, w, src.kind, out))
+			}
+			if !waitAll(ctx, sent...) {
+				return
+			}
+		}
+		close(ready)
+	}()
 	return ready, nil
+}
+
+func (s *jsStore) watchOne(ctx context.Context, src watchSource) (jetstream.KeyWatcher, error) {
+	var opts []jetstream.WatchOpt
+	if src.history {
+		opts = append(opts, jetstream.IncludeHistory())
+	}
+	w, err := src.kv.WatchAll(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("watch bucket %s: %w", src.kv.Bucket(), err)
+	}
+	return w, nil
+}
+
+// forward sends the watch's changes to out until ctx ends; the returned channel is
+// closed once its initial values were sent (or the watch ended).
+func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind ChangeKind, out chan<- Change) <-chan struct{} {
+	initial := make(chan struct{})
+	go func() {
+		defer w.Stop()
+		var loaded sync.Once
+		defer loaded.Do(func() { close(initial) })
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					loaded.Do(func() { close(initial) })
+					continue
+				}
+				c := Change{
+					Kind: kind, Key: e.Key(), Value: e.Value(), Rev: e.Revision(), Written: e.Created(),
+					Deleted: e.Operation() != jetstream.KeyValuePut,
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return initial
+}
+
+// waitAll waits for every channel to close; false if ctx ended first.
+func waitAll(ctx context.Context, chs ...<-chan struct{}) bool {
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 func (s *jsStore) CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error) {
@@ -90,24 +148,43 @@ func (s *jsStore) CreateRun(ctx context.Context, key string, run *subjects.Run) 
 	return rev, err
 }
 
+// GetRun reads the record's last message from the runs stream's leader.
 func (s *jsStore) GetRun(ctx context.Context, key string) (*subjects.Run, uint64, error) {
-	e, err := s.buckets.Runs.Get(ctx, key)
+	m, err := s.lastOf(ctx, subjects.RunStateBucket, key)
 	if err != nil {
 		return nil, 0, err
 	}
 	var run subjects.Run
-	if err := json.Unmarshal(e.Value(), &run); err != nil {
+	if err := json.Unmarshal(m.Data, &run); err != nil {
 		return nil, 0, fmt.Errorf("decode run %s: %w", key, err)
 	}
-	return &run, e.Revision(), nil
+	return &run, m.Sequence, nil
 }
 
+// GetNode reads the node's last message from the nodes stream's leader.
 func (s *jsStore) GetNode(ctx context.Context, name string) (Change, error) {
-	e, err := s.buckets.Nodes.Get(ctx, subjects.Token(name))
+	m, err := s.lastOf(ctx, subjects.NodesBucket, subjects.Token(name))
 	if err != nil {
 		return Change{}, err
 	}
-	return Change{Kind: NodeChanged, Key: e.Key(), Value: e.Value(), Rev: e.Revision(), Written: e.Created()}, nil
+	return Change{Kind: NodeChanged, Key: subjects.Token(name), Value: m.Data, Rev: m.Sequence, Written: m.Time}, nil
+}
+
+// lastOf reads the newest message of key in bucket from the bucket stream's leader;
+// jetstream.ErrKeyNotFound if there is none, or it deleted the key.
+func (s *jsStore) lastOf(ctx context.Context, bucket, key string) (*jetstream.RawStreamMsg, error) {
+	stream := subjects.KVStream(bucket)
+	m, err := s.msgGet(ctx, subjects.MsgGetAPI(s.js.Options().APIPrefix, stream), msgGetRequest{LastFor: subjects.KVSubject(bucket, key)})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%s %s: %w", bucket, key, jetstream.ErrKeyNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s from the stream's leader: %w", bucket, key, err)
+	}
+	if op := m.Header.Get(kvOperationHeader); op == "DEL" || op == "PURGE" {
+		return nil, fmt.Errorf("%s %s: %w", bucket, key, jetstream.ErrKeyNotFound)
+	}
+	return m, nil
 }
 
 func (s *jsStore) UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error) {
@@ -157,87 +234,83 @@ func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.J
 	return err
 }
 
-// JobChangesAfter reads the changes by sequence from the stream's leader (readJobs).
+// JobChangesAfter reads the jobs bucket's changes by sequence (readChanges).
 func (s *jsStore) JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error) {
-	return s.readJobs(ctx, ">", rev, 0, limit)
+	return s.readChanges(ctx, subjects.JobsBucket, JobChanged, rev, limit)
+}
+
+// RunChangesAfter reads the run records' changes by sequence (readChanges).
+func (s *jsStore) RunChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error) {
+	return s.readChanges(ctx, subjects.RunStateBucket, RunChanged, rev, limit)
 }
 
 // RunsLastRevision reads the runs bucket's stream info, which its leader answers.
 func (s *jsStore) RunsLastRevision(ctx context.Context) (uint64, error) {
-	st, err := s.js.Stream(ctx, "KV_"+s.buckets.Runs.Bucket())
+	st, err := s.js.Stream(ctx, subjects.KVStream(subjects.RunStateBucket))
 	if err != nil {
 		return 0, fmt.Errorf("read the runs bucket's last revision: %w", err)
 	}
 	return st.CachedInfo().State.LastSeq, nil
 }
 
-// JobVersions reads the versions as JobChangesAfter reads changes.
-func (s *jsStore) JobVersions(ctx context.Context, key string, after, before uint64) ([]Change, error) {
-	return s.readJobs(ctx, key, after, before, maxVersions)
-}
-
-// readJobs reads the jobs bucket's messages on keys (a key, or ">" for all) with a
-// sequence after after and before before (0: no bound), at most limit of them.
+// readChanges reads the bucket's messages with a sequence after after, at most limit
+// of them, oldest first.
 //
 // It asks the stream's leader, whose answer is current, with JetStream's MSG.GET
 // API, for half of ctx's time. nats.go's GetMsg makes direct gets on a stream that
 // allows them, as KV buckets do, and any replica answers those, including one back
-// from a partition, from its stale copy until it has caught up: a new holder that
-// trusted one launched versions that had been replaced or deleted. When the leader
-// does not answer (the stream or JetStream electing one, or this server cut off from
-// it), the changes are read with direct gets all the same, for what they find is
-// real, but with errNotAuthoritative: that nothing more was found proves nothing.
-func (s *jsStore) readJobs(ctx context.Context, keys string, after, before uint64, limit int) ([]Change, error) {
-	stream, err := s.jobsStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prefix := s.js.Options().APIPrefix
-	if prefix == "" {
-		prefix = jetstream.DefaultAPIPrefix
-	}
-	api := prefix + "STREAM.MSG.GET." + stream.CachedInfo().Config.Name
+// from a partition, from its stale copy until it has caught up. When the leader does
+// not answer (the stream or JetStream electing one, or this server cut off from it),
+// the changes are read with direct gets all the same, for what they find is real,
+// but with errNotAuthoritative: that nothing more was found proves nothing.
+func (s *jsStore) readChanges(ctx context.Context, bucket string, kind ChangeKind, after uint64, limit int) ([]Change, error) {
+	stream := subjects.KVStream(bucket)
+	api := subjects.MsgGetAPI(s.js.Options().APIPrefix, stream)
 	wait := ioTimeout / 2
 	if deadline, ok := ctx.Deadline(); ok {
 		wait = time.Until(deadline) / 2
 	}
 	lctx, cancel := context.WithTimeout(ctx, wait)
-	out, leaderErr := s.readJobsWith(lctx, func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
-		return s.getMsg(ctx, api, seq, subject)
-	}, keys, after, before, limit)
+	out, leaderErr := readWith(lctx, bucket, kind, after, limit, func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
+		return s.msgGet(ctx, api, msgGetRequest{Seq: seq, NextFor: subject})
+	})
 	cancel()
 	if leaderErr == nil {
 		return out, nil
 	}
-	out, err = s.readJobsWith(ctx, func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
-		return stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-	}, keys, after, before, limit)
+	str, err := s.stream(ctx, stream)
+	if err != nil {
+		return out, errors.Join(fmt.Errorf("%w: %w", errNotAuthoritative, leaderErr), err)
+	}
+	out, err = readWith(ctx, bucket, kind, after, limit, func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
+		return str.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+	})
 	return out, errors.Join(fmt.Errorf("%w: %w", errNotAuthoritative, leaderErr), err)
 }
 
-// errNotAuthoritative is returned, with what was read, by a read of job changes that
-// the jobs stream's leader did not answer.
+// errNotAuthoritative is returned, with what was read, by a read of changes that the
+// stream's leader did not answer.
 var errNotAuthoritative = errors.New("read from a replica, which may be behind, not from the stream's leader")
 
-// readJobsWith is readJobs with get, which gets the first message at or after seq on
-// subject.
-func (s *jsStore) readJobsWith(ctx context.Context, get func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error), keys string, after, before uint64, limit int) ([]Change, error) {
-	subject := "$KV." + s.buckets.Jobs.Bucket() + "."
+// kvOperationHeader says whether a KV message deletes its key.
+const kvOperationHeader = "KV-Operation"
+
+// readWith reads as readChanges does with get, which gets the first message at or
+// after seq on subject.
+func readWith(ctx context.Context, bucket string, kind ChangeKind, after uint64, limit int, get func(ctx context.Context, seq uint64, subject string) (*jetstream.RawStreamMsg, error)) ([]Change, error) {
 	var out []Change
-	for seq := after + 1; len(out) < limit && (before == 0 || seq < before); {
-		m, err := get(ctx, seq, subject+keys)
+	for seq := after + 1; len(out) < limit; {
+		m, err := get(ctx, seq, subjects.KVSubject(bucket, ">"))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // none stored after seq
 		}
 		if err != nil {
-			return out, fmt.Errorf("read the jobs bucket from revision %d: %w", seq, err)
+			return out, fmt.Errorf("read bucket %s from revision %d: %w", bucket, seq, err)
 		}
-		if before != 0 && m.Sequence >= before {
-			break
-		}
-		op := m.Header.Get("KV-Operation")
+		key, _ := subjects.KeyOfSubject(bucket, m.Subject)
+		op := m.Header.Get(kvOperationHeader)
 		out = append(out, Change{
-			Kind: JobChanged, Key: strings.TrimPrefix(m.Subject, subject), Value: m.Data, Rev: m.Sequence, Written: m.Time,
+			Kind: kind, Key: key, Value: m.Data, Rev: m.Sequence, Written: m.Time,
 			Deleted: op == "DEL" || op == "PURGE",
 		})
 		seq = m.Sequence + 1
@@ -245,14 +318,14 @@ func (s *jsStore) readJobsWith(ctx context.Context, get func(ctx context.Context
 	return out, nil
 }
 
-// getMsg asks api (a stream's MSG.GET) for the first message at or after seq on
-// subject; jetstream.ErrMsgNotFound if there is none.
-func (s *jsStore) getMsg(ctx context.Context, api string, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
-	req, err := json.Marshal(msgGetRequest{Seq: seq, NextFor: subject})
+// msgGet asks api (a stream's MSG.GET) for a message; jetstream.ErrMsgNotFound if
+// there is none.
+func (s *jsStore) msgGet(ctx context.Context, api string, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := s.js.Conn().RequestWithContext(ctx, api, req)
+	msg, err := s.js.Conn().RequestWithContext(ctx, api, body)
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +353,9 @@ func (s *jsStore) getMsg(ctx context.Context, api string, seq uint64, subject st
 
 // msgGetRequest and msgGetResponse are the MSG.GET API's request and answer.
 type msgGetRequest struct {
-	Seq     uint64 `json:"seq"`
+	Seq     uint64 `json:"seq,omitempty"`
 	NextFor string `json:"next_by_subj,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
 }
 
 type msgGetResponse struct {
@@ -295,18 +369,22 @@ type msgGetResponse struct {
 	Error *jetstream.APIError `json:"error,omitempty"`
 }
 
-// jobsStream looks up the jobs bucket's stream the first time it is needed.
-func (s *jsStore) jobsStream(ctx context.Context) (jetstream.Stream, error) {
+// stream looks up a stream the first time it is needed.
+func (s *jsStore) stream(ctx context.Context, name string) (jetstream.Stream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.jobs == nil {
-		stream, err := s.js.Stream(ctx, "KV_"+s.buckets.Jobs.Bucket())
-		if err != nil {
-			return nil, fmt.Errorf("look up the jobs bucket's stream: %w", err)
-		}
-		s.jobs = stream
+	if st := s.streams[name]; st != nil {
+		return st, nil
 	}
-	return s.jobs, nil
+	st, err := s.js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	if s.streams == nil {
+		s.streams = map[string]jetstream.Stream{}
+	}
+	s.streams[name] = st
+	return st, nil
 }
 
 // errCodeDuplicateInProcess is JetStream's "duplicate message id is in process": the

@@ -3,7 +3,6 @@ package ticker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/jetcron/jetcron/clock"
 	"github.com/jetcron/jetcron/embed/embedtest"
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -42,7 +40,7 @@ func provisionedCluster(tb testing.TB, timeout time.Duration) (context.Context, 
 	return ctx, c, js, buckets
 }
 
-func TestJobChangesAndVersionsAreReadFromTheJobsBucket(t *testing.T) {
+func TestChangesAndRecordsAreReadFromTheBucketsLeaders(t *testing.T) {
 	ctx, _, js, b := provisionedCluster(t, time.Minute)
 	put := func(key, value string) uint64 {
 		rev, err := b.Jobs.Put(ctx, key, []byte(value))
@@ -81,63 +79,23 @@ func TestJobChangesAndVersionsAreReadFromTheJobsBucket(t *testing.T) {
 	if one, err := store.JobChangesAfter(ctx, first, 1); err != nil || len(one) != 1 {
 		t.Fatalf("changes with limit 1: %v, %v; want one", one, err)
 	}
-	versions, err := store.JobVersions(ctx, "a", 0, a2)
-	if err != nil || len(versions) != 1 || versions[0].Rev != first || string(versions[0].Value) != "v1" {
-		t.Fatalf("versions of a before revision %d: %+v, %v; want v1 at revision %d", a2, versions, err, first)
+	run := &subjects.Run{ID: "a/periodic-1", Job: "a", Scheduled: 1, State: subjects.StateQueued}
+	runRev, err := store.CreateRun(ctx, "a.1", run)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart reads, from a 3-server
-// cluster, the earlier versions of 1,000 jobs (three each), as a term does after a
-// mass update of jobs whose ticks had not settled: one job after another, and as
-// readGaps does.
-func BenchmarkReadingTheVersionsOfChangedJobsAtATermsStart(b *testing.B) {
-	const jobs = 1000
-	ctx, _, js, buckets := provisionedCluster(b, 5*time.Minute)
-	gaps := make([]versionGap, jobs)
-	for v := range 3 {
-		for i := range gaps {
-			key := fmt.Sprintf("job-%04d", i)
-			rev, err := buckets.Jobs.Put(ctx, key, []byte(jobYAML("@every 1s", fmt.Sprintf("# version %d", v))))
-			if err != nil {
-				b.Fatal(err)
-			}
-			gaps[i] = versionGap{key: key, before: rev}
-		}
+	if got, rev, err := store.GetRun(ctx, "a.1"); err != nil || rev != runRev || got.ID != run.ID {
+		t.Fatalf("run read from the leader: %+v at %d, %v; want %s at %d", got, rev, err, run.ID, runRev)
 	}
-	store := &jsStore{js: js, buckets: buckets, log: zerolog.Nop()}
-	d := newDispatcher(store, clock.Real{}, zerolog.Nop())
-	check := func(n int) {
-		if n != 2*jobs {
-			b.Fatalf("%d versions read, want %d", n, 2*jobs)
-		}
+	if _, _, err := store.GetRun(ctx, "a.2"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("a run with no record read as %v, want %v", err, jetstream.ErrKeyNotFound)
 	}
-	b.Run("one-job-after-another", func(b *testing.B) {
-		for b.Loop() {
-			n := 0
-			for _, g := range gaps {
-				vs, err := store.JobVersions(ctx, g.key, g.after, g.before)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n += len(vs)
-			}
-			check(n)
-		}
-	})
-	b.Run("readGaps", func(b *testing.B) {
-		for b.Loop() {
-			versions, err := d.readGaps(ctx, gaps)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			for _, vs := range versions {
-				n += len(vs)
-			}
-			check(n)
-		}
-	})
+	if runs, err := store.RunChangesAfter(ctx, 0, 10); err != nil || len(runs) != 1 || runs[0].Key != "a.1" || runs[0].Rev != runRev {
+		t.Fatalf("run changes: %+v, %v; want a.1 at %d", runs, err, runRev)
+	}
+	if last, err := store.RunsLastRevision(ctx); err != nil || last != runRev {
+		t.Fatalf("runs bucket's last revision: %d, %v; want %d", last, err, runRev)
+	}
 }
 
 func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing.T) {
@@ -146,7 +104,7 @@ func TestJobChangesAreReadCurrentThroughAServerJustBackFromAPartition(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := js.Stream(ctx, "KV_"+b.Jobs.Bucket())
+	info, err := js.Stream(ctx, subjects.KVStream(b.Jobs.Bucket()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +181,11 @@ func TestJobChangesAreReadFromAReplicaButNotAsAuthoritativeWhileTheJobsStreamHas
 	var info *jetstream.StreamInfo
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if info, err = store.jobs.Info(ctx); err != nil {
+		jobs, err := store.stream(ctx, subjects.KVStream(subjects.JobsBucket))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, err = jobs.Info(ctx); err != nil {
 			t.Fatal(err)
 		}
 		current := len(info.Cluster.Replicas) == 2

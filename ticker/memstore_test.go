@@ -41,11 +41,10 @@ type memStore struct {
 	heldRuns []Change
 	runsRev  uint64
 	jobLog   []Change
+	// runLog has every run record change.
+	runLog []Change
 	// failFills is how many JobChangesAfter reads fail from now (slow replicas).
 	failFills int
-	// failVersions is how many JobVersions reads fail from now; each returns the
-	// oldest version it found before failing, as a read cut short does.
-	failVersions int
 	// failCreates are run keys whose creation fails, with the error CreateRun returns
 	// (failCreate, setPhantom).
 	failCreates map[string]error
@@ -70,14 +69,6 @@ func (s *memStore) set(kind ChangeKind, key string, value []byte) uint64 {
 	return s.setLocked(kind, key, value)
 }
 
-// setLate stores a value as set does, but as if it had been written lag ago: the
-// watchers see it late (a watch that lagged behind the store).
-func (s *memStore) setLate(kind ChangeKind, key string, value []byte, lag time.Duration) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.setAt(kind, key, value, s.clock.Now().Add(-lag))
-}
-
 func (s *memStore) setLocked(kind ChangeKind, key string, value []byte) uint64 {
 	return s.setAt(kind, key, value, s.clock.Now())
 }
@@ -95,6 +86,7 @@ func (s *memStore) setAt(kind ChangeKind, key string, value []byte, written time
 	}
 	if kind == RunChanged {
 		s.runsRev = c.Rev
+		s.runLog = append(s.runLog, c)
 		if s.holdRuns {
 			s.heldRuns = append(s.heldRuns, c)
 			return s.rev
@@ -145,16 +137,33 @@ func (w *memWatcher) push(c Change) {
 	}
 }
 
+// Watch sends the initial values as jsStore does: job states, then every job version
+// kept (jobHistory a key), then nodes and runs.
 func (s *memStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
 	w := &memWatcher{notify: make(chan struct{}, 1)}
 	s.mu.Lock()
 	var initial []Change
-	for _, kind := range []ChangeKind{JobStateChanged, JobChanged, NodeChanged, RunChanged} {
+	byRev := func(cs []Change) []Change {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Rev < cs[j].Rev })
+		return cs
+	}
+	var states, nodesRuns []Change
+	for _, c := range s.keys[JobStateChanged] {
+		states = append(states, c)
+	}
+	for _, kind := range []ChangeKind{NodeChanged, RunChanged} {
 		for _, c := range s.keys[kind] {
+			nodesRuns = append(nodesRuns, c)
+		}
+	}
+	kept := map[string]int{}
+	for i := len(s.jobLog) - 1; i >= 0; i-- {
+		c := s.jobLog[i]
+		if kept[c.Key]++; kept[c.Key] <= jobHistory {
 			initial = append(initial, c)
 		}
 	}
-	sort.Slice(initial, func(i, j int) bool { return initial[i].Rev < initial[j].Rev })
+	initial = append(append(byRev(states), byRev(initial)...), byRev(nodesRuns)...)
 	s.watchers = append(s.watchers, w)
 	s.mu.Unlock()
 	ready := make(chan struct{})
@@ -189,6 +198,9 @@ func (s *memStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{
 	}()
 	return ready, nil
 }
+
+// jobHistory is how many versions of a job the jobs bucket keeps (its History).
+const jobHistory = 16
 
 func (s *memStore) unwatch(w *memWatcher) {
 	s.mu.Lock()
@@ -261,27 +273,16 @@ func (s *memStore) JobChangesAfter(_ context.Context, rev uint64, limit int) ([]
 	return out, nil
 }
 
-func (s *memStore) JobVersions(_ context.Context, key string, after, before uint64) ([]Change, error) {
+func (s *memStore) RunChangesAfter(_ context.Context, rev uint64, limit int) ([]Change, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Change
-	for _, c := range s.jobLog {
-		if c.Key == key && c.Rev > after && c.Rev < before {
+	for _, c := range s.runLog {
+		if c.Rev > rev && len(out) < limit {
 			out = append(out, c)
 		}
 	}
-	if s.failVersions > 0 {
-		s.failVersions--
-		return out[:min(len(out), 1)], context.DeadlineExceeded
-	}
 	return out, nil
-}
-
-// setFailVersions makes the next n JobVersions reads fail.
-func (s *memStore) setFailVersions(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failVersions = n
 }
 
 // setFailFills makes the next n JobChangesAfter reads fail.

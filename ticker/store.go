@@ -13,18 +13,20 @@ import (
 var ErrConflict = errors.New("run record changed by another writer")
 
 // Store is everything the dispatcher reads and writes. The JetStream implementation
-// is jsStore; tests use an in-memory one.
+// is jsStore; tests use an in-memory one. Reads "from the leader" are answered by the
+// bucket stream's leader, whose answer is current, never by a replica's copy.
 type Store interface {
-	// Watch sends the current jobs, job states, nodes and runs to out, closes the
-	// returned ready channel once all of them were sent, and then sends every change
-	// until ctx ends.
+	// Watch sends the current job states, then every version of every job that the
+	// jobs bucket keeps (oldest first, deletions included), then the current nodes
+	// and runs, to out; closes the returned ready channel once all of them were sent;
+	// and then sends every change until ctx ends.
 	Watch(ctx context.Context, out chan<- Change) (ready <-chan struct{}, err error)
 	// CreateRun stores a new run record and returns its revision; ErrConflict if the
 	// record exists (another ticker made it: the run is not launched twice).
 	CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error)
-	// GetRun reads a run record and its revision.
+	// GetRun reads a run record and its revision from the leader.
 	GetRun(ctx context.Context, key string) (*subjects.Run, uint64, error)
-	// GetNode reads a node's record, as a NodeChanged change.
+	// GetNode reads a node's record from the leader, as a NodeChanged change.
 	GetNode(ctx context.Context, name string) (Change, error)
 	// UpdateRun replaces the record at revision rev; ErrConflict if it moved on.
 	UpdateRun(ctx context.Context, key string, run *subjects.Run, rev uint64) (uint64, error)
@@ -36,14 +38,13 @@ type Store interface {
 	// PutJobState stores the ticker's view of a job under its job key.
 	PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error
 	// JobChangesAfter reads the jobs bucket's changes stored after revision rev, oldest
-	// first, at most limit of them, from the bucket itself rather than the watch. With
-	// an error it may also return changes: real ones, but perhaps not all of them.
+	// first, at most limit of them, from the leader. With an error it may also return
+	// changes: real ones, but perhaps not all of them.
 	JobChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error)
-	// JobVersions reads the versions of one job that the jobs bucket still keeps with
-	// a revision between after and before (both excluded), oldest first.
-	JobVersions(ctx context.Context, key string, after, before uint64) ([]Change, error)
+	// RunChangesAfter is JobChangesAfter for the run records.
+	RunChangesAfter(ctx context.Context, rev uint64, limit int) ([]Change, error)
 	// RunsLastRevision reads the revision of the newest change to the run records,
-	// from the bucket's leader: a watch that has sent it is current.
+	// from the leader.
 	RunsLastRevision(ctx context.Context) (uint64, error)
 }
 

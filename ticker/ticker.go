@@ -1,7 +1,14 @@
 // Package ticker is jetcron's scheduler. It runs in every server agent; the one that
-// holds the ticker lock watches the jobs bucket, keeps every job's next tick in a heap,
-// places each run on an eligible node and publishes its launch. See election.go for the
-// lock and dispatcher.go for the scheduling.
+// holds the ticker lock decides what happens to each job's ticks, places each run on
+// an eligible node and publishes its launch. The files, by concern:
+//
+//   - decide.go: the decision, a pure function from one job's facts to what happens
+//     to its ticks; every scheduling rule is stated there once.
+//   - dispatcher.go: the loop around it and the lag rule; term.go: a term's start;
+//     mirror.go: what every server keeps of the buckets; writes.go: the leader's
+//     writes; sweep.go: runs after their launch (lost, re-placed, rescheduled).
+//   - election.go: the lock; stepdown.go: stream leaderships kept off the holder.
+//   - store.go, jsstore.go: the buckets, and reads from their streams' leaders.
 package ticker
 
 import (
@@ -184,117 +191,4 @@ func (t *Ticker) term(ctx context.Context, l *lease, terms chan<- leaseView, for
 	case <-ctx.Done():
 	}
 	return nil
-}
-
-// stepDownLoop keeps the leadership of the streams the ticker writes to, and of the
-// runners' consumers, off this server while it holds the lock.
-func (t *Ticker) stepDownLoop(ctx context.Context) {
-	streams := []string{
-		"KV_" + subjects.LockBucket, "KV_" + subjects.RunStateBucket, "KV_" + subjects.JobStateBucket, subjects.RunsStream,
-		// Placement needs the nodes' heartbeats to land.
-		"KV_" + subjects.NodesBucket,
-		// A new holder reads the job changes its watch may lack from this stream's
-		// leader before it launches (jsStore.readJobs).
-		"KV_" + subjects.JobsBucket,
-	}
-	// A write in flight while its stream's leadership moves goes unanswered until
-	// it times out (5 s): the first pass waits out the burst of writes a term starts
-	// with (catch-up), and every pass comes half-way between two seconds, away from
-	// the ticks' writes. Then every second, so that the new holder's server leads
-	// nothing for long (it may be the next to die), then every 5 s to catch
-	// leaderships that move back.
-	wait := firstStepDownAfter
-	for i := 0; ; i++ {
-		timer := t.opts.Clock.NewTimer(betweenTicks(t.opts.Clock.Now(), wait))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-		for _, name := range streams {
-			t.stepDown(ctx, name)
-		}
-		wait = time.Second
-		if i >= 10 {
-			wait = 5 * time.Second
-		}
-	}
-}
-
-// firstStepDownAfter is how long into a term the leaderships first move.
-const firstStepDownAfter = 3 * time.Second
-
-// betweenTicks returns how long from now until half-way between two seconds, at
-// least after from now.
-func betweenTicks(now time.Time, after time.Duration) time.Duration {
-	at := now.Add(after).Truncate(time.Second).Add(time.Second / 2)
-	if at.Before(now.Add(after)) {
-		at = at.Add(time.Second)
-	}
-	return at.Sub(now)
-}
-
-// stepDown asks the stream's leader, and that of each of its consumers, to hand its
-// leadership to a healthy replica where it is this server.
-func (t *Ticker) stepDown(ctx context.Context, stream string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	s, err := t.opts.JS.Stream(ctx, stream)
-	if err != nil {
-		return
-	}
-	if to := t.stepDownTarget(s.CachedInfo().Cluster); to != "" {
-		t.request(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, to, stream)
-	}
-	consumers := s.ListConsumers(ctx)
-	for c := range consumers.Info() {
-		if to := t.stepDownTarget(c.Cluster); to != "" {
-			t.request(ctx, "$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+c.Name, to, stream+" > "+c.Name)
-		}
-	}
-}
-
-// stepDownTarget names the replica to hand the group's leadership to when this
-// server leads it ("" when it does not, or no replica is fit): the most recently
-// heard of among those that are current and online. Raft, left to choose, may pick
-// any peer it heard of in the last 3 s, such as the previous holder's server just
-// killed, which would leave the group without a leader until an election: what the
-// step-down is meant to avoid. Naming a healthy one also moves the leadership while
-// another peer is down.
-func (t *Ticker) stepDownTarget(c *jetstream.ClusterInfo) string {
-	if c == nil || c.Leader != t.opts.Name {
-		return ""
-	}
-	best, bestActive := "", time.Duration(0)
-	for _, r := range c.Replicas {
-		if !r.Current || r.Offline || r.Active > time.Second {
-			continue
-		}
-		if best == "" || r.Active < bestActive {
-			best, bestActive = r.Name, r.Active
-		}
-	}
-	return best
-}
-
-// request asks for a step-down in favour of the server named to.
-func (t *Ticker) request(ctx context.Context, subject, to, what string) {
-	body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, to)
-	msg, err := t.opts.Conn.RequestWithContext(ctx, subject, []byte(body))
-	if err == nil {
-		var resp struct {
-			Error *struct {
-				Description string `json:"description"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(msg.Data, &resp) == nil && resp.Error != nil {
-			err = errors.New(resp.Error.Description)
-		}
-	}
-	if err != nil {
-		t.log.Debug().Err(err).Str("group", what).Str("to", to).Msg("leader step-down failed")
-		return
-	}
-	t.log.Info().Str("group", what).Str("to", to).Msg("asked leadership to move off the ticker's server")
 }
