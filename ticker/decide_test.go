@@ -167,7 +167,7 @@ var decideRows = []decideRow{
 		name:     "the least loaded node wins wherever the rotation starts",
 		versions: []ver{{at: 0, cron: "@every 2s"}},
 		nodes: []nodeFacts{
-			node("b1", true, false, 2), node("b2", true, false, 2), node("b3", true, false, 2), node("b4", true, false, 2), node("free", true, false, 1),
+			node("b1", true, false, 3), node("b2", true, false, 3), node("b3", true, false, 3), node("b4", true, false, 3), node("free", true, false, 0),
 		},
 		horizon: 4, want: []string{"2 launch free", "4 launch free"}, wantSettled: 1.999999999, wantWake: 6,
 	},

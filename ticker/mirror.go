@@ -35,7 +35,8 @@ type nodeEntry struct {
 	attrs   map[string]string
 	written time.Time
 	rev     uint64
-	polled  time.Time // when the sweep last read the record from the bucket's leader
+	polled  time.Time // when the sweep last began to read the record from the leader
+	checked time.Time // when the last such read that returned began
 }
 
 // runEntry is a run the dispatcher still has to watch: not yet terminal, or lost
@@ -272,7 +273,7 @@ func (d *dispatcher) applyNode(c Change) {
 	}
 	d.nodes[m.Name] = &nodeEntry{member: m, attrs: m.PlacementAttrs(), written: c.Written, rev: c.Rev}
 	if old != nil {
-		d.nodes[m.Name].polled = old.polled
+		d.nodes[m.Name].polled, d.nodes[m.Name].checked = old.polled, old.checked
 	}
 	if c.Written.Sub(d.newestBeat) > m.TTL.Duration()/2 {
 		d.flowSince = c.Written // heartbeats land again after a pause

@@ -136,10 +136,12 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 }
 
 // nodeDown reports whether the named node is down: it left, is unknown, or its
-// heartbeat lapsed while other heartbeats kept landing. After a pause of every
-// heartbeat (the nodes stream electing a leader, or this watch lagging), a node is
-// judged only once heartbeats have landed again for half a TTL, longer than its
-// heartbeat interval: declaring runs lost without evidence would launch them twice.
+// heartbeat lapsed, as a read of its record from the nodes stream's leader that
+// began after its deadline found (the lag rule), while other heartbeats kept
+// landing. After a pause of every heartbeat (the nodes stream electing a leader), a
+// node is judged only once heartbeats have landed again for half a TTL, longer than
+// its heartbeat interval: declaring runs lost without evidence would launch them
+// twice.
 func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 	n := d.nodes[name]
 	if n == nil || n.member.Left {
@@ -147,7 +149,7 @@ func (d *dispatcher) nodeDown(name string, now time.Time) bool {
 	}
 	ttl := n.member.TTL.Duration()
 	deadline := n.written.Add(ttl)
-	return now.After(deadline) && d.newestBeat.After(deadline) && now.Sub(d.flowSince) > ttl/2
+	return now.After(deadline) && n.checked.After(deadline) && d.newestBeat.After(deadline) && now.Sub(d.flowSince) > ttl/2
 }
 
 // firstActive is the run of the job that prohibit_overlap lets go on: one placed or
@@ -166,9 +168,9 @@ func (d *dispatcher) firstActive(jobKey string) *runEntry {
 	return first
 }
 
-// pollStaleNodes reads the record of each node whose heartbeat is overdue, at most
-// once a second each: a watch can lag for seconds after its stream changed leader,
-// and then neither a dead node nor a live one would show in time.
+// pollStaleNodes reads the record of each node whose heartbeat is overdue from the
+// nodes stream's leader, at most once a second each: a watch can lag for seconds
+// after its stream changed leader, and a node is judged down only on such a read.
 func (d *dispatcher) pollStaleNodes(now time.Time) {
 	for name, n := range d.nodes {
 		if now.Sub(n.written) <= n.member.TTL.Duration()/2 || now.Sub(n.polled) < time.Second {
@@ -176,11 +178,17 @@ func (d *dispatcher) pollStaleNodes(now time.Time) {
 		}
 		n.polled = now
 		d.offLoop(func(ctx context.Context) func() {
+			began := d.clock.Now()
 			c, err := d.store.GetNode(ctx, name)
 			if err != nil {
 				return func() {} // the next sweep tries again
 			}
-			return func() { d.applyNode(c) }
+			return func() {
+				d.applyNode(c)
+				if n := d.nodes[name]; n != nil {
+					n.checked = laterOf(n.checked, began)
+				}
+			}
 		})
 	}
 }
