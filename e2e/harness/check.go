@@ -63,33 +63,11 @@ func (r *Result) violate(format string, args ...any) {
 //   - every run recorded complete ran to its end in the ledger.
 func Check(in CheckInput) *Result {
 	res := &Result{}
-	runsByJob := map[string][]subjects.Run{}
-	allocs := map[string]*subjects.Allocation{}
-	allocRun := map[string]*subjects.Run{}
-	for _, key := range sortedKeys(in.Final) {
-		r := in.Final[key].Run
-		runsByJob[r.Job] = append(runsByJob[r.Job], r)
-	}
-	for job := range runsByJob {
-		rs := runsByJob[job]
-		for i := range rs {
-			for j := range rs[i].Allocations {
-				a := &rs[i].Allocations[j]
-				allocs[a.ID] = a
-				allocRun[a.ID] = &rs[i]
-			}
-		}
-	}
-	execsByAlloc := map[string][]*Exec{}
-	execsByRun := map[string][]*Exec{}
-	execsByJob := map[string][]*Exec{}
+	ix := indexOf(in)
 	for _, e := range in.Execs {
-		execsByAlloc[e.Alloc] = append(execsByAlloc[e.Alloc], e)
-		execsByRun[e.Run] = append(execsByRun[e.Run], e)
-		execsByJob[e.Job] = append(execsByJob[e.Job], e)
 		// An execution that began as Final was read (the ledger is read after it) may
 		// have a record Final could not show yet.
-		if allocs[e.Alloc] == nil && e.Start.Before(in.Settled.Add(-time.Second)) {
+		if ix.allocs[e.Alloc] == nil && e.Start.Before(in.Settled.Add(-time.Second)) {
 			res.violate("%s: executed (ledger: %s), but no run record has allocation %s", e.Run, e, e.Alloc)
 		}
 	}
@@ -98,105 +76,134 @@ func Check(in CheckInput) *Result {
 	for _, key := range sortedKeys(in.History) {
 		checkForward(res, key, in.History[key], in.Final[key])
 	}
-
 	for _, job := range in.Book.Keys() {
-		if in.Untraced[job] {
-			continue
+		if !in.Untraced[job] && !allRaw(in.Book.Defs(job)) {
+			res.Rows = append(res.Rows, checkJob(res, in, ix, job))
 		}
-		defs := in.Book.Defs(job)
-		if allRaw(defs) {
-			continue
-		}
-		row := JobRow{Job: job, SkipReasons: map[string]int{}}
-		last := lastSpec(defs)
-		if last != nil {
-			row.Every, row.Overlap = last.Every, last.Overlap
-		}
-		required := requiredTicks(defs, in.End.Add(-in.Grace))
-		row.Expected = len(required)
-		byTick := map[int64]subjects.Run{}
-		for _, r := range runsByJob[job] {
-			if !r.Forced {
-				byTick[r.Scheduled] = r
-			}
-		}
-		for _, t := range required {
-			r, ok := byTick[t]
-			if !ok {
-				row.Missing++
-				res.violate("%s/periodic-%d (%s): tick of an acknowledged definition has no record: a silent miss", job, t, clock(t))
-				continue
-			}
-			_ = r
-		}
-		for _, t := range sortedTicks(byTick) {
-			r := byTick[t]
-			if !allowedTick(defs, t) {
-				res.violate("%s: a run for tick %d (%s) that no written definition schedules", r.ID, t, clock(t))
-			}
-			if time.Unix(t, 0).After(in.End) {
-				// The jobs keep running while the cluster settles: later ticks are
-				// judged only for duplicates.
-				checkRunExecs(res, &r, execsByRun[r.ID], execsByAlloc)
-				continue
-			}
-			switch {
-			case r.State == subjects.StateSkipped:
-				row.Skipped++
-				if strings.TrimSpace(r.Reason) == "" {
-					res.violate("%s: skipped without a reason", r.ID)
-				}
-				row.SkipReasons[reasonClass(r.Reason)]++
-			default:
-				row.Launched++
-				if r.Late.Duration() > lateThreshold {
-					row.Late++
-				}
-				row.MaxLate = max(row.MaxLate, r.Late.Duration())
-				if !r.State.Terminal() {
-					res.violate("%s: still %s %s after its tick, when the scenario settled (reason %q)", r.ID, r.State, in.Settled.Sub(time.Unix(t, 0)).Round(time.Second), r.Reason)
-				}
-			}
-			ran := false
-			for i, a := range r.Allocations {
-				if a.State == subjects.StateLost {
-					row.Lost++
-				}
-				if i > 0 && len(execsByAlloc[a.ID]) > 0 {
-					ran = true
-				}
-			}
-			if ran {
-				row.Relaunched++
-			}
-			row.Duplicates += checkRunExecs(res, &r, execsByRun[r.ID], execsByAlloc)
-			if es := execsByRun[r.ID]; len(es) > 0 && !r.Forced {
-				first := es[0].Start
-				for _, x := range es {
-					if x.Start.Before(first) {
-						first = x.Start
-					}
-				}
-				row.MaxDelay = max(row.MaxDelay, first.Sub(time.Unix(t, 0)))
-			}
-		}
-		// Longest gap between two executions starting.
-		es := execsByJob[job]
-		row.Executions = len(es)
-		for i := 1; i < len(es); i++ {
-			row.LongestGap = max(row.LongestGap, es[i].Start.Sub(es[i-1].Start))
-		}
-		for _, e := range es {
-			if a := allocs[e.Alloc]; a != nil && a.State == subjects.StateLost && e.Ended() && !e.Term {
-				row.Orphaned++
-			}
-		}
-		if allOverlap(defs) {
-			checkOverlap(res, job, es, allocs, in.Settled)
-		}
-		res.Rows = append(res.Rows, row)
 	}
 	return res
+}
+
+// index is what Check looks runs and executions up by, built once.
+type index struct {
+	runsByJob                            map[string][]subjects.Run
+	allocs                               map[string]*subjects.Allocation
+	execsByAlloc, execsByRun, execsByJob map[string][]*Exec
+}
+
+func indexOf(in CheckInput) *index {
+	ix := &index{
+		runsByJob: map[string][]subjects.Run{}, allocs: map[string]*subjects.Allocation{},
+		execsByAlloc: map[string][]*Exec{}, execsByRun: map[string][]*Exec{}, execsByJob: map[string][]*Exec{},
+	}
+	for _, key := range sortedKeys(in.Final) {
+		r := in.Final[key].Run
+		ix.runsByJob[r.Job] = append(ix.runsByJob[r.Job], r)
+	}
+	for _, rs := range ix.runsByJob {
+		for i := range rs {
+			for j := range rs[i].Allocations {
+				a := &rs[i].Allocations[j]
+				ix.allocs[a.ID] = a
+			}
+		}
+	}
+	for _, e := range in.Execs {
+		ix.execsByAlloc[e.Alloc] = append(ix.execsByAlloc[e.Alloc], e)
+		ix.execsByRun[e.Run] = append(ix.execsByRun[e.Run], e)
+		ix.execsByJob[e.Job] = append(ix.execsByJob[e.Job], e)
+	}
+	return ix
+}
+
+// checkJob judges one job's runs against its definitions and returns its row.
+func checkJob(res *Result, in CheckInput, ix *index, job string) JobRow {
+	defs := in.Book.Defs(job)
+	row := JobRow{Job: job, SkipReasons: map[string]int{}}
+	last := lastSpec(defs)
+	if last != nil {
+		row.Every, row.Overlap = last.Every, last.Overlap
+	}
+	required := requiredTicks(defs, in.End.Add(-in.Grace))
+	row.Expected = len(required)
+	byTick := map[int64]subjects.Run{}
+	for _, r := range ix.runsByJob[job] {
+		if !r.Forced {
+			byTick[r.Scheduled] = r
+		}
+	}
+	for _, t := range required {
+		if _, ok := byTick[t]; !ok {
+			row.Missing++
+			res.violate("%s/periodic-%d (%s): tick of an acknowledged definition has no record: a silent miss", job, t, clock(t))
+		}
+	}
+	for _, t := range sortedTicks(byTick) {
+		r := byTick[t]
+		if !allowedTick(defs, t) {
+			res.violate("%s: a run for tick %d (%s) that no written definition schedules", r.ID, t, clock(t))
+		}
+		if time.Unix(t, 0).After(in.End) {
+			// The jobs keep running while the cluster settles: later ticks are
+			// judged only for duplicates.
+			checkRunExecs(res, &r, ix.execsByRun[r.ID], ix.execsByAlloc)
+			continue
+		}
+		switch {
+		case r.State == subjects.StateSkipped:
+			row.Skipped++
+			if strings.TrimSpace(r.Reason) == "" {
+				res.violate("%s: skipped without a reason", r.ID)
+			}
+			row.SkipReasons[reasonClass(r.Reason)]++
+		default:
+			row.Launched++
+			if r.Late.Duration() > lateThreshold {
+				row.Late++
+			}
+			row.MaxLate = max(row.MaxLate, r.Late.Duration())
+			if !r.State.Terminal() {
+				res.violate("%s: still %s %s after its tick, when the scenario settled (reason %q)", r.ID, r.State, in.Settled.Sub(time.Unix(t, 0)).Round(time.Second), r.Reason)
+			}
+		}
+		ran := false
+		for i, a := range r.Allocations {
+			if a.State == subjects.StateLost {
+				row.Lost++
+			}
+			if i > 0 && len(ix.execsByAlloc[a.ID]) > 0 {
+				ran = true
+			}
+		}
+		if ran {
+			row.Relaunched++
+		}
+		row.Duplicates += checkRunExecs(res, &r, ix.execsByRun[r.ID], ix.execsByAlloc)
+		if es := ix.execsByRun[r.ID]; len(es) > 0 && !r.Forced {
+			first := es[0].Start
+			for _, x := range es {
+				if x.Start.Before(first) {
+					first = x.Start
+				}
+			}
+			row.MaxDelay = max(row.MaxDelay, first.Sub(time.Unix(t, 0)))
+		}
+	}
+	// Longest gap between two executions starting.
+	es := ix.execsByJob[job]
+	row.Executions = len(es)
+	for i := 1; i < len(es); i++ {
+		row.LongestGap = max(row.LongestGap, es[i].Start.Sub(es[i-1].Start))
+	}
+	for _, e := range es {
+		if a := ix.allocs[e.Alloc]; a != nil && a.State == subjects.StateLost && e.Ended() && !e.Term {
+			row.Orphaned++
+		}
+	}
+	if allOverlap(defs) {
+		checkOverlap(res, job, es, ix.allocs, in.Settled)
+	}
+	return row
 }
 
 // checkRunExecs judges the executions of one run against its record, and returns how

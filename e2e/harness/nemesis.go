@@ -26,21 +26,34 @@ func (f fault) String() string {
 	return [...]string{"leader-kill", "leader-pause", "server-kill", "partition", "runner-kill", "runner-pause", "cluster-restart"}[f]
 }
 
-// nemesis injects faults drawn from faults (repeat one to weigh it) one at a time,
-// with a pause drawn from [minGap, maxGap) before each, until ctx ends. Every fault
+// nemesis injects faults one at a time, with a pause drawn from [minGap, maxGap)
+// before each, until ctx ends. It deals them from faults (repeat one to weigh it)
+// like a shuffled deck, so that every kind comes within len(faults) faults, also in
+// a short soak; with everyKind, not injecting one of them is a violation. Every fault
 // is undone before the next; RunScenario undoes one cut short.
-func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.Duration) error {
+func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.Duration, everyKind bool) error {
+	var deck []fault
 	counts := map[fault]int{}
 	defer func() {
 		if len(counts) > 0 {
 			e.Note("nemesis injected %v", counts)
+		}
+		for _, f := range faults {
+			if everyKind && counts[f] == 0 {
+				e.Violate("the nemesis never injected %s: the soak was too short to try every fault", f)
+			}
 		}
 	}()
 	for {
 		if err := e.Sleep(ctx, minGap+time.Duration(e.Rand.Int64N(int64(maxGap-minGap)))); err != nil {
 			return nil
 		}
-		f := faults[e.Rand.IntN(len(faults))]
+		if len(deck) == 0 {
+			deck = append(deck, faults...)
+			e.Rand.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
+		}
+		f := deck[0]
+		deck = deck[1:]
 		counts[f]++
 		if err := e.inject(ctx, f); err != nil {
 			if ctx.Err() != nil {
@@ -193,7 +206,11 @@ func Soak(d time.Duration, netnsErr error) Scenario {
 			nctx, stop := context.WithDeadline(ctx, deadline)
 			defer stop()
 			done := make(chan error, 1)
-			go func() { done <- e.nemesis(nctx, faults, 2*time.Second, 10*time.Second) }()
+			maxGap := 10 * time.Second
+			if d < 10*time.Minute {
+				maxGap = 5 * time.Second // a short soak still deals every fault
+			}
+			go func() { done <- e.nemesis(nctx, faults, 2*time.Second, maxGap, true) }()
 			err := e.churn(nctx, deadline, 6)
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = nil

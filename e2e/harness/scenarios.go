@@ -169,12 +169,61 @@ func longJob(secs int) JobSpec {
 	return JobSpec{Every: 5 * time.Second, Overlap: true, Steps: secs, Step: time.Second, RescheduleAttempts: 1, RescheduleDelay: time.Second}
 }
 
+// runnerFault is a fault of the runner host of a long job's run: the run must be
+// declared lost and relaunched on another host within relaunchWithin.
+type runnerFault struct {
+	name, what     string
+	verb           string // "killed", "paused"
+	relaunchWithin time.Duration
+	hit            func(h *cluster.Proc) error
+	// recover undoes the fault (t is when it hit) and checks what follows at once.
+	recover func(ctx context.Context, e *Env, h *cluster.Proc, x *Exec, t time.Time) error
+	// check, if set, judges the first execution once the relaunched one ended.
+	check func(e *Env, x *Exec)
+}
+
+// runnerFaults are the runner-host scenarios, by name.
+var runnerFaults = map[string]runnerFault{
+	"runner-kill": {
+		what:           "a %ds job's runner host is SIGKILLed (agent and runs) 3s in: the run is marked lost and relaunched on another host; restart the host",
+		verb:           "killed",
+		relaunchWithin: 20 * time.Second,
+		hit:            (*cluster.Proc).Kill,
+		recover: func(_ context.Context, _ *Env, h *cluster.Proc, _ *Exec, _ time.Time) error {
+			return h.Start()
+		},
+	},
+	"runner-pause": {
+		what:           "a %ds job's runner host is SIGSTOPped (agent and runs) for 6s: lost, relaunched elsewhere; on SIGCONT the host kills its orphaned run within 3s",
+		verb:           "paused",
+		relaunchWithin: 6 * time.Second,
+		hit:            (*cluster.Proc).Stop,
+		recover:        wakeAndKillOrphan,
+		check: func(e *Env, x *Exec) {
+			es, _ := e.Execs()
+			for _, z := range es {
+				if z.Alloc == x.Alloc && z.Ended() {
+					e.Violate("%s: the orphaned run on %s ran to its end (%s) instead of being killed", x.Run, x.Node, z)
+				}
+			}
+		},
+	},
+}
+
 // RunnerKill SIGKILLs the runner host (agent and its runs) of a long job: the run is
 // declared lost and relaunched on another host.
-func RunnerKill(secs int) Scenario {
+func RunnerKill(secs int) Scenario { return runnerScenario("runner-kill", secs) }
+
+// RunnerPause SIGSTOPs the runner host of a long job past its heartbeat TTL: the run is
+// declared lost and relaunched elsewhere, and when the host wakes it kills its orphan.
+func RunnerPause(secs int) Scenario { return runnerScenario("runner-pause", secs) }
+
+// runnerScenario is the scenario of runnerFaults[name] on a job of secs seconds.
+func runnerScenario(name string, secs int) Scenario {
+	f := runnerFaults[name]
 	return Scenario{
-		Name:   "runner-kill",
-		What:   fmt.Sprintf("a %ds job's runner host is SIGKILLed (agent and runs) 3s in: the run is marked lost and relaunched on another host; restart the host", secs),
+		Name:   name,
+		What:   fmt.Sprintf(f.what, secs),
 		Settle: time.Duration(secs+20) * time.Second,
 		Run: func(ctx context.Context, e *Env) error {
 			x, h, err := startLongRun(ctx, e, secs)
@@ -182,20 +231,50 @@ func RunnerKill(secs int) Scenario {
 				return err
 			}
 			t := time.Now()
-			if err := h.Kill(); err != nil {
+			if err := f.hit(h); err != nil {
 				return err
 			}
-			y := awaitRelaunch(ctx, e, x, t, 20*time.Second, "killed")
-			if err := h.Start(); err != nil {
+			y := awaitRelaunch(ctx, e, x, t, f.relaunchWithin, f.verb)
+			if err := f.recover(ctx, e, h, x, t); err != nil {
 				return err
 			}
 			awaitEnd(ctx, e, y, secs)
+			if f.check != nil {
+				f.check(e, x)
+			}
 			return nil
 		},
 		After: func(e *Env, in CheckInput) {
 			expectLost(e, in, "long", 1)
 		},
 	}
+}
+
+// wakeAndKillOrphan wakes the host paused at t, 6 s after t, and checks that it
+// kills the orphaned process of x within 3 s.
+func wakeAndKillOrphan(ctx context.Context, e *Env, h *cluster.Proc, x *Exec, t time.Time) error {
+	if err := e.Sleep(ctx, time.Until(t.Add(6*time.Second))); err != nil {
+		return err
+	}
+	woke := time.Now()
+	if err := h.Cont(); err != nil {
+		return err
+	}
+	for cluster.Alive(x.PID) && time.Since(woke) < 10*time.Second {
+		if err := e.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	if cluster.Alive(x.PID) {
+		e.Violate("%s: the orphaned run (pid %d) on %s still runs 10s after its host woke", x.Run, x.PID, x.Node)
+		return nil
+	}
+	d := time.Since(woke)
+	e.Note("orphan pid %d on %s gone %s after SIGCONT", x.PID, x.Node, d.Round(10*time.Millisecond))
+	if d > 3*time.Second {
+		e.Violate("%s: the orphaned run on %s was killed only %s after its host woke", x.Run, x.Node, d.Round(100*time.Millisecond))
+	}
+	return nil
 }
 
 // awaitRelaunch waits up to within for another allocation of x's run to start after
@@ -262,59 +341,6 @@ func expectLost(e *Env, in CheckInput, job string, n int) {
 	}
 	if lost < n {
 		e.Violate("%s: %d lost allocations recorded, want at least %d", job, lost, n)
-	}
-}
-
-// RunnerPause SIGSTOPs the runner host of a long job past its heartbeat TTL: the run is
-// declared lost and relaunched elsewhere, and when the host wakes it kills its orphan.
-func RunnerPause(secs int) Scenario {
-	return Scenario{
-		Name:   "runner-pause",
-		What:   fmt.Sprintf("a %ds job's runner host is SIGSTOPped (agent and runs) for 6s: lost, relaunched elsewhere; on SIGCONT the host kills its orphaned run within 3s", secs),
-		Settle: time.Duration(secs+20) * time.Second,
-		Run: func(ctx context.Context, e *Env) error {
-			x, h, err := startLongRun(ctx, e, secs)
-			if err != nil {
-				return err
-			}
-			t := time.Now()
-			if err := h.Stop(); err != nil {
-				return err
-			}
-			y := awaitRelaunch(ctx, e, x, t, 6*time.Second, "paused")
-			if err := e.Sleep(ctx, time.Until(t.Add(6*time.Second))); err != nil {
-				return err
-			}
-			woke := time.Now()
-			if err := h.Cont(); err != nil {
-				return err
-			}
-			for cluster.Alive(x.PID) && time.Since(woke) < 10*time.Second {
-				if err := e.Sleep(ctx, 50*time.Millisecond); err != nil {
-					return err
-				}
-			}
-			if cluster.Alive(x.PID) {
-				e.Violate("%s: the orphaned run (pid %d) on %s still runs 10s after its host woke", x.Run, x.PID, x.Node)
-			} else {
-				d := time.Since(woke)
-				e.Note("orphan pid %d on %s gone %s after SIGCONT", x.PID, x.Node, d.Round(10*time.Millisecond))
-				if d > 3*time.Second {
-					e.Violate("%s: the orphaned run on %s was killed only %s after its host woke", x.Run, x.Node, d.Round(100*time.Millisecond))
-				}
-			}
-			awaitEnd(ctx, e, y, secs)
-			es, _ := e.Execs()
-			for _, z := range es {
-				if z.Alloc == x.Alloc && z.Ended() {
-					e.Violate("%s: the orphaned run on %s ran to its end (%s) instead of being killed", x.Run, x.Node, z)
-				}
-			}
-			return nil
-		},
-		After: func(e *Env, in CheckInput) {
-			expectLost(e, in, "long", 1)
-		},
 	}
 }
 
@@ -451,7 +477,7 @@ func Churn(d time.Duration) Scenario {
 			nctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() {
-				done <- e.nemesis(nctx, []fault{faultLeaderKill, faultLeaderKill, faultRunnerKill}, 4*time.Second, 7*time.Second)
+				done <- e.nemesis(nctx, []fault{faultLeaderKill, faultLeaderKill, faultRunnerKill}, 4*time.Second, 7*time.Second, false)
 			}()
 			err := e.churn(ctx, time.Now().Add(d), 6)
 			stop()
