@@ -239,10 +239,9 @@ func TestANewHolderWhoseRunsWatchStaysBehindLeadsOnTheRecordsItReads(t *testing.
 }
 
 // A new holder whose watch has not yet sent the run records the previous holder made
-// does not launch before it has: under prohibit_overlap it would start a run next to
-// one it cannot see (soak 15: a run re-placed by the previous holder and a catch-up
-// tick of the new one ran at once).
-func TestANewHolderLaunchesOnlyOnceItsWatchSentTheRunsThePreviousHolderMade(t *testing.T) {
+// does not launch on that view: under prohibit_overlap it would start a run next to
+// one it cannot see. It reads them from the bucket's leader first.
+func TestANewHolderKnowsTheRunsThePreviousHolderMadeBeforeItLaunches(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 10*time.Second)
 		s.putJob("j", jobYAML("@every 2s", "  prohibit_overlap: true"))
@@ -273,11 +272,11 @@ func TestANewHolderLaunchesOnlyOnceItsWatchSentTheRunsThePreviousHolderMade(t *t
 }
 
 // A run lost from a job that was then deleted and made again belongs to the deleted
-// job: the job made again does not relaunch it, and its own runs do not overlap it
-// (soak 10 had the lost run relaunched next to the new job's run). Each way a
-// leader can learn of the deletion is tried: it saw it as a standby, it reads it
-// from the job's stored state, it reads it back from the bucket's versions, or it
-// saw both changes while leading, before its own record of the deletion was back.
+// job: the job made again does not relaunch it, and its own runs do not overlap it.
+// Each way a leader can learn of the deletion is tried: it saw it as a standby, it
+// reads it from the job's stored state, it reads it back from the bucket's versions,
+// or it saw both changes while leading, before its own record of the deletion was
+// back.
 func TestALostRunOfADeletedJobIsNotRelaunchedByTheJobMadeAgain(t *testing.T) {
 	const again = "  prohibit_overlap: true\nreschedule: {attempts: 1, delay: 1s}"
 	lostTick := start.Add(-2 * time.Second)

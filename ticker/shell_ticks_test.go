@@ -55,7 +55,7 @@ func TestTwoTickersThatBothBelieveTheyLeadLaunchEachTickOnce(t *testing.T) {
 
 // A create refused as existing settles its tick only once the record is read back:
 // a leader refuses a create while another for the key is still proposed, which may
-// never be stored (soak 17: a tick with no record that a new holder took for settled).
+// never be stored.
 func TestATickWhoseCreateIsRefusedWithoutARecordIsRetriedUntilRecorded(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", 100*time.Millisecond)
@@ -124,8 +124,7 @@ func TestNewLeaderCatchesUpTicksMissedWithinTheWindow(t *testing.T) {
 }
 
 // With catchup: latest, the missed ticks but the newest are recorded skipped, also
-// when their skip records fail at first and are retried (CI once had the retries
-// launch them instead).
+// when their skip records fail at first and are retried.
 func TestCatchupLatestLaunchesOnlyTheNewestMissedTick(t *testing.T) {
 	for _, failFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("skip records fail at first: %v", failFirst), func(t *testing.T) {
