@@ -27,18 +27,20 @@ func (f fault) String() string {
 }
 
 // nemesis injects faults one at a time, with a pause drawn from [minGap, maxGap)
-// before each, until ctx ends. It deals them from faults (repeat one to weigh it)
-// like a shuffled deck, so that every kind comes within len(faults) faults, also in
-// a short soak; with everyKind, not injecting one of them is a violation. Every fault
-// is undone before the next; RunScenario undoes one cut short.
+// before each, until ctx ends. It deals them like shuffled decks: the first deck holds
+// each kind of faults once, so every kind comes within the first kinds faults, also
+// in a short soak; each later deck is faults itself (repeat one to weigh it). With
+// everyKind, not injecting one of the kinds is a violation. Every fault is undone
+// before the next; RunScenario undoes one cut short.
 func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.Duration, everyKind bool) error {
-	var deck []fault
+	deck := kinds(faults)
+	e.Rand.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
 	counts := map[fault]int{}
 	defer func() {
 		if len(counts) > 0 {
 			e.Note("nemesis injected %v", counts)
 		}
-		for _, f := range faults {
+		for _, f := range kinds(faults) {
 			if everyKind && counts[f] == 0 {
 				e.Violate("the nemesis never injected %s: the soak was too short to try every fault", f)
 			}
@@ -62,6 +64,19 @@ func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.D
 			return fmt.Errorf("inject %s: %w", f, err)
 		}
 	}
+}
+
+// kinds is faults without repeats, in order of first appearance.
+func kinds(faults []fault) []fault {
+	var out []fault
+	seen := map[fault]bool{}
+	for _, f := range faults {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // between is a random duration in [lo, hi).
