@@ -7,7 +7,7 @@
 //	if err != nil { ... }
 //	defer c.Close()
 //	out, err := c.NATS(ctx, "kv", "put", "jobs", "hello", yaml)   // the real nats CLI
-//	out, err = c.Jetcron(ctx, "job", "status", "hello", "-json")  // operator commands
+//	out, err = c.JetcronAs(ctx, cluster.Admin, "job", "status", "hello", "-json")  // operator commands
 //	leader, _ := c.Leader(ctx)
 //	leader.Kill()                                                   // SIGKILL
 //	leader.Start()                                                  // same config and data
@@ -332,10 +332,6 @@ func yamlList(xs []string) string {
 	return string(b)
 }
 
-// Dir is the cluster's directory: one folder per process with its configs, data
-// and agent.log.
-func (c *Cluster) Dir() string { return c.opts.Dir }
-
 // Servers are the server agents, in order (server-1, server-2, ...).
 func (c *Cluster) Servers() []*Proc { return c.servers }
 
@@ -393,15 +389,10 @@ func (c *Cluster) NATSAs(ctx context.Context, u User, stdin []byte, args ...stri
 	return output(cmd, stdin)
 }
 
-// Jetcron runs a jetcron operator command (e.g. "job", "status", "-json") with
-// -address set to every server (and on a secure cluster the admin's -creds and the
+// JetcronAs runs a jetcron operator command (e.g. "job", "status", "-json") as user
+// u with -address set to every server (and on a secure cluster u's -creds and the
 // CA), and returns its standard output; on a non-zero exit the error holds its
 // standard error.
-func (c *Cluster) Jetcron(ctx context.Context, args ...string) ([]byte, error) {
-	return c.JetcronAs(ctx, Admin, args...)
-}
-
-// JetcronAs is Jetcron as user u (on a secure cluster: with u's -creds).
 func (c *Cluster) JetcronAs(ctx context.Context, u User, args ...string) ([]byte, error) {
 	if creds := c.Creds(u); creds != "" {
 		// Flags may follow the arguments, but not a "--".

@@ -152,26 +152,6 @@ func (p *Proc) Kill() error {
 	return p.kill(syscall.SIGKILL, p.Role == RoleHost)
 }
 
-// Term sends SIGTERM (a graceful stop) and waits up to timeout, then SIGKILLs.
-func (p *Proc) Term(timeout time.Duration) error {
-	p.mu.Lock()
-	p.up = false
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || isDone(done) {
-		return nil
-	}
-	p.c.progress("SIGTERM %s %s (pid %d)", p.Role, p.Name, cmd.Process.Pid)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(timeout):
-		return p.kill(syscall.SIGKILL, true)
-	}
-}
-
 func (p *Proc) kill(sig syscall.Signal, tree bool) error {
 	p.mu.Lock()
 	p.up = false
@@ -222,14 +202,6 @@ func (p *Proc) signalTree(sig syscall.Signal, name string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Restart kills the agent (SIGKILL) if it runs and starts it again.
-func (p *Proc) Restart() error {
-	if err := p.Kill(); err != nil {
-		return err
-	}
-	return p.Start()
 }
 
 // close kills the agent and its descendants, whatever state they are in.

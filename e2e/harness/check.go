@@ -15,15 +15,14 @@ const lateThreshold = time.Second
 // CheckInput is everything the checker judges: the definitions written, the run
 // records (final and as they moved), and the ledger.
 type CheckInput struct {
-	Book     *Book
-	Final    map[string]Observed   // every run record after settling, by key
-	History  map[string][]Observed // what the watcher saw, by key
-	Execs    []*Exec
-	Start    time.Time // when the scenario's first job could have been written
-	End      time.Time // ticks after End-Grace are not required
-	Grace    time.Duration
-	Settled  time.Time // when Final was read
-	Untraced map[string]bool
+	Book    *Book
+	Final   map[string]Observed   // every run record after settling, by key
+	History map[string][]Observed // what the watcher saw, by key
+	Execs   []*Exec
+	Start   time.Time // when the scenario's first job could have been written
+	End     time.Time // ticks after End-Grace are not required
+	Grace   time.Duration
+	Settled time.Time // when Final was read
 }
 
 // JobRow is one line of a scenario's table.
@@ -77,7 +76,7 @@ func Check(in CheckInput) *Result {
 		checkForward(res, key, in.History[key], in.Final[key])
 	}
 	for _, job := range in.Book.Keys() {
-		if !in.Untraced[job] && !allRaw(in.Book.Defs(job)) {
+		if !allRaw(in.Book.Defs(job)) {
 			res.Rows = append(res.Rows, checkJob(res, in, ix, job))
 		}
 	}

@@ -70,7 +70,6 @@ type Env struct {
 	mu         sync.Mutex
 	violations []string
 	notes      []string
-	untraced   map[string]bool
 }
 
 // Violate records a broken invariant found by the scenario itself.
@@ -89,13 +88,6 @@ func (e *Env) Note(format string, args ...any) {
 	e.notes = append(e.notes, msg)
 	e.mu.Unlock()
 	e.Logf("note: %s", msg)
-}
-
-// Untrace leaves job out of the tick-by-tick table (a job a scenario checks itself).
-func (e *Env) Untrace(job string) {
-	e.mu.Lock()
-	e.untraced[job] = true
-	e.mu.Unlock()
 }
 
 // Logf prints a progress line.
@@ -194,7 +186,7 @@ func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) erro
 		progress = cfg.Out
 	}
 	seed := cfg.Seed ^ hash(sc.Name)
-	e := &Env{Book: newBook(), Rand: rand.New(rand.NewPCG(seed, seed>>1|1)), Cfg: cfg, script: script, ledgerDir: ledgerDir, untraced: map[string]bool{}}
+	e := &Env{Book: newBook(), Rand: rand.New(rand.NewPCG(seed, seed>>1|1)), Cfg: cfg, script: script, ledgerDir: ledgerDir}
 	e.Logf("==== scenario %s: %s", sc.Name, sc.What)
 	c, err := cluster.Start(ctx, cluster.Options{
 		Jetcron: cfg.Jetcron, NATSCLI: cfg.NATSCLI, Dir: filepath.Join(dir, "cluster"),
@@ -253,12 +245,9 @@ func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) erro
 			e.Violate("%s %s exited on its own: %s (log %s)", p.Role, p.Name, p.ExitStatus(), p.Log)
 		}
 	}
-	e.mu.Lock()
-	untraced := e.untraced
-	e.mu.Unlock()
 	in := CheckInput{
 		Book: e.Book, Final: final, History: w.History(), Execs: execs,
-		Start: e.start, End: end, Grace: grace, Settled: settled, Untraced: untraced,
+		Start: e.start, End: end, Grace: grace, Settled: settled,
 	}
 	if sc.After != nil {
 		sc.After(e, in)
@@ -433,12 +422,6 @@ func reasons(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
 	}
 	return strings.Join(parts, " ")
-}
-
-// runCmd runs a command and returns its combined output.
-func runCmd(ctx context.Context, name string, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	return string(out), err
 }
 
 // runCmdEnv runs a command with env added to the environment.

@@ -43,9 +43,6 @@ func (s JobSpec) step() time.Duration {
 	return s.Step
 }
 
-// Duration is how long one execution runs.
-func (s JobSpec) Duration() time.Duration { return time.Duration(s.steps()) * s.step() }
-
 // YAML is the job file for key, writing to the ledger in dir.
 func (s JobSpec) YAML(script, ledgerDir, key string) string {
 	var b strings.Builder
@@ -143,21 +140,6 @@ func (b *Book) Defs(key string) []*Def {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]*Def(nil), b.defs[key]...)
-}
-
-// Spec is the newest acknowledged valid spec of key, nil if deleted or none.
-func (b *Book) Spec(key string) *JobSpec {
-	var s *JobSpec
-	for _, d := range b.Defs(key) {
-		switch {
-		case !d.OK() || d.Raw:
-		case d.Deleted:
-			s = nil
-		default:
-			s = d.Spec
-		}
-	}
-	return s
 }
 
 // WriteFile writes every definition to path, one per line in order of keys, for a
