@@ -501,7 +501,7 @@ func (c *Cluster) WaitLeader(ctx context.Context, timeout time.Duration) (*Proc,
 			return p, nil
 		}
 		last = err
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := Sleep(ctx, 200*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -527,7 +527,7 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 				return fmt.Errorf("%s exited while starting: %s (log %s)", p.Name, p.ExitStatus(), p.Log)
 			}
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -629,7 +629,8 @@ func (c *Cluster) Close() error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d; if ctx ends first, it returns ctx.Err().
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

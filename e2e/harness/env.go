@@ -96,16 +96,7 @@ func (e *Env) Logf(format string, args ...any) {
 }
 
 // Sleep waits d or until ctx ends.
-func (e *Env) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (e *Env) Sleep(ctx context.Context, d time.Duration) error { return cluster.Sleep(ctx, d) }
 
 // Execs reads the ledger as it is now.
 func (e *Env) Execs() ([]*Exec, error) { return readLedger(e.ledgerDir) }
