@@ -95,6 +95,11 @@ func (e *Env) Logf(format string, args ...any) {
 	fmt.Fprintf(e.Cfg.Out, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
+// fork is a new random source drawn from e.Rand, for a goroutine of its own: a
+// rand.Rand is not safe for concurrent use, and each goroutine drawing from its own
+// source keeps a seed's replay independent of how they interleave.
+func (e *Env) fork() *rand.Rand { return rand.New(rand.NewPCG(e.Rand.Uint64(), e.Rand.Uint64())) }
+
 // Sleep waits d or until ctx ends.
 func (e *Env) Sleep(ctx context.Context, d time.Duration) error { return cluster.Sleep(ctx, d) }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jetcron/jetcron/e2e/cluster"
@@ -32,9 +33,8 @@ func (f fault) String() string {
 // in a short soak; each later deck is faults itself (repeat one to weigh it). With
 // everyKind, not injecting one of the kinds is a violation. Every fault is undone
 // before the next; RunScenario undoes one cut short.
-func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.Duration, everyKind bool) error {
-	deck := kinds(faults)
-	e.Rand.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
+func (e *Env) nemesis(ctx context.Context, r *rand.Rand, faults []fault, minGap, maxGap time.Duration, everyKind bool) error {
+	d := newDealer(faults, r)
 	counts := map[fault]int{}
 	defer func() {
 		if len(counts) > 0 {
@@ -47,23 +47,38 @@ func (e *Env) nemesis(ctx context.Context, faults []fault, minGap, maxGap time.D
 		}
 	}()
 	for {
-		if err := e.Sleep(ctx, minGap+time.Duration(e.Rand.Int64N(int64(maxGap-minGap)))); err != nil {
+		if err := e.Sleep(ctx, between(r, minGap, maxGap)); err != nil {
 			return nil
 		}
-		if len(deck) == 0 {
-			deck = append(deck, faults...)
-			e.Rand.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
-		}
-		f := deck[0]
-		deck = deck[1:]
+		f := d.next(r)
 		counts[f]++
-		if err := e.inject(ctx, f); err != nil {
+		if err := e.inject(ctx, r, f); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("inject %s: %w", f, err)
 		}
 	}
+}
+
+// dealer deals faults like shuffled decks: first one of each kind, then faults
+// again and again.
+type dealer struct{ faults, deck []fault }
+
+func newDealer(faults []fault, r *rand.Rand) *dealer {
+	d := &dealer{faults: faults, deck: kinds(faults)}
+	r.Shuffle(len(d.deck), func(i, j int) { d.deck[i], d.deck[j] = d.deck[j], d.deck[i] })
+	return d
+}
+
+func (d *dealer) next(r *rand.Rand) fault {
+	if len(d.deck) == 0 {
+		d.deck = append(d.deck, d.faults...)
+		r.Shuffle(len(d.deck), func(i, j int) { d.deck[i], d.deck[j] = d.deck[j], d.deck[i] })
+	}
+	f := d.deck[0]
+	d.deck = d.deck[1:]
+	return f
 }
 
 // kinds is faults without repeats, in order of first appearance.
@@ -80,12 +95,13 @@ func kinds(faults []fault) []fault {
 }
 
 // between is a random duration in [lo, hi).
-func (e *Env) between(lo, hi time.Duration) time.Duration {
-	return lo + time.Duration(e.Rand.Int64N(int64(hi-lo)))
+func between(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(r.Int64N(int64(hi-lo)))
 }
 
-func (e *Env) inject(ctx context.Context, f fault) error {
-	pick := func(ps []*cluster.Proc) *cluster.Proc { return ps[e.Rand.IntN(len(ps))] }
+// inject applies f, and undoes it, drawing what it hits from r.
+func (e *Env) inject(ctx context.Context, r *rand.Rand, f fault) error {
+	pick := func(ps []*cluster.Proc) *cluster.Proc { return ps[r.IntN(len(ps))] }
 	leader := func() (*cluster.Proc, error) {
 		l, err := e.C.WaitLeader(ctx, 20*time.Second)
 		if err != nil {
@@ -115,7 +131,7 @@ func (e *Env) inject(ctx context.Context, f fault) error {
 		if err := p.Kill(); err != nil {
 			return err
 		}
-		if err := e.Sleep(ctx, e.between(2*time.Second, 6*time.Second)); err != nil {
+		if err := e.Sleep(ctx, between(r, 2*time.Second, 6*time.Second)); err != nil {
 			return nil
 		}
 		return p.Start()
@@ -127,7 +143,7 @@ func (e *Env) inject(ctx context.Context, f fault) error {
 		if err := l.Stop(); err != nil {
 			return err
 		}
-		err = e.Sleep(ctx, e.between(1*time.Second, 8*time.Second))
+		err = e.Sleep(ctx, between(r, 1*time.Second, 8*time.Second))
 		if cerr := l.Cont(); cerr != nil {
 			return cerr
 		}
@@ -137,17 +153,17 @@ func (e *Env) inject(ctx context.Context, f fault) error {
 			return nil
 		}
 		p := pick(e.C.Servers())
-		if e.Rand.IntN(2) == 0 {
+		if r.IntN(2) == 0 {
 			l, err := leader()
 			if err != nil {
 				return err
 			}
 			p = l
 		}
-		if err := e.C.Partition(ctx, p, e.Rand.IntN(2) == 0); err != nil {
+		if err := e.C.Partition(ctx, p, r.IntN(2) == 0); err != nil {
 			return err
 		}
-		err := e.Sleep(ctx, e.between(3*time.Second, 12*time.Second))
+		err := e.Sleep(ctx, between(r, 3*time.Second, 12*time.Second))
 		if herr := e.C.Heal(context.Background()); herr != nil {
 			return herr
 		}
@@ -157,7 +173,7 @@ func (e *Env) inject(ctx context.Context, f fault) error {
 		if err := h.Kill(); err != nil {
 			return err
 		}
-		if err := e.Sleep(ctx, e.between(1*time.Second, 6*time.Second)); err != nil {
+		if err := e.Sleep(ctx, between(r, 1*time.Second, 6*time.Second)); err != nil {
 			return nil
 		}
 		return h.Start()
@@ -166,7 +182,7 @@ func (e *Env) inject(ctx context.Context, f fault) error {
 		if err := h.Stop(); err != nil {
 			return err
 		}
-		err := e.Sleep(ctx, e.between(500*time.Millisecond, 7*time.Second))
+		err := e.Sleep(ctx, between(r, 500*time.Millisecond, 7*time.Second))
 		if cerr := h.Cont(); cerr != nil {
 			return cerr
 		}
@@ -177,7 +193,7 @@ func (e *Env) inject(ctx context.Context, f fault) error {
 				return err
 			}
 		}
-		if err := e.Sleep(ctx, e.between(2*time.Second, 12*time.Second)); err != nil {
+		if err := e.Sleep(ctx, between(r, 2*time.Second, 12*time.Second)); err != nil {
 			return nil
 		}
 		for _, p := range e.C.All() {
@@ -225,7 +241,8 @@ func Soak(d time.Duration, netnsErr error) Scenario {
 			if d < 10*time.Minute {
 				maxGap = 5 * time.Second // a short soak still deals every fault
 			}
-			go func() { done <- e.nemesis(nctx, faults, 2*time.Second, maxGap, true) }()
+			r := e.fork()
+			go func() { done <- e.nemesis(nctx, r, faults, 2*time.Second, maxGap, true) }()
 			err := e.churn(nctx, deadline, 6)
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = nil

@@ -296,8 +296,9 @@ func Churn(d time.Duration) Scenario {
 			}
 			nctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
+			r := e.fork()
 			go func() {
-				done <- e.nemesis(nctx, []fault{faultLeaderKill, faultLeaderKill, faultRunnerKill}, 4*time.Second, 7*time.Second, false)
+				done <- e.nemesis(nctx, r, []fault{faultLeaderKill, faultLeaderKill, faultRunnerKill}, 4*time.Second, 7*time.Second, false)
 			}()
 			err := e.churn(ctx, time.Now().Add(d), 6)
 			stop()
