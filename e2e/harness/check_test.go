@@ -2,6 +2,7 @@ package harness
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,9 +186,10 @@ func TestLedgerScriptRecordsStartAndEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	ledger := filepath.Join(dir, "j.log")
-	if _, err := runCmdEnv([]string{"JETCRON_NODE=n1", "JETCRON_RUN_ID=j/periodic-5", "JETCRON_SCHEDULED=5", "JETCRON_ALLOC_ID=abc"},
-		"/bin/sh", script, ledger, "2", "0.01", filepath.Join(dir, "argv"), "a;b", "$(x)"); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command("/bin/sh", script, ledger, "2", "0.01", filepath.Join(dir, "argv"), "a;b", "$(x)")
+	cmd.Env = append(os.Environ(), "JETCRON_NODE=n1", "JETCRON_RUN_ID=j/periodic-5", "JETCRON_SCHEDULED=5", "JETCRON_ALLOC_ID=abc")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 	es, err := readLedger(dir)
 	if err != nil || len(es) != 1 {
