@@ -192,6 +192,7 @@ func (d *dispatcher) loaded() {
 	d.ready = true
 	close(d.loadedCh)
 	for _, je := range d.jobs {
+		d.baseVersion(je)
 		je.facts.versions = pruneVersions(je.facts.versions, je.facts.settled)
 	}
 	for _, e := range d.runs {

@@ -109,18 +109,32 @@ func (d *dispatcher) entry(key string) *jobEntry {
 	if st.LastTick > 0 {
 		je.facts.settled = time.Unix(st.LastTick, 0)
 	}
-	if st.Spec != "" && !st.Removed {
-		// The version the stored state names owned the job's ticks at its settled
-		// mark, unless a version seen on the watch goes back as far.
-		if j, err := job.Parse(key, []byte(st.Spec)); err == nil {
-			if p, err := d.planner.plan(j); err == nil {
-				je.facts.versions = []version{{rev: st.Revision, plan: p}}
-				je.plan = p
-			}
-		}
-	}
 	d.jobs[key] = je
 	return je
+}
+
+// baseVersion gives a job whose stored state names a valid version older than every
+// version the watch sent (the bucket keeps 16 a job) that version, as the one that
+// owned the job's ticks at its settled mark. It runs once the watch's initial values
+// were all sent: before that, the state may name a version the watch is still to
+// send, and standing for it would hide the versions before it.
+func (d *dispatcher) baseVersion(je *jobEntry) {
+	st, vs := d.states[je.facts.key], je.facts.versions
+	if st.Spec == "" || st.Removed || len(vs) > 0 && vs[0].rev <= st.Revision {
+		return
+	}
+	j, err := job.Parse(je.facts.key, []byte(st.Spec))
+	if err != nil {
+		return
+	}
+	p, err := d.planner.plan(j)
+	if err != nil {
+		return
+	}
+	je.facts.versions = append([]version{{rev: st.Revision, plan: p}}, vs...)
+	if je.plan = currentPlan(je.facts.versions); je.plan == p {
+		je.state.Spec, je.state.Revision = st.Spec, st.Revision // an invalid file since keeps it running
+	}
 }
 
 // applyJob takes a version of a job (a file or a deletion) from the watch or a read.
@@ -129,9 +143,6 @@ func (d *dispatcher) applyJob(c Change) {
 	vs := je.facts.versions
 	if n := len(vs); n > 0 && vs[n-1].rev >= c.Rev {
 		return // known already
-	}
-	if n := len(vs); n == 1 && vs[0].stored.IsZero() && c.Rev <= vs[0].rev {
-		return // older than the version the stored state names
 	}
 	v := version{rev: c.Rev, stored: c.Written}
 	st := je.state

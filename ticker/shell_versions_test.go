@@ -401,3 +401,34 @@ func TestAJobChangedWhileNobodyLedCatchesUpItsPreviousVersionsTicks(t *testing.T
 		}
 	})
 }
+
+// A ticker that starts after a job was deleted and made again, while the job's
+// settled mark is still before the deletion, knows the deletion: the version the
+// job's stored state names does not stand for the versions before it.
+func TestAFreshTickerWhoseJobStateNamesALaterVersionKnowsTheDeletionBeforeIt(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		s.putJob("j", jobYAML("@every 2s", ""))
+		s.store.failCreate(subjects.RunKey("j", start.Add(4*time.Second)), true) // settled stays at 00:00:03
+		leaseA := newTestLease()
+		stopA := s.dispatch(leaseA)
+		time.Sleep(5500 * time.Millisecond)
+		s.store.set(JobChanged, "j", nil)
+		time.Sleep(4 * time.Second)
+		s.putJob("j", jobYAML("@every 1s", "")) // 00:00:09.5: the state A stores names it
+		time.Sleep(3 * time.Second)
+		leaseA.end()
+		stopA()
+		if st, _ := s.store.jobState("j"); st.LastTick >= start.Add(4*time.Second).Unix() || !strings.Contains(st.Spec, "@every 1s") {
+			t.Fatalf("job state %+v: want settled before 00:00:04 and the spec of @every 1s", st)
+		}
+		s.store.failCreate(subjects.RunKey("j", start.Add(4*time.Second)), false)
+		stop := s.dispatch(newTestLease()) // a ticker started after all that
+		time.Sleep(2 * time.Second)
+		stop()
+		// 2 and 4 of @every 2s, nothing while the job was deleted, 10 on of @every 1s.
+		if got, want := ticksOf(s.byTick("j")), []int64{2, 4, 10, 11, 12, 13, 14}; !slices.Equal(got, want) {
+			t.Fatalf("ticks with a record: %v, want %v", got, want)
+		}
+	})
+}
