@@ -19,6 +19,7 @@ import (
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -298,7 +299,7 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = keys(ctx, b, "*")
+			_, err = operator.Keys(ctx, b, "*")
 			return err
 		})
 		reader.allowed(t, "read the runs stream by direct get", func(ctx context.Context) error {
