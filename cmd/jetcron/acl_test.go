@@ -376,6 +376,16 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 			_, err := server.js.Publish(ctx, subjects.LaunchSubject("web-2", "hello"), []byte("{}"))
 			return err
 		})
+		server.allowed(t, "follow the run events (metrics)", func(ctx context.Context) error {
+			_, err := server.js.OrderedConsumer(ctx, subjects.RunsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.EventFilter}})
+			return err
+		})
+		server.refused(t, launchFilter("web-2"), func(ctx context.Context) error {
+			_, err := server.js.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
+				Durable: "thief", FilterSubject: launchFilter("web-2"), AckPolicy: jetstream.AckExplicitPolicy,
+			})
+			return err
+		})
 	})
 }
 
