@@ -25,6 +25,7 @@ import (
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/metrics"
+	"github.com/jetcron/jetcron/notify"
 	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/runner"
 	"github.com/jetcron/jetcron/subjects"
@@ -236,6 +237,15 @@ func (a *agent) run(ctx context.Context) error {
 			return err
 		}
 		start("metrics", m.Run)
+		var baseURL string
+		if cfg.Ports.HTTP != 0 {
+			baseURL = fmt.Sprintf("http://%s:%d", advertised(cfg.BindAddr), cfg.Ports.HTTP)
+		}
+		n, err := notify.New(notify.Options{JS: js, Client: op, Name: cfg.Name, BaseURL: baseURL, Counter: m, Logger: a.log})
+		if err != nil {
+			return err
+		}
+		start("notify", n.Run)
 	}
 	if ln != nil {
 		h := api.Handler(*a.httpHandler(op, js, srv, m))
