@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/subjects"
