@@ -379,18 +379,20 @@ func (c *Client) Runs(ctx context.Context, name string, n int) ([]subjects.Run, 
 
 // JobStatus is one job with its newest runs (`job status JOB -json`, GET /v1/job/NAME).
 type JobStatus struct {
-	ID                 string          `json:"id"`
-	Name               string          `json:"name"`
-	Type               string          `json:"type"`
-	Priority           int             `json:"priority"`
-	Datacenters        []string        `json:"datacenters"`
-	Status             string          `json:"status"`
-	Error              string          `json:"error,omitempty"`
-	Periodic           bool            `json:"periodic"`
-	NextPeriodicLaunch *time.Time      `json:"next_periodic_launch,omitempty"`
-	Revision           uint64          `json:"revision,omitempty"`
-	State              json.RawMessage `json:"state,omitempty"`
-	Runs               []subjects.Run  `json:"runs"`
+	ID                 string     `json:"id"`
+	Name               string     `json:"name"`
+	Type               string     `json:"type"`
+	Priority           int        `json:"priority"`
+	Datacenters        []string   `json:"datacenters"`
+	Status             string     `json:"status"`
+	Error              string     `json:"error,omitempty"`
+	Periodic           bool       `json:"periodic"`
+	NextPeriodicLaunch *time.Time `json:"next_periodic_launch,omitempty"`
+	Revision           uint64     `json:"revision,omitempty"`
+	// Warning says why no node can run the job now, when none can.
+	Warning string          `json:"warning,omitempty"`
+	State   json.RawMessage `json:"state,omitempty"`
+	Runs    []subjects.Run  `json:"runs"`
 }
 
 // Job returns job's status at now with its RecentRuns newest runs, and the view it
@@ -414,6 +416,15 @@ func (c *Client) Job(ctx context.Context, name string, now time.Time) (*JobStatu
 	}
 	if v.Entry != nil {
 		out.Revision = v.Entry.Revision()
+		if v.LastSpec != nil {
+			why, err := c.NoEligibleNode(ctx, v.LastSpec, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			if why != "" {
+				out.Warning = "no node is eligible now: " + why
+			}
+		}
 	}
 	if v.State != nil {
 		out.State, _ = json.Marshal(v.State)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -230,4 +231,33 @@ func SetDrain(ctx context.Context, kv jetstream.KeyValue, key string, drain bool
 		}
 	}
 	return fmt.Errorf("record kept changing: gave up after %d tries", drainRetries)
+}
+
+// NoEligibleNode says why no node can run j now ("" when one can): no ready node
+// that is not draining meets its datacenters, driver and constraints. The reason is
+// the last node's, as the ticker gives it when it skips a tick.
+func (c *Client) NoEligibleNode(ctx context.Context, j *job.Job, now time.Time) (string, error) {
+	nodes, err := c.Nodes(ctx, now, nil)
+	if err != nil {
+		return "", err
+	}
+	why := "no node is registered"
+	if len(nodes) > 0 {
+		why = "no node is ready"
+	}
+	for _, n := range nodes {
+		if n.Status != subjects.StatusReady {
+			continue
+		}
+		if ok, reason := j.Eligible(n.PlacementAttrs()); !ok {
+			why = "node " + n.Name + ": " + reason
+			continue
+		}
+		if n.Drain {
+			why = "every eligible node is draining"
+			continue
+		}
+		return "", nil
+	}
+	return why, nil
 }

@@ -117,6 +117,9 @@ func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	if why, err := cl.NoEligibleNode(ctx, j, time.Now()); err == nil && why != "" {
+		fmt.Fprintf(stderr, "Warning: no node is eligible now: %s\n", why)
+	}
 	fmt.Fprintf(stdout, "Job %q stored (revision %d)\n", name, rev)
 	printLaunches(stdout, ls)
 	return exitOK

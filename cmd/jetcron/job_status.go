@@ -71,12 +71,12 @@ func jobStatus(ctx context.Context, cl *client, name string, now time.Time, asJS
 	if asJSON {
 		return printJSON(w, st)
 	}
-	writeJobStatus(w, v, st.Status, st.Error, v.NextLaunch(now), now, st.Runs)
+	writeJobStatus(w, v, st.Status, st.Error, st.Warning, v.NextLaunch(now), now, st.Runs)
 	return nil
 }
 
 // writeJobStatus prints the job's fields and its runs, as Nomad's `status JOB`.
-func writeJobStatus(w io.Writer, v *operator.JobView, status, errText string, next, now time.Time, runs []subjects.Run) {
+func writeJobStatus(w io.Writer, v *operator.JobView, status, errText, warning string, next, now time.Time, runs []subjects.Run) {
 	typ, prio, dcs := "-", "-", "-"
 	if v.LastSpec != nil {
 		typ, prio, dcs = v.LastSpec.Type, strconv.Itoa(v.LastSpec.Priority), datacenters(v.LastSpec)
@@ -87,6 +87,9 @@ func writeJobStatus(w io.Writer, v *operator.JobView, status, errText string, ne
 	}
 	if errText != "" {
 		fields = append(fields, [2]string{"Error", errText})
+	}
+	if warning != "" {
+		fields = append(fields, [2]string{"Warning", warning})
 	}
 	fields = append(fields, [2]string{"Periodic", "true"})
 	switch {

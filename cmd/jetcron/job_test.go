@@ -228,7 +228,7 @@ func TestJobStatusOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			status, errText := tc.view.Status()
 			var b bytes.Buffer
-			writeJobStatus(&b, tc.view, status, errText, tc.view.NextLaunch(seedNow), seedNow, tc.runs)
+			writeJobStatus(&b, tc.view, status, errText, "", tc.view.NextLaunch(seedNow), seedNow, tc.runs)
 			if b.String() != tc.want {
 				t.Fatalf("got\n%s\nwant\n%s", b.String(), tc.want)
 			}
@@ -376,7 +376,7 @@ func TestJobRunStoresTheFileAndPrintsLaunches(t *testing.T) {
 	e := newTestEnv(t)
 	path := writeFile(t, "mysql-backup.yaml", seedJob)
 	stdout, stderr, code := e.run(cmdJobRun, "-count", "2", path)
-	if code != exitOK || stderr != "" {
+	if code != exitOK || stderr != "Warning: no node is eligible now: no node is registered\n" {
 		t.Fatalf("code %d stderr %q", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
@@ -393,10 +393,13 @@ func TestJobRunStoresTheFileAndPrintsLaunches(t *testing.T) {
 	if err != nil || string(got.Value()) != seedJob {
 		t.Fatalf("stored %q, %v", got.Value(), err)
 	}
-	// Storing it again makes a new revision.
-	stdout, _, _ = e.run(cmdJobRun, "-count", "0", path)
-	if stdout != "Job \"mysql-backup\" stored (revision 2)\n" {
-		t.Fatalf("second run: %q", stdout)
+	// Storing it again makes a new revision; a node it may run on takes the warning away.
+	node := seedNode("6a3109d5aa9b4c1d8e7f6a5b4c3d2e1f", "NODE-1-mysql-backup")
+	node.Attributes["driver.raw_exec"] = "1"
+	putNodes(t, e, node)
+	stdout, stderr, _ = e.run(cmdJobRun, "-count", "0", path)
+	if stdout != "Job \"mysql-backup\" stored (revision 2)\n" || stderr != "" {
+		t.Fatalf("second run: %q %q", stdout, stderr)
 	}
 }
 
@@ -653,5 +656,22 @@ func TestJobStatusOfAKeyThatIsNoJobNameShowsItsError(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "Status               = invalid\n") ||
 		!strings.Contains(stdout, `Error                = job "backup.v2"`) {
 		t.Fatalf("code %d\n%s", code, stdout)
+	}
+}
+
+func TestJobStatusWarnsWhenNoNodeIsEligibleNow(t *testing.T) {
+	e := newTestEnv(t)
+	if _, err := e.b.Jobs.Put(ctxT(t), "mysql-backup", []byte(seedJob)); err != nil {
+		t.Fatal(err)
+	}
+	putNodes(t, e, seedNode("306dcf6b0c8a4e6d9f1b2a3c4d5e6f70", "web-1"))
+	stdout, _, code := e.run(cmdJobStatus, "mysql-backup")
+	if code != exitOK || !strings.Contains(stdout, "Warning              = no node is eligible now: node web-1: driver raw_exec is not enabled\n") {
+		t.Fatalf("code %d\n%s", code, stdout)
+	}
+	stdout, _, _ = e.run(cmdJobStatus, "-json", "mysql-backup")
+	var st operator.JobStatus
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || !strings.HasPrefix(st.Warning, "no node is eligible now") {
+		t.Fatalf("-json: %v %q", err, st.Warning)
 	}
 }
