@@ -54,6 +54,8 @@ type Config struct {
 	// ACL turns on authentication and subject permissions in a server's
 	// embedded NATS server.
 	ACL ACL `yaml:"acl"`
+	// HTTP configures jetcron's HTTP interface on ports.http.
+	HTTP HTTP `yaml:"http"`
 	// TLS encrypts the client port and the routes of a server, and a client's
 	// connection to the servers, as Nomad's tls block.
 	TLS TLSBlock `yaml:"tls"`
@@ -123,9 +125,13 @@ type Ports struct {
 	// Cluster is the port servers route to each other on, and the default
 	// port of server.retry_join. Default 6222.
 	Cluster int `yaml:"cluster"`
-	// HTTP is the monitoring port (and pprof with enable_debug); 0 turns it
-	// off. Default 8222.
+	// HTTP is jetcron's HTTP interface: the /v1 views, /v1/health, /metrics
+	// (and pprof with enable_debug); 0 turns it off. Default 4646, as Nomad.
 	HTTP int `yaml:"http"`
+	// Monitor is the embedded NATS server's monitoring port (/varz, /jsz,
+	// ...); 0, the default, turns it off, so that several agents on one host
+	// never collide on it.
+	Monitor int `yaml:"monitor"`
 }
 
 // Server configures the server role.
@@ -222,6 +228,17 @@ func (d Duration) MarshalYAML() (any, error) {
 	return d.String(), nil
 }
 
+// HTTP configures jetcron's HTTP interface.
+type HTTP struct {
+	// OpenRead serves the read-only views (/v1/jobs, ..., /metrics) while ACLs
+	// are on; without it they answer 403. /v1/health is always served, and
+	// nothing served over HTTP changes state. Default false.
+	OpenRead bool `yaml:"open_read"`
+}
+
+// DefaultHTTPPort is ports.http when no file sets it, as Nomad's.
+const DefaultHTTPPort = 4646
+
 // DefaultLockTTL is server.lock_ttl when no file sets it.
 const DefaultLockTTL = 1500 * time.Millisecond
 
@@ -237,7 +254,7 @@ func defaults(dev bool) *Config {
 		BindAddr:   "0.0.0.0",
 		Datacenter: "dc1",
 		Region:     "global",
-		Ports:      Ports{NATS: 4222, Cluster: 6222, HTTP: 8222},
+		Ports:      Ports{NATS: 4222, Cluster: 6222, HTTP: DefaultHTTPPort},
 		Server: Server{
 			BootstrapExpect: 1,
 			SyncInterval:    syncAlways,

@@ -34,7 +34,7 @@ func want(edit func(c *Config)) *Config {
 		Datacenter: "dc1",
 		Region:     "global",
 		Name:       "n1",
-		Ports:      Ports{NATS: 4222, Cluster: 6222, HTTP: 8222},
+		Ports:      Ports{NATS: 4222, Cluster: 6222, HTTP: 4646},
 		Server: Server{
 			Enabled:         true,
 			BootstrapExpect: 1,

@@ -69,7 +69,7 @@ func (v *validator) ports(p Ports) {
 		name   string
 		port   int
 		lowest int
-	}{{"nats", p.NATS, 1}, {"cluster", p.Cluster, 1}, {"http", p.HTTP, 0}}
+	}{{"nats", p.NATS, 1}, {"cluster", p.Cluster, 1}, {"http", p.HTTP, 0}, {"monitor", p.Monitor, 0}}
 	for i, a := range named {
 		if err := checkPort(a.port, a.lowest); err != nil {
 			v.fail("ports."+a.name, "%v", err)

@@ -21,6 +21,8 @@ type Job struct {
 	Periodic    Periodic     `yaml:"periodic" json:"periodic"`
 	Reschedule  Reschedule   `yaml:"reschedule" json:"reschedule"`
 	Task        Task         `yaml:"task" json:"task"`
+	// Notify lists the webhooks told of the job's runs (DESIGN.md, "Notifications").
+	Notify []Notify `yaml:"notify,omitempty" json:"notify,omitempty"`
 
 	schedule cron.Schedule
 	location *time.Location

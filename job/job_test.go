@@ -182,7 +182,7 @@ func TestParseReportsEachBadInputWithItsFieldAndLine(t *testing.T) {
 			{"periodic.timeZone", 1, `unknown field "timeZone", did you mean "time_zone"?`},
 			{"task.config.comand", 2, `unknown field "comand", did you mean "command"?`},
 		}},
-		{"unknown field far from any", "j", fileWith("group: web\n"), []FieldError{{"group", 6, `unknown field "group"; the fields here are constraints, datacenters, name, periodic, priority, reschedule, task, type`}}},
+		{"unknown field far from any", "j", fileWith("group: web\n"), []FieldError{{"group", 6, `unknown field "group"; the fields here are constraints, datacenters, name, notify, periodic, priority, reschedule, task, type`}}},
 		{"repeated field", "j", fileWith("priority: 10\npriority: 20\n"), []FieldError{{"priority", 7, `field "priority" repeats the one on line 6`}}},
 
 		{"wrong types", "j", "periodic: \"@hourly\"\ntask: {config: {command: /bin/true}}\npriority: high\ndatacenters: dc1\nconstraints: {attribute: x}\nreschedule: {delay: 5}\n", []FieldError{
@@ -412,5 +412,21 @@ func TestParseTakesATaskUserAndRejectsAnInvalidOne(t *testing.T) {
 	_, err = Parse("j", []byte(fmt.Sprintf(base, `"root; id"`)))
 	if err == nil || !strings.Contains(err.Error(), "task.user") {
 		t.Fatalf("bad user: %v", err)
+	}
+}
+
+func TestNotifyDefaultsToFailuresAndRecoveryAndRejectsBadEntries(t *testing.T) {
+	base := "periodic: {cron: \"@hourly\"}\ntask: {config: {command: /bin/true}}\n"
+	j, err := Parse("backup", []byte(base+"notify:\n  - webhook: https://hooks.example.com/T0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Notify[0].On; strings.Join(got, ",") != "failed,lost,skipped,recovered" {
+		t.Fatalf("default on: %v", got)
+	}
+	_, err = Parse("backup", []byte(base+"notify:\n  - on: [failed, exploded]\n    webhook: ftp://x\n"))
+	if err == nil || !strings.Contains(err.Error(), `"exploded" is not an event`) ||
+		!strings.Contains(err.Error(), `notify[0].webhook (line 5): "ftp://x" is not an http or https URL`) {
+		t.Fatalf("got %v", err)
 	}
 }

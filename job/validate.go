@@ -83,6 +83,9 @@ func (j *Job) validate(p *problems, key string, now time.Time) {
 	checkInt(p, "reschedule.attempts", j.Reschedule.Attempts, maxAttempts)
 	checkDuration(p, "reschedule.delay", j.Reschedule.Delay, maxRescheduleDelay)
 	j.Task.validate(p, key)
+	for i := range j.Notify {
+		j.Notify[i].validate(p, fmt.Sprintf("notify[%d]", i))
+	}
 }
 
 // locations caches loaded time zones: time.LoadLocation reads and parses the zone

@@ -427,7 +427,7 @@ func (s *session) recordOutcome(key string, l *subjects.Launch, c *claimed, out 
 		_, uerr := s.runs.Update(octx, key, data, rev)
 		ocancel()
 		if uerr == nil {
-			done(log.Info(), "run finished")
+			done(finishedLevel(log, out.state), "run finished")
 			s.event(ev, log)
 			return
 		}
@@ -474,7 +474,7 @@ func (s *session) recordOutcome(key string, l *subjects.Launch, c *claimed, out 
 				continue
 			}
 			if fc.State == out.state && fc.Finished != nil && fc.Finished.Equal(finished) {
-				done(log.Info(), "run finished") // the write that failed had landed
+				done(finishedLevel(log, out.state), "run finished") // the write that failed had landed
 				s.event(ev, log)
 				return
 			}
@@ -492,4 +492,13 @@ func (s *session) recordOutcome(key string, l *subjects.Launch, c *claimed, out 
 		s.event(ev, log)
 		return
 	}
+}
+
+// finishedLevel is the level of a run's "run finished" line: warn for a run that
+// failed or was lost, so that failures stand out from the runs that completed.
+func finishedLevel(log zerolog.Logger, state subjects.RunState) *zerolog.Event {
+	if state == subjects.StateFailed || state == subjects.StateLost {
+		return log.Warn()
+	}
+	return log.Info()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -204,5 +205,19 @@ func TestExitOutcome(t *testing.T) {
 	}
 	if o := exitOutcome(errors.New("boom")); o.state != subjects.StateFailed || o.exitCode != nil {
 		t.Errorf("other error: %+v", o)
+	}
+}
+
+func TestFailedAndLostRunsAreLoggedAtWarn(t *testing.T) {
+	var b bytes.Buffer
+	log := zerolog.New(&b)
+	for state, want := range map[subjects.RunState]string{
+		subjects.StateFailed: "warn", subjects.StateLost: "warn", subjects.StateComplete: "info",
+	} {
+		b.Reset()
+		finishedLevel(log, state).Msg("run finished")
+		if !strings.Contains(b.String(), `"level":"`+want+`"`) {
+			t.Errorf("%s: %s", state, b.String())
+		}
 	}
 }

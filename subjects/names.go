@@ -136,6 +136,14 @@ func LaunchFilter(node string) string { return launchPrefix + "." + Token(node) 
 // EventSubject is where each change of a run of job is published.
 func EventSubject(job string) string { return eventPrefix + "." + Token(job) }
 
+// EventFilter matches every run event of every job on the runs stream.
+const EventFilter = eventPrefix + ".>"
+
+// NotifyDurable is the durable consumer on the runs stream from which the servers
+// deliver notifications: one for the whole cluster, so that each event is delivered
+// by one server at a time and redelivered by another when that one dies.
+const NotifyDurable = "jetcron-notify"
+
 // DurableName is the name of node's durable runner consumer on the runs stream.
 func DurableName(node string) string { return "runner-" + Token(node) }
 

@@ -2,6 +2,7 @@ package subjects
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,5 +105,11 @@ func TestMemberStatusFollowsHeartbeatAge(t *testing.T) {
 	m.Left = true
 	if m.ServerStatus(now, now) != StatusLeft || m.NodeStatus(now, now) != StatusDown {
 		t.Fatal("a member that left is not shown left/down")
+	}
+}
+
+func TestEventFilterMatchesEveryJobsEventSubject(t *testing.T) {
+	if got := EventFilter; got != "runs.event.>" || !strings.HasPrefix(EventSubject("web.1"), strings.TrimSuffix(got, ">")) {
+		t.Fatalf("EventFilter %q does not match EventSubject %q", got, EventSubject("web.1"))
 	}
 }

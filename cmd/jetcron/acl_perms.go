@@ -152,8 +152,13 @@ func permissions(role, node string) jwt.Permissions {
 		sub = []string{inboxPrefix(role, node) + ".>"}
 	case roleServer:
 		// While it holds the lock, the ticker moves the leaderships of the runners'
-		// consumers off its own server.
-		pub, deny = consumerPerms("LEADER.STEPDOWN")
+		// consumers off its own server. Every server follows the run events (metrics,
+		// notifications) with consumers of its own on the runs stream, filtered on the
+		// events: it may make those, never one that takes launches.
+		pub, deny = consumerPerms("LEADER.STEPDOWN", "CREATE", "DELETE", "MSG.NEXT")
+		r := subjects.RunsStream
+		deny = append(deny, jsAPI+"CONSUMER.CREATE."+r+".*", jsAPI+"CONSUMER.CREATE."+r+".*."+launchPrefix()+">")
+		pub = append(pub, jsAck+r+".>", jsAck+"*.*."+r+".>")
 		pub = append(pub, serverPub()...)
 		if node != "" {
 			// Its own durable on the runs stream: allowed by name, so not denied.

@@ -19,6 +19,7 @@ import (
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -298,7 +299,7 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = keys(ctx, b, "*")
+			_, err = operator.Keys(ctx, b, "*")
 			return err
 		})
 		reader.allowed(t, "read the runs stream by direct get", func(ctx context.Context) error {
@@ -373,6 +374,16 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 		})
 		server.allowed(t, "publish a launch", func(ctx context.Context) error {
 			_, err := server.js.Publish(ctx, subjects.LaunchSubject("web-2", "hello"), []byte("{}"))
+			return err
+		})
+		server.allowed(t, "follow the run events (metrics)", func(ctx context.Context) error {
+			_, err := server.js.OrderedConsumer(ctx, subjects.RunsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.EventFilter}})
+			return err
+		})
+		server.refused(t, launchFilter("web-2"), func(ctx context.Context) error {
+			_, err := server.js.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
+				Durable: "thief", FilterSubject: launchFilter("web-2"), AckPolicy: jetstream.AckExplicitPolicy,
+			})
 			return err
 		})
 	})

@@ -20,9 +20,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/api"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/job"
+	"github.com/jetcron/jetcron/metrics"
+	"github.com/jetcron/jetcron/notify"
+	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/runner"
 	"github.com/jetcron/jetcron/subjects"
 	"github.com/jetcron/jetcron/ticker"
@@ -161,6 +165,13 @@ func (a *agent) run(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
+	ln, err := a.httpListen()
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		defer ln.Close()
+	}
 	var srv *embed.Server
 	if cfg.Server.Enabled && cfg.NATS.URL == "" {
 		var err error
@@ -219,6 +230,28 @@ func (a *agent) run(ctx context.Context) error {
 		}
 		start("runner", r.Run)
 	}
+	op := operator.New(nc, js, nc.ConnectedUrlRedacted())
+	var m *metrics.Metrics
+	if cfg.Server.Enabled {
+		if m, err = metrics.New(metrics.Options{JS: js, Client: op, Name: cfg.Name, Logger: a.log}); err != nil {
+			return err
+		}
+		start("metrics", m.Run)
+		var baseURL string
+		if cfg.Ports.HTTP != 0 {
+			baseURL = fmt.Sprintf("http://%s:%d", advertised(cfg.BindAddr), cfg.Ports.HTTP)
+		}
+		n, err := notify.New(notify.Options{JS: js, Client: op, Name: cfg.Name, BaseURL: baseURL, Counter: m, Logger: a.log})
+		if err != nil {
+			return err
+		}
+		start("notify", n.Run)
+	}
+	if ln != nil {
+		h := api.Handler(*a.httpHandler(op, js, srv, m))
+		start("http", func(ctx context.Context) error { return api.Serve(ctx, ln, h) })
+		a.alog.Info().Str("addr", ln.Addr().String()).Msg("HTTP API listening")
+	}
 	if a.flags.overrides.Dev {
 		if err := a.devStart(ctx, js, srv); err != nil {
 			return err
@@ -249,9 +282,9 @@ func (a *agent) startServer(ctx context.Context) (*embed.Server, error) {
 	always, interval := cfg.SyncAlways()
 	opts := embed.Options{
 		Name: cfg.Name, Cluster: cfg.Region, Host: cfg.BindAddr,
-		Port: cfg.Ports.NATS, ClusterPort: cfg.Ports.Cluster, HTTPPort: cfg.Ports.HTTP,
+		Port: cfg.Ports.NATS, ClusterPort: cfg.Ports.Cluster, HTTPPort: cfg.Ports.Monitor,
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: always, SyncInterval: interval,
-		BootstrapExpect: cfg.Server.BootstrapExpect, Debug: cfg.EnableDebug,
+		BootstrapExpect: cfg.Server.BootstrapExpect, Debug: cfg.EnableDebug && cfg.Ports.Monitor != 0,
 		Logger: a.log.With().Str("node", cfg.Name).Logger(),
 	}
 	if cfg.Server.BootstrapExpect > 1 || len(cfg.Server.RetryJoin) > 0 {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +19,18 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// startAgent runs an agent with cfg in the background; the test's end stops it.
+// startAgent runs an agent with cfg in the background; the test's end stops it. An
+// HTTP port left at its default is replaced by a free one, so that agents of tests
+// running at once never collide.
 func startAgent(t *testing.T, cfg *configs.Config) {
 	t.Helper()
+	if cfg.Ports.HTTP == configs.DefaultHTTPPort {
+		ports, err := embedtest.FreePorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Ports.HTTP = ports[0]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	a := &agent{cfg: cfg, flags: &agentFlags{}, log: log, alog: log}
@@ -98,4 +110,41 @@ func TestAgentRunsJobsOnAnExistingNATS(t *testing.T) {
 	if e, err := servers.Get(ctx, "ext-1"); err != nil || !strings.Contains(string(e.Value()), `"name":"ext-1"`) {
 		t.Fatalf("server record: %v", err)
 	}
+
+	// Its HTTP interface: healthy as a server and a client, and its metrics count
+	// the runs that completed.
+	base := fmt.Sprintf("http://127.0.0.1:%d", cfg.Ports.HTTP)
+	var health, scrape string
+	for {
+		code, body := httpGet(t, base+"/v1/health")
+		health = body
+		_, scrape = httpGet(t, base+"/metrics")
+		if code == http.StatusOK && strings.Contains(scrape, `jetcron_runs_total{job="tick",outcome="complete"}`) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("health %d %s\nmetrics:\n%s", code, health, scrape)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, want := range []string{`"role": "server+client"`, `"name": "ticker"`, `"name": "consumer"`, `"name": "registered"`} {
+		if !strings.Contains(health, want) {
+			t.Errorf("health lacks %s: %s", want, health)
+		}
+	}
+}
+
+// httpGet returns the status and body of a GET of url.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }

@@ -9,13 +9,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetcron/jetcron/operator"
 )
 
 const (
@@ -163,19 +164,18 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
-// client is a connection to the cluster for one command.
+// client is a connection to the cluster for one command: the operator queries, and
+// the watch for permissions the server refuses.
 type client struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	address string
-	perm    permissionWatch
+	*operator.Client
+	perm permissionWatch
 }
 
 // connect dials the command's -address with its credentials and TLS flags. Its
 // errors are one line that names the address ("no server at nats://127.0.0.1:4222")
 // or the flag and file at fault, and say what to do about TLS.
 func (c *command) connect() (*client, error) {
-	cl := &client{address: c.address}
+	cl := &client{}
 	opts := []nats.Option{
 		nats.Name("jetcron " + c.u.name),
 		nats.Timeout(connectTimeout),
@@ -222,13 +222,12 @@ func (c *command) connect() (*client, error) {
 			return nil, fmt.Errorf("connect to %s: %s", c.address, oneLine(err.Error()))
 		}
 	}
-	cl.nc = nc
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream at %s: %w", c.address, err)
 	}
-	cl.js = js
+	cl.Client = operator.New(nc, js, c.address)
 	return cl, nil
 }
 
@@ -247,89 +246,65 @@ func (c *command) dial() (cl *client, ctx context.Context, done func(), err erro
 	return cl, ctx, func() { cancel(); stop(nil); cl.Close() }, nil
 }
 
+// exitCode ends a command with that code and nothing more printed: the command
+// has already said why (a skipped force exits 1 after printing the reason).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// remote is the prologue and epilogue that every command asking the cluster shares:
+// parse args (min to max positional arguments, as parse), run check on them (nil
+// for none; its error is a usage error: printed with the usage, exit code 2), dial,
+// call fn with the command's deadline, and turn fn's error into the exit code: an
+// exitCode as it is, any other error one line on stderr and exit code 1.
+func (c *command) remote(args []string, min, max int, stdout, stderr io.Writer,
+	check func(pos []string) error, fn func(ctx context.Context, cl *client, pos []string) error) int {
+	pos, code, ok := c.parse(args, min, max, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if check != nil {
+		if err := check(pos); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n\n", err)
+			c.printUsage(stderr)
+			return exitUsage
+		}
+	}
+	cl, ctx, done, err := c.dial()
+	if err != nil {
+		return c.fail(stderr, err)
+	}
+	defer done()
+	err = fn(ctx, cl, pos)
+	var ec exitCode
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ec):
+		return int(ec)
+	default:
+		return c.fail(stderr, err)
+	}
+}
+
 // explain returns the permission the server refused this connection, if it
 // refused one, instead of err (a timeout or a cancellation it caused); else err.
 func (cl *client) explain(err error) error {
 	if cl == nil || err == nil {
 		return err
 	}
-	if perr := cl.perm.refusal(cl.nc); perr != nil {
+	var nc *nats.Conn
+	if cl.Client != nil {
+		nc = cl.Conn()
+	}
+	if perr := cl.perm.refusal(nc); perr != nil {
 		return perr
 	}
 	return err
 }
 
 // Close closes the connection.
-func (cl *client) Close() { cl.nc.Close() }
-
-// bucket binds a jetcron KV bucket, with an error a person can act on when it is
-// missing.
-func (cl *client) bucket(ctx context.Context, name string) (jetstream.KeyValue, error) {
-	kv, err := cl.js.KeyValue(ctx, name)
-	switch {
-	case err == nil:
-		return kv, nil
-	case errors.Is(err, jetstream.ErrBucketNotFound):
-		return nil, fmt.Errorf("bucket %s not found at %s: is a jetcron server running there?", name, cl.address)
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
-		errors.Is(err, nats.ErrNoResponders):
-		return nil, fmt.Errorf("JetStream is not enabled at %s: is it a jetcron server?", cl.address)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
-		return nil, fmt.Errorf("bucket %s: no answer from JetStream at %s (no quorum?)", name, cl.address)
-	default:
-		return nil, fmt.Errorf("bucket %s: %w", name, err)
-	}
-}
-
-// entries returns the newest value of every key of kv that matches filter (a KV key
-// pattern such as "*" or "job.*"), deleted keys left out, sorted by key.
-func entries(ctx context.Context, kv jetstream.KeyValue, filter string) ([]jetstream.KeyValueEntry, error) {
-	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), err)
-	}
-	defer w.Stop()
-	latest := map[string]jetstream.KeyValueEntry{}
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("read bucket %s: watcher stopped", kv.Bucket())
-			}
-			if e == nil {
-				out := make([]jetstream.KeyValueEntry, 0, len(latest))
-				for _, e := range latest {
-					out = append(out, e)
-				}
-				sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
-				return out, nil
-			}
-			latest[e.Key()] = e
-		case <-ctx.Done():
-			return nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), ctx.Err())
-		}
-	}
-}
-
-// keys returns the keys of kv that match filter, deleted keys left out.
-func keys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
-	l, err := kv.ListKeysFiltered(ctx, filter)
-	if err != nil {
-		return nil, fmt.Errorf("list bucket %s: %w", kv.Bucket(), err)
-	}
-	seen := map[string]bool{}
-	var out []string
-	for k := range l.Keys() {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list bucket %s: %w", kv.Bucket(), err)
-	}
-	return out, nil
-}
+func (cl *client) Close() { cl.Conn().Close() }
 
 // newTable returns a writer that aligns tab-separated columns as Nomad does: two
 // spaces between columns. Flush it when done.

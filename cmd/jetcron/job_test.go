@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -197,17 +198,17 @@ func TestJobStatusOutput(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		view *jobView
+		view *operator.JobView
 		runs []subjects.Run
 		want string
 	}{
-		{"running, as the seed", newJobView("mysql-backup", valid, nil, nil), seedRuns(subjects.StateComplete, 1476824400, 1476828000),
+		{"running, as the seed", operator.NewJobView("mysql-backup", valid, nil, nil), seedRuns(subjects.StateComplete, 1476824400, 1476828000),
 			head +
 				"Status               = running\n" +
 				"Periodic             = true\n" +
 				"Next Periodic Launch = 2016-10-18T23:00:00Z (37m51s from now)\n" +
 				runsTable},
-		{"invalid keeps the last valid spec's launch", newJobView("mysql-backup", broken,
+		{"invalid keeps the last valid spec's launch", operator.NewJobView("mysql-backup", broken,
 			&subjects.JobState{Job: "mysql-backup", Valid: false, Error: cronErr, Spec: seedJob, Revision: 3, Updated: created.Add(time.Second)}, nil),
 			seedRuns(subjects.StateComplete, 1476824400, 1476828000),
 			head +
@@ -216,7 +217,7 @@ func TestJobStatusOutput(t *testing.T) {
 				"Periodic             = true\n" +
 				"Next Periodic Launch = 2016-10-18T23:00:00Z (37m51s from now)\n" +
 				runsTable},
-		{"stopped job is dead", newJobView("mysql-backup", nil,
+		{"stopped job is dead", operator.NewJobView("mysql-backup", nil,
 			&subjects.JobState{Job: "mysql-backup", Valid: true, Spec: seedJob, Removed: true}, nil), nil,
 			head +
 				"Status               = dead\n" +
@@ -225,9 +226,9 @@ func TestJobStatusOutput(t *testing.T) {
 				"\nPreviously launched runs:\nNo runs yet\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, errText := tc.view.status()
+			status, errText := tc.view.Status()
 			var b bytes.Buffer
-			writeJobStatus(&b, tc.view, status, errText, tc.view.nextLaunch(seedNow), seedNow, tc.runs)
+			writeJobStatus(&b, tc.view, status, errText, "", tc.view.NextLaunch(seedNow), seedNow, tc.runs)
 			if b.String() != tc.want {
 				t.Fatalf("got\n%s\nwant\n%s", b.String(), tc.want)
 			}
@@ -237,14 +238,14 @@ func TestJobStatusOutput(t *testing.T) {
 
 func TestJobStatusIgnoresTickerVerdictOlderThanTheFile(t *testing.T) {
 	// The ticker judged an old version invalid; the file was fixed since.
-	v := newJobView("mysql-backup", entry{"mysql-backup", []byte(seedJob), 5, seedNow},
+	v := operator.NewJobView("mysql-backup", entry{"mysql-backup", []byte(seedJob), 5, seedNow},
 		&subjects.JobState{Valid: false, Error: "old problem", Updated: seedNow.Add(-time.Minute)}, nil)
-	if status, errText := v.status(); status != jobRunning || errText != "" {
+	if status, errText := v.Status(); status != operator.JobRunning || errText != "" {
 		t.Fatalf("status %q %q", status, errText)
 	}
 	// A file the ticker has not judged yet, but that does not parse, is invalid.
-	v = newJobView("mysql-backup", entry{"mysql-backup", []byte(brokenCron), 6, seedNow}, nil, nil)
-	if status, errText := v.status(); status != jobInvalid || !strings.Contains(errText, "periodic.cron") {
+	v = operator.NewJobView("mysql-backup", entry{"mysql-backup", []byte(brokenCron), 6, seedNow}, nil, nil)
+	if status, errText := v.Status(); status != operator.JobInvalid || !strings.Contains(errText, "periodic.cron") {
 		t.Fatalf("status %q %q", status, errText)
 	}
 }
@@ -252,7 +253,7 @@ func TestJobStatusIgnoresTickerVerdictOlderThanTheFile(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestRunStatusOutput(t *testing.T) {
-	v := newJobView("mysql-backup", entry{"mysql-backup", []byte(seedJob), 1, seedNow}, nil, nil)
+	v := operator.NewJobView("mysql-backup", entry{"mysql-backup", []byte(seedJob), 1, seedNow}, nil, nil)
 	sched := time.Unix(1476824400, 0).UTC()
 	for _, tc := range []struct {
 		name string
@@ -311,6 +312,32 @@ func TestRunStatusOutput(t *testing.T) {
 			"ID        Node ID   Node  Task Group        Desired  Status   Created At            Exit Code  Duration\n" +
 			"aaaa0001  11111111  n1    run-mysql-backup  stop     lost     2016-10-18T21:00:02Z  -          -\n" +
 			"aaaa0002  22222222  n2    run-mysql-backup  run      running  2016-10-18T21:01:00Z  -          1m30s\n"},
+		{"failed, with its exit code and error", subjects.Run{
+			ID: "mysql-backup/periodic-1476824400", Job: "mysql-backup", Scheduled: sched.Unix(), State: subjects.StateFailed,
+			Allocations: []subjects.Allocation{{
+				ID: "5e661d1e", Node: "n1", NodeID: "306dcf6b0c8a4e6d9f1b2a3c4d5e6f70", State: subjects.StateFailed, Created: sched,
+				Error: "command /usr/local/bin/mysql-backup.sh does not exist",
+			}},
+		}, "" +
+			"ID          = mysql-backup/periodic-1476824400\n" +
+			"Name        = mysql-backup/periodic-1476824400\n" +
+			"Type        = batch\n" +
+			"Priority    = 50\n" +
+			"Datacenters = dc1\n" +
+			"Status      = failed\n" +
+			"Periodic    = false\n" +
+			"Scheduled   = 2016-10-18T21:00:00Z\n" +
+			"Late        = 0s\n" +
+			"Exit Code   = -\n" +
+			"Error       = command /usr/local/bin/mysql-backup.sh does not exist\n" +
+			"\n" +
+			"Summary\n" +
+			"Task Group        Queued  Starting  Running  Failed  Complete  Lost\n" +
+			"run-mysql-backup  0       0         0        1       0         0\n" +
+			"\n" +
+			"Allocations\n" +
+			"ID        Node ID   Node  Task Group        Desired  Status  Created At            Exit Code  Duration\n" +
+			"5e661d1e  306dcf6b  n1    run-mysql-backup  run      failed  2016-10-18T21:00:00Z  -          -\n"},
 		{"skipped, with its reason", subjects.Run{
 			ID: "mysql-backup/periodic-1476824400", Job: "mysql-backup", Scheduled: sched.Unix(), State: subjects.StateSkipped,
 			Reason: "prohibit_overlap: mysql-backup/periodic-1476820800 is still running",
@@ -349,7 +376,7 @@ func TestJobRunStoresTheFileAndPrintsLaunches(t *testing.T) {
 	e := newTestEnv(t)
 	path := writeFile(t, "mysql-backup.yaml", seedJob)
 	stdout, stderr, code := e.run(cmdJobRun, "-count", "2", path)
-	if code != exitOK || stderr != "" {
+	if code != exitOK || stderr != "Warning: no node is eligible now: no node is registered\n" {
 		t.Fatalf("code %d stderr %q", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
@@ -366,10 +393,13 @@ func TestJobRunStoresTheFileAndPrintsLaunches(t *testing.T) {
 	if err != nil || string(got.Value()) != seedJob {
 		t.Fatalf("stored %q, %v", got.Value(), err)
 	}
-	// Storing it again makes a new revision.
-	stdout, _, _ = e.run(cmdJobRun, "-count", "0", path)
-	if stdout != "Job \"mysql-backup\" stored (revision 2)\n" {
-		t.Fatalf("second run: %q", stdout)
+	// Storing it again makes a new revision; a node it may run on takes the warning away.
+	node := seedNode("6a3109d5aa9b4c1d8e7f6a5b4c3d2e1f", "NODE-1-mysql-backup")
+	node.Attributes["driver.raw_exec"] = "1"
+	putNodes(t, e, node)
+	stdout, stderr, _ = e.run(cmdJobRun, "-count", "0", path)
+	if stdout != "Job \"mysql-backup\" stored (revision 2)\n" || stderr != "" {
+		t.Fatalf("second run: %q %q", stdout, stderr)
 	}
 }
 
@@ -399,22 +429,27 @@ func TestJobStatusListsEveryJob(t *testing.T) {
 		}
 	}
 	putJSON(t, e.b.JobState, "old", subjects.JobState{Job: "old", Valid: true, Spec: seedJob, Removed: true})
+	putRun(t, e, subjects.Run{ID: "mysql-backup/periodic-1476824400", Job: "mysql-backup", Scheduled: 1476824400, State: subjects.StateFailed,
+		Allocations: []subjects.Allocation{{ID: "a1", State: subjects.StateFailed, ExitCode: ptr(3), Error: "exit status 3"}}})
+	putRun(t, e, subjects.Run{ID: "mysql-backup/periodic-1476828000", Job: "mysql-backup", Scheduled: 1476828000, State: subjects.StateRunning})
+	putRun(t, e, subjects.Run{ID: "nightly/periodic-1476824400", Job: "nightly", Scheduled: 1476824400, State: subjects.StateComplete})
 
 	stdout, stderr, code := e.run(cmdJobStatus)
 	want := "" +
-		"ID            Type   Priority  Status\n" +
-		"broken        -      -         invalid\n" +
-		"mysql-backup  batch  50        running\n" +
-		"nightly       batch  70        running\n" +
-		"old           batch  50        dead\n"
+		"ID            Type   Priority  Status   Last Result\n" +
+		"broken        -      -         invalid  -\n" +
+		"mysql-backup  batch  50        running  failed\n" +
+		"nightly       batch  70        running  complete\n" +
+		"old           batch  50        dead     -\n"
 	if code != exitOK || stderr != "" || stdout != want {
 		t.Fatalf("code %d stderr %q, got\n%s\nwant\n%s", code, stderr, stdout, want)
 	}
 
 	stdout, _, _ = e.run(cmdJobStatus, "-json")
-	var rows []jobListJSON
+	var rows []operator.JobRow
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || len(rows) != 4 ||
-		rows[0].Status != jobInvalid || !strings.Contains(rows[0].Error, "periodic.cron") {
+		rows[0].Status != operator.JobInvalid || !strings.Contains(rows[0].Error, "periodic.cron") ||
+		rows[1].LastRun != "mysql-backup/periodic-1476824400" || rows[1].LastReason != "exit status 3" {
 		t.Fatalf("-json: %v %+v", err, rows)
 	}
 }
@@ -466,8 +501,8 @@ func TestJobStatusShowsNewestTenRunsNewestLast(t *testing.T) {
 	}
 
 	stdout, _, _ = e.run(cmdJobStatus, "-json", "mysql-backup")
-	var got jobStatusJSON
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got.Runs) != 10 || got.Status != jobRunning ||
+	var got operator.JobStatus
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got.Runs) != 10 || got.Status != operator.JobRunning ||
 		got.NextPeriodicLaunch == nil || got.Priority != 50 || got.Runs[9].State != subjects.StateRunning {
 		t.Fatalf("-json: %v %+v", err, got)
 	}
@@ -621,5 +656,22 @@ func TestJobStatusOfAKeyThatIsNoJobNameShowsItsError(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "Status               = invalid\n") ||
 		!strings.Contains(stdout, `Error                = job "backup.v2"`) {
 		t.Fatalf("code %d\n%s", code, stdout)
+	}
+}
+
+func TestJobStatusWarnsWhenNoNodeIsEligibleNow(t *testing.T) {
+	e := newTestEnv(t)
+	if _, err := e.b.Jobs.Put(ctxT(t), "mysql-backup", []byte(seedJob)); err != nil {
+		t.Fatal(err)
+	}
+	putNodes(t, e, seedNode("306dcf6b0c8a4e6d9f1b2a3c4d5e6f70", "web-1"))
+	stdout, _, code := e.run(cmdJobStatus, "mysql-backup")
+	if code != exitOK || !strings.Contains(stdout, "Warning              = no node is eligible now: node web-1: driver raw_exec is not enabled\n") {
+		t.Fatalf("code %d\n%s", code, stdout)
+	}
+	stdout, _, _ = e.run(cmdJobStatus, "-json", "mysql-backup")
+	var st operator.JobStatus
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || !strings.HasPrefix(st.Warning, "no node is eligible now") {
+		t.Fatalf("-json: %v %q", err, st.Warning)
 	}
 }

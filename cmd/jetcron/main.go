@@ -45,13 +45,17 @@ func subcommands() []subcommand {
 		{[]string{"acl", "creds", "revoke"}, "revoke a credentials file (a lost host, ...)", cmdACLCredsRevoke},
 		{[]string{"tls", "ca", "create"}, "make a certificate authority for a test cluster", cmdTLSCACreate},
 		{[]string{"tls", "cert", "create"}, "make a server or client certificate signed by that CA", cmdTLSCertCreate},
-		{[]string{"version"}, "print jetcron's version", cmdVersion},
+		{[]string{"version"}, "print jetcron's version (also: jetcron --version)", cmdVersion},
+		{[]string{"completion"}, "print a bash or zsh completion script", cmdCompletion},
 	}
 }
 
 // run dispatches args (without the program name) to a subcommand and returns the
 // exit code: 2 for an unknown or missing subcommand, after the usage.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		return cmdVersion(nil, stdout, stderr)
+	}
 	cmds := subcommands()
 	for _, c := range cmds {
 		if len(args) >= len(c.path) && equal(args[:len(c.path)], c.path) {

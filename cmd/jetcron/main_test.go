@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,37 @@ func TestVersionPrintsBuild(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"version"}, &out, &errOut); code != exitOK || out.String() != "jetcron "+version+"\n" {
 		t.Fatalf("code %d stdout %q", code, out.String())
+	}
+}
+
+func TestDashDashVersionPrintsTheBuildAsVersionDoes(t *testing.T) {
+	want, _, _ := runCmd(func(a []string, o, e io.Writer) int { return run([]string{"version"}, o, e) })
+	for _, flag := range []string{"--version", "-version"} {
+		got, _, code := runCmd(func(a []string, o, e io.Writer) int { return run([]string{flag}, o, e) })
+		if code != exitOK || got != want || !strings.HasPrefix(got, "jetcron ") {
+			t.Errorf("%s: code %d %q, want %q", flag, code, got, want)
+		}
+	}
+}
+
+func TestCompletionCompletesEveryCommandPath(t *testing.T) {
+	script, _, code := runCmd(cmdCompletion, "bash")
+	if code != exitOK || !strings.Contains(script, "complete -F _jetcron jetcron") {
+		t.Fatalf("code %d\n%s", code, script)
+	}
+	for _, want := range []string{
+		`"") COMPREPLY=($(compgen -W "acl agent completion job node run server tls version"`,
+		`"job") COMPREPLY=($(compgen -W "periodic run status stop validate"`,
+		`"job periodic") COMPREPLY=($(compgen -W "force"`,
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("bash script lacks %s", want)
+		}
+	}
+	if zsh, _, code := runCmd(cmdCompletion, "zsh"); code != exitOK || !strings.HasPrefix(zsh, "autoload -U +X bashcompinit") {
+		t.Errorf("zsh: code %d", code)
+	}
+	if _, stderr, code := runCmd(cmdCompletion, "fish"); code != exitUsage || !strings.Contains(stderr, `no completion for shell "fish"`) {
+		t.Errorf("fish: code %d %s", code, stderr)
 	}
 }

@@ -40,3 +40,25 @@ func TestRunLogsWithoutOutputSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+func TestRunLogsOfAFailedRunSayExitCodeAndError(t *testing.T) {
+	e := newTestEnv(t)
+	tick := time.Unix(1476824400, 0)
+	out := "connecting...\n"
+	if _, err := e.b.Logs.Put(ctxT(t), subjects.RunKey("mysql-backup", tick), []byte(out)); err != nil {
+		t.Fatal(err)
+	}
+	putRun(t, e, subjects.Run{ID: "mysql-backup/periodic-1476824400", Job: "mysql-backup", Scheduled: 1476824400, State: subjects.StateFailed,
+		Allocations: []subjects.Allocation{{ID: "a1", State: subjects.StateFailed, ExitCode: ptr(2), Error: "exit status 2"}}})
+	putRun(t, e, subjects.Run{ID: "mysql-backup/periodic-1476828000", Job: "mysql-backup", Scheduled: 1476828000, State: subjects.StateFailed,
+		Allocations: []subjects.Allocation{{ID: "a2", State: subjects.StateFailed, Error: "timed out after 3s"}}})
+
+	stdout, stderr, code := e.run(cmdRunLogs, "mysql-backup/periodic-1476824400")
+	if code != exitOK || stdout != out || stderr != "Run \"mysql-backup/periodic-1476824400\" failed: exit code 2: exit status 2\n" {
+		t.Fatalf("code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = e.run(cmdRunLogs, "mysql-backup/periodic-1476828000")
+	if code != exitOK || stdout != "" || stderr != "Run \"mysql-backup/periodic-1476828000\" failed: no exit code: timed out after 3s\n" {
+		t.Fatalf("code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+}

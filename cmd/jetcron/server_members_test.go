@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -20,7 +21,7 @@ func seedServer(n, addr string) subjects.Member {
 
 func TestServerMembersTableLooksLikeNomads(t *testing.T) {
 	yes, no := true, false
-	servers := []memberView{
+	servers := []operator.MemberView{
 		{Member: seedServer("1", "172.17.5.129"), Status: "alive", Leader: &yes},
 		{Member: seedServer("2", "172.17.5.127"), Status: "alive", Leader: &no},
 		{Member: seedServer("3", "172.17.5.126"), Status: "failed", Leader: &no},

@@ -200,7 +200,7 @@ func (c *Cluster) layout(ctx context.Context) error {
 		c.net = nn
 		for i := range n {
 			addrs[i] = nn.serverIP(i)
-			natsPorts[i], clusterPorts[i], httpPorts[i] = 4222, 6222, 8222
+			natsPorts[i], clusterPorts[i], httpPorts[i] = 4222, 6222, 4646
 		}
 	} else {
 		ports, err := embedtest.FreePorts(3 * n)

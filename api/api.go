@@ -1,0 +1,240 @@
+// Package api is jetcron's HTTP interface on ports.http (DESIGN.md, "Seeing what
+// happens"): the read-only /v1 views, with the same JSON as the CLI's -json (both
+// come from package operator), /v1/health, and /metrics.
+//
+// Access: nothing served here changes state (force, stop, drain and submit stay with
+// the CLI, which logs in with NATS credentials), so no credentials are taken over
+// HTTP. With ACLs on, the views and /metrics are served only when the config opens
+// them (http.open_read: true); /v1/health is always served, and says nothing of jobs.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jetcron/jetcron/operator"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// requestTimeout bounds what one request asks of the cluster.
+const requestTimeout = 10 * time.Second
+
+// Options configure Handler.
+type Options struct {
+	// Client answers the views. Required.
+	Client *operator.Client
+	// Health reports whether this agent can do its part; nil reports healthy.
+	Health func(ctx context.Context) Health
+	// Metrics serves /metrics; nil leaves it out (a client agent).
+	Metrics http.Handler
+	// Closed refuses the views and /metrics with 403: ACLs are on and http.open_read
+	// is false.
+	Closed bool
+	// Debug serves Go's pprof under /debug/pprof/ (enable_debug).
+	Debug bool
+	// Logger; default a no-op logger.
+	Logger zerolog.Logger
+}
+
+// Health is the answer of /v1/health: 200 with Status "ok" when every check passed,
+// 503 with Status "unavailable" and the failed checks' reasons otherwise.
+type Health struct {
+	Status string  `json:"status"`
+	Role   string  `json:"role"`
+	Checks []Check `json:"checks"`
+}
+
+// Check is one thing an agent needs to do its part.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Health statuses.
+const (
+	HealthOK          = "ok"
+	HealthUnavailable = "unavailable"
+)
+
+// NewHealth makes a Health of role from checks: ok when all passed.
+func NewHealth(role string, checks ...Check) Health {
+	h := Health{Status: HealthOK, Role: role, Checks: checks}
+	for _, c := range checks {
+		if !c.OK {
+			h.Status = HealthUnavailable
+		}
+	}
+	return h
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func Handler(o Options) http.Handler {
+	s := &server{opts: o, log: o.Logger.With().Str("component", "api").Logger()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", s.health)
+	mux.HandleFunc("GET /v1/jobs", s.view(s.jobs))
+	mux.HandleFunc("GET /v1/job/{name}", s.view(s.job))
+	mux.HandleFunc("GET /v1/job/{name}/runs", s.view(s.runs))
+	mux.HandleFunc("GET /v1/run/{id...}", s.view(s.run))
+	mux.HandleFunc("GET /v1/nodes", s.view(s.nodes))
+	mux.HandleFunc("GET /v1/members", s.view(s.members))
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", s.guard(o.Metrics))
+	}
+	if o.Debug {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+type server struct {
+	opts Options
+	log  zerolog.Logger
+}
+
+// errClosed is the 403 answer while the views are closed.
+var errClosed = errors.New("read-only views are closed: acl is on and http.open_read is false")
+
+// guard refuses h with 403 while the views are closed.
+func (s *server) guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Closed {
+			writeError(w, http.StatusForbidden, errClosed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// view serves fn's value as JSON, or its error with the status it calls for.
+func (s *server) view(fn func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
+	return s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		v, err := fn(ctx, r)
+		if err != nil {
+			status := statusOf(err)
+			if status >= 500 {
+				s.log.Warn().Err(err).Str("path", r.URL.Path).Msg("view not answered")
+			}
+			writeError(w, status, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})).ServeHTTP
+}
+
+// statusOf is the HTTP status of an operator error: 404 for what does not exist, 400
+// for a malformed run ID, 503 for the rest (the cluster did not answer).
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, operator.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, subjects.ErrBadName):
+		return http.StatusBadRequest
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+func (s *server) jobs(ctx context.Context, _ *http.Request) (any, error) {
+	return s.opts.Client.Jobs(ctx, nil)
+}
+
+func (s *server) job(ctx context.Context, r *http.Request) (any, error) {
+	st, _, err := s.opts.Client.Job(ctx, r.PathValue("name"), time.Now())
+	return st, err
+}
+
+func (s *server) runs(ctx context.Context, r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if _, err := s.opts.Client.LoadJob(ctx, name); err != nil {
+		return nil, err
+	}
+	return s.opts.Client.Runs(ctx, name, operator.RecentRuns)
+}
+
+// RunLogs is the answer of /v1/run/<id>/logs: the run's captured output and its
+// record (absent when only the output is left).
+type RunLogs struct {
+	RunID  string        `json:"run_id"`
+	Output string        `json:"output"`
+	Run    *subjects.Run `json:"run,omitempty"`
+}
+
+// run serves /v1/run/<job>/periodic-<unix> and /v1/run/<id>/logs.
+func (s *server) run(ctx context.Context, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if runID, ok := strings.CutSuffix(id, "/logs"); ok {
+		logs, run, err := s.opts.Client.RunLogs(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		return RunLogs{RunID: runID, Output: string(logs), Run: run}, nil
+	}
+	return s.opts.Client.Run(ctx, id)
+}
+
+func (s *server) nodes(ctx context.Context, _ *http.Request) (any, error) {
+	return s.opts.Client.Nodes(ctx, time.Now(), nil)
+}
+
+func (s *server) members(ctx context.Context, _ *http.Request) (any, error) {
+	return s.opts.Client.Members(ctx, time.Now(), nil)
+}
+
+// health serves /v1/health: 200 when this agent can do its part, 503 with the reason.
+func (s *server) health(w http.ResponseWriter, r *http.Request) {
+	h := NewHealth("")
+	if s.opts.Health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		h = s.opts.Health(ctx)
+	}
+	status := http.StatusOK
+	if h.Status != HealthOK {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+// Serve serves h on ln until ctx ends, then shuts down, giving requests in flight a
+// few seconds. It closes ln.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutCtx)
+}

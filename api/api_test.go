@@ -1,0 +1,210 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetcron/jetcron/api"
+	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/metrics"
+	"github.com/jetcron/jetcron/operator"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+const jobFile = "periodic: {cron: \"@every 1h\"}\ntask: {driver: raw_exec, config: {command: /bin/true}}\n"
+
+// env is a one-server cluster with jetcron's buckets, an operator client on it, and
+// the API served by an httptest server.
+type env struct {
+	js  jetstream.JetStream
+	b   *subjects.Buckets
+	op  *operator.Client
+	ctx context.Context
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs an embedded NATS server")
+	}
+	c := embedtest.NewCluster(t, 1)
+	nc := c.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(1, 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := subjects.Bind(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{js: js, b: b, op: operator.New(nc, js, c.URLs()), ctx: ctx}
+}
+
+func (e *env) serve(t *testing.T, o api.Options) *httptest.Server {
+	t.Helper()
+	o.Client = e.op
+	s := httptest.NewServer(api.Handler(o))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (e *env) put(t *testing.T, kv jetstream.KeyValue, key string, v any) {
+	t.Helper()
+	data, ok := v.([]byte)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.Put(e.ctx, key, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// jsonOf is v as the API writes it, to compare with a body.
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestViewsAnswerWhatTheOperatorLayerAnswers(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, e.b.Jobs, "backup", []byte(jobFile))
+	failed := subjects.Run{ID: "backup/periodic-3600", Job: "backup", Scheduled: 3600, State: subjects.StateFailed,
+		Allocations: []subjects.Allocation{{ID: "a1", Node: "n1", State: subjects.StateFailed, Error: "command /bin/x does not exist"}}}
+	e.put(t, e.b.Runs, subjects.RunKey("backup", time.Unix(3600, 0)), failed)
+	e.put(t, e.b.Logs, subjects.RunKey("backup", time.Unix(3600, 0)), []byte("oops\n"))
+	e.put(t, e.b.Nodes, "n1", subjects.Member{ID: "0123456789abcdef", Name: "n1", TTL: subjects.MillisOf(time.Minute), Heartbeat: time.Now()})
+	e.put(t, e.b.Servers, "s1", subjects.Member{Name: "s1", TTL: subjects.MillisOf(time.Minute), Heartbeat: time.Now()})
+	s := e.serve(t, api.Options{})
+
+	jobs, err := e.op.Jobs(e.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := e.op.Runs(e.ctx, "backup", operator.RecentRuns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := e.op.Nodes(e.ctx, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want string
+	}{
+		{"/v1/jobs", jsonOf(t, jobs)},
+		{"/v1/job/backup/runs", jsonOf(t, runs)},
+		{"/v1/run/backup/periodic-3600", jsonOf(t, failed)},
+		{"/v1/run/backup/periodic-3600/logs", jsonOf(t, api.RunLogs{RunID: "backup/periodic-3600", Output: "oops\n", Run: &failed})},
+		{"/v1/nodes", jsonOf(t, nodes)},
+	} {
+		if code, body := get(t, s.URL+tc.path); code != http.StatusOK || body != tc.want {
+			t.Errorf("GET %s: %d\n%s\nwant\n%s", tc.path, code, body, tc.want)
+		}
+	}
+	if jobs[0].LastResult != "failed" || jobs[0].LastReason != "command /bin/x does not exist" {
+		t.Errorf("/v1/jobs does not say why the last run failed: %+v", jobs[0])
+	}
+	code, body := get(t, s.URL+"/v1/job/backup")
+	var st operator.JobStatus
+	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil || st.Status != operator.JobRunning || len(st.Runs) != 1 {
+		t.Errorf("GET /v1/job/backup: %d %v %s", code, err, body)
+	}
+	code, body = get(t, s.URL+"/v1/members")
+	if code != http.StatusOK || !strings.Contains(body, `"name": "s1"`) || !strings.Contains(body, `"leader": false`) {
+		t.Errorf("GET /v1/members: %d %s", code, body)
+	}
+}
+
+func TestViewsSayNotFoundAndBadRequest(t *testing.T) {
+	e := newEnv(t)
+	s := e.serve(t, api.Options{})
+	for path, want := range map[string]int{
+		"/v1/job/nope":                  http.StatusNotFound,
+		"/v1/job/nope/runs":             http.StatusNotFound,
+		"/v1/run/nope/periodic-60":      http.StatusNotFound,
+		"/v1/run/nope/periodic-60/logs": http.StatusNotFound,
+		"/v1/run/not-a-run-id":          http.StatusBadRequest,
+		"/v1/no-such-endpoint":          http.StatusNotFound,
+	} {
+		if code, body := get(t, s.URL+path); code != want || !strings.Contains(body, "error") && code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want %d", path, code, body, want)
+		}
+	}
+	resp, err := http.Post(s.URL+"/v1/jobs", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /v1/jobs: %d, want 405: nothing served over HTTP changes state", resp.StatusCode)
+	}
+}
+
+func TestClosedViewsAnswer403ButHealthIsServed(t *testing.T) {
+	e := newEnv(t)
+	m, err := metrics.New(metrics.Options{JS: e.js, Client: e.op, Name: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.serve(t, api.Options{Closed: true, Metrics: m.Handler(), Health: func(context.Context) api.Health {
+		return api.NewHealth("server", api.Check{Name: "ticker", OK: true, Detail: "leading"})
+	}})
+	for _, path := range []string{"/v1/jobs", "/v1/nodes", "/v1/members", "/v1/job/x", "/metrics"} {
+		if code, body := get(t, s.URL+path); code != http.StatusForbidden || !strings.Contains(body, "http.open_read") {
+			t.Errorf("GET %s with closed views: %d %s", path, code, body)
+		}
+	}
+	if code, body := get(t, s.URL+"/v1/health"); code != http.StatusOK || !strings.Contains(body, `"status": "ok"`) {
+		t.Errorf("GET /v1/health: %d %s", code, body)
+	}
+}
+
+func TestHealthIs503WithTheFailedChecksReason(t *testing.T) {
+	e := newEnv(t)
+	s := e.serve(t, api.Options{Health: func(context.Context) api.Health {
+		return api.NewHealth("server",
+			api.Check{Name: "jetstream", Detail: "no JetStream meta leader"},
+			api.Check{Name: "ticker", OK: true, Detail: "standing by; s2 leads"})
+	}})
+	code, body := get(t, s.URL+"/v1/health")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no JetStream meta leader") || !strings.Contains(body, `"status": "unavailable"`) {
+		t.Fatalf("GET /v1/health: %d %s", code, body)
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jetcron/jetcron/job"
+	"github.com/jetcron/jetcron/operator"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// cmdJobStatus is `jetcron job status [JOB | JOB/periodic-UNIX]`.
+func cmdJobStatus(args []string, stdout, stderr io.Writer) int {
+	c := newCommand(usage{name: "job status", args: "[JOB | JOB/periodic-UNIX]", synopsis: "With no argument, lists every job and its last result. With JOB, shows the\n" +
+		"job, its next launch and its newest runs. With a run ID, shows the run, why it\n" +
+		"failed or was skipped, and its allocations."}, true)
+	return c.remote(args, 0, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
+		now := time.Now()
+		switch {
+		case len(pos) == 0:
+			return jobList(ctx, cl, c.json, stdout, stderr)
+		case strings.Contains(pos[0], "/periodic-"):
+			return runStatus(ctx, cl, pos[0], now, c.json, stdout)
+		default:
+			return jobStatus(ctx, cl, pos[0], now, c.json, stdout)
+		}
+	})
+}
+
+// warnTo returns a warn function that prints "Warning: ..." lines on w.
+func warnTo(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintf(w, "Warning: %s\n", msg) }
+}
+
+// jobList prints every job in the jobs bucket, and the stopped ones the ticker still
+// has a record of, with the state of each one's newest finished run.
+func jobList(ctx context.Context, cl *client, asJSON bool, stdout, stderr io.Writer) error {
+	rows, err := cl.Jobs(ctx, warnTo(stderr))
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stdout, "No jobs")
+		return nil
+	}
+	tw := newTable(stdout)
+	row(tw, "ID", "Type", "Priority", "Status", "Last Result")
+	for _, r := range rows {
+		typ, prio := orDash(r.Type), "-"
+		if r.Type != "" {
+			prio = strconv.Itoa(r.Priority)
+		}
+		row(tw, r.ID, typ, prio, r.Status, orDash(r.LastResult))
+	}
+	return tw.Flush()
+}
+
+// jobStatus prints `job status JOB`.
+func jobStatus(ctx context.Context, cl *client, name string, now time.Time, asJSON bool, w io.Writer) error {
+	st, v, err := cl.Job(ctx, name, now)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, st)
+	}
+	writeJobStatus(w, v, st.Status, st.Error, st.Warning, v.NextLaunch(now), now, st.Runs)
+	return nil
+}
+
+// writeJobStatus prints the job's fields and its runs, as Nomad's `status JOB`.
+func writeJobStatus(w io.Writer, v *operator.JobView, status, errText, warning string, next, now time.Time, runs []subjects.Run) {
+	typ, prio, dcs := "-", "-", "-"
+	if v.LastSpec != nil {
+		typ, prio, dcs = v.LastSpec.Type, strconv.Itoa(v.LastSpec.Priority), datacenters(v.LastSpec)
+	}
+	fields := [][2]string{
+		{"ID", v.Name}, {"Name", v.Name}, {"Type", typ}, {"Priority", prio},
+		{"Datacenters", dcs}, {"Status", status},
+	}
+	if errText != "" {
+		fields = append(fields, [2]string{"Error", errText})
+	}
+	if warning != "" {
+		fields = append(fields, [2]string{"Warning", warning})
+	}
+	fields = append(fields, [2]string{"Periodic", "true"})
+	switch {
+	case status == operator.JobDead:
+		fields = append(fields, [2]string{"Next Periodic Launch", "none (job stopped)"})
+	case v.LastSpec == nil:
+		fields = append(fields, [2]string{"Next Periodic Launch", "none (no valid version)"})
+	case next.IsZero():
+		fields = append(fields, [2]string{"Next Periodic Launch", "never"})
+	default:
+		fields = append(fields, [2]string{"Next Periodic Launch",
+			fmt.Sprintf("%s (%s from now)", formatTime(next, v.Location()), formatDuration(next.Sub(now)))})
+	}
+	printFields(w, fields)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Previously launched runs:")
+	if len(runs) == 0 {
+		fmt.Fprintln(w, "No runs yet")
+		return
+	}
+	tw := newTable(w)
+	row(tw, "ID", "Status")
+	for _, r := range runs {
+		row(tw, r.ID, string(r.State))
+	}
+	tw.Flush()
+}
+
+// runStatus prints `job status JOB/periodic-UNIX`.
+func runStatus(ctx context.Context, cl *client, runID string, now time.Time, asJSON bool, w io.Writer) error {
+	name, _, err := subjects.ParseRunID(runID)
+	if err != nil {
+		return err
+	}
+	r, err := cl.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, r)
+	}
+	v, err := cl.LoadJob(ctx, name)
+	if err != nil {
+		v = operator.NewJobView(name, nil, nil, nil) // the run outlived every trace of its job
+	}
+	writeRunStatus(w, runID, r, v, now)
+	return nil
+}
+
+// failureFields are the Exit Code and Error lines of a run that failed or was lost:
+// its current allocation's exit code ("-" when the process never exited by itself)
+// and error.
+func failureFields(r *subjects.Run) [][2]string {
+	a := r.Current()
+	if a == nil || (r.State != subjects.StateFailed && r.State != subjects.StateLost) {
+		return nil
+	}
+	exit := "-"
+	if a.ExitCode != nil {
+		exit = strconv.Itoa(*a.ExitCode)
+	}
+	fields := [][2]string{{"Exit Code", exit}}
+	if a.Error != "" {
+		fields = append(fields, [2]string{"Error", a.Error})
+	}
+	return fields
+}
+
+// writeRunStatus prints a run as Nomad's `status JOB/periodic-UNIX`: its fields (with
+// the exit code and error of a failed or lost run), the summary of its allocations by
+// state, and the allocations.
+func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobView, now time.Time) {
+	loc := v.Location()
+	typ, prio, dcs, group := "-", "-", "-", v.Name
+	if v.LastSpec != nil {
+		typ, prio, dcs = v.LastSpec.Type, strconv.Itoa(v.LastSpec.Priority), datacenters(v.LastSpec)
+		if g := v.LastSpec.Task.Name; g != "" {
+			group = g
+		}
+	}
+	fields := [][2]string{
+		{"ID", runID}, {"Name", runID}, {"Type", typ}, {"Priority", prio},
+		{"Datacenters", dcs}, {"Status", string(r.State)}, {"Periodic", "false"},
+		{"Scheduled", formatTime(time.Unix(r.Scheduled, 0), loc)},
+		{"Late", formatDuration(r.Late.Duration())},
+	}
+	if r.Forced {
+		fields = append(fields, [2]string{"Forced", "true"})
+	}
+	if r.Reason != "" {
+		fields = append(fields, [2]string{"Reason", r.Reason})
+	}
+	fields = append(fields, failureFields(r)...)
+	printFields(w, fields)
+
+	counts := map[subjects.RunState]int{}
+	for _, a := range r.Allocations {
+		counts[a.State]++
+	}
+	fmt.Fprintln(w, "\nSummary")
+	tw := newTable(w)
+	row(tw, "Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost")
+	row(tw, group, strconv.Itoa(counts[subjects.StateQueued]), "0", strconv.Itoa(counts[subjects.StateRunning]),
+		strconv.Itoa(counts[subjects.StateFailed]), strconv.Itoa(counts[subjects.StateComplete]), strconv.Itoa(counts[subjects.StateLost]))
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nAllocations")
+	if len(r.Allocations) == 0 {
+		fmt.Fprintln(w, "No allocations placed")
+		return
+	}
+	tw = newTable(w)
+	row(tw, "ID", "Node ID", "Node", "Task Group", "Desired", "Status", "Created At", "Exit Code", "Duration")
+	for i, a := range r.Allocations {
+		desired := "run"
+		if i < len(r.Allocations)-1 {
+			desired = "stop" // replaced by a later allocation
+		}
+		exit := "-"
+		if a.ExitCode != nil {
+			exit = strconv.Itoa(*a.ExitCode)
+		}
+		dur := "-"
+		switch {
+		case a.Started != nil && a.Finished != nil:
+			dur = formatDuration(a.Finished.Sub(*a.Started))
+		case a.Started != nil && !a.State.Terminal():
+			dur = formatDuration(now.Sub(*a.Started))
+		}
+		row(tw, a.ID, orDash(subjects.ShortID(a.NodeID)), orDash(a.Node), group, desired, string(a.State),
+			formatTime(a.Created, loc), exit, dur)
+	}
+	tw.Flush()
+}
+
+// datacenters lists a job's datacenters as Nomad does, "*" when any will do.
+func datacenters(j *job.Job) string {
+	if len(j.Datacenters) > 0 {
+		return strings.Join(j.Datacenters, ",")
+	}
+	return "*"
+}

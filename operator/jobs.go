@@ -1,0 +1,482 @@
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetcron/jetcron/job"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// ErrNotFound is wrapped by every error that says a job, run or node does not exist;
+// the message names what was looked for ("job \"x\" not found").
+var ErrNotFound = errors.New("not found")
+
+// RecentRuns is how many runs JobStatus lists, as Nomad.
+const RecentRuns = 10
+
+// Job statuses.
+const (
+	JobRunning = "running" // the newest version is valid and launches
+	JobInvalid = "invalid" // the newest version is invalid; the last valid one launches
+	JobDead    = "dead"    // the job was stopped (deleted from the jobs bucket)
+)
+
+// JobView is what jetcron knows of one job: its file in the jobs bucket and the
+// ticker's record of it.
+type JobView struct {
+	Name string
+	// Entry is the job's current value in the jobs bucket; nil when it was deleted.
+	Entry jetstream.KeyValueEntry
+	// State is the ticker's record; nil when no ticker has seen the job yet.
+	State *subjects.JobState
+	// Current is Entry parsed, nil when it is invalid (ParseErr) or absent.
+	Current  *job.Job
+	ParseErr error
+	// LastSpec is the last valid version parsed: Current, else the state's Spec, else
+	// the newest version in the bucket's history; nil when there is none.
+	LastSpec *job.Job
+}
+
+// NewJobView parses what is known of a job. history is its newest stored version
+// when it is no longer in the bucket (may be nil).
+func NewJobView(name string, entry jetstream.KeyValueEntry, state *subjects.JobState, history []byte) *JobView {
+	v := &JobView{Name: name, Entry: entry, State: state}
+	if entry != nil {
+		v.Current, v.ParseErr = job.Parse(name, entry.Value())
+	}
+	switch {
+	case v.Current != nil:
+		v.LastSpec = v.Current
+	case state != nil && state.Spec != "":
+		v.LastSpec, _ = job.Parse(name, []byte(state.Spec))
+	case history != nil:
+		v.LastSpec, _ = job.Parse(name, history)
+	}
+	return v
+}
+
+// Status is running, invalid or dead; errText is the validation error of an invalid
+// job. The ticker's verdict counts unless it predates the current version.
+func (v *JobView) Status() (status, errText string) {
+	if v.Entry == nil {
+		return JobDead, ""
+	}
+	stateCurrent := v.State != nil && !v.State.Valid && !v.State.Updated.Before(v.Entry.Created())
+	switch {
+	case stateCurrent && v.State.Error != "":
+		return JobInvalid, v.State.Error
+	case v.ParseErr != nil:
+		return JobInvalid, v.ParseErr.Error()
+	case stateCurrent:
+		return JobInvalid, "invalid (the ticker gave no reason)"
+	}
+	return JobRunning, ""
+}
+
+// Location is the last valid version's time zone, else UTC.
+func (v *JobView) Location() *time.Location {
+	if v.LastSpec == nil {
+		return time.UTC
+	}
+	return v.LastSpec.Location()
+}
+
+// NextLaunch is the next launch after now of the version that launches; zero when
+// none does (dead, never valid, or a schedule that has ended).
+func (v *JobView) NextLaunch(now time.Time) time.Time {
+	if v.Entry == nil || v.LastSpec == nil {
+		return time.Time{}
+	}
+	return v.LastSpec.Schedule().Next(now)
+}
+
+// JobRow is one job in the list of jobs (`job status -json`, GET /v1/jobs).
+type JobRow struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Priority int    `json:"priority"`
+	Status   string `json:"status"`
+	Error    string `json:"error,omitempty"`
+	// LastResult is the state of the job's newest finished run (complete, failed,
+	// lost, skipped), empty when none has finished; LastRun is its ID and
+	// LastReason why it failed, was lost or was skipped.
+	LastResult string `json:"last_result,omitempty"`
+	LastRun    string `json:"last_run,omitempty"`
+	LastReason string `json:"last_reason,omitempty"`
+}
+
+// Jobs lists every job in the jobs bucket, and the stopped ones the ticker still has
+// a record of, sorted by name. warn is told of records that do not decode.
+func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) {
+	jobsKV, err := c.Bucket(ctx, subjects.JobsBucket)
+	if err != nil {
+		return nil, err
+	}
+	stateKV, err := c.Bucket(ctx, subjects.JobStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	jobEntries, err := Entries(ctx, jobsKV, ">")
+	if err != nil {
+		return nil, err
+	}
+	stateEntries, err := Entries(ctx, stateKV, ">")
+	if err != nil {
+		return nil, err
+	}
+	states := map[string]*subjects.JobState{}
+	for _, e := range stateEntries {
+		var s subjects.JobState
+		if err := json.Unmarshal(e.Value(), &s); err != nil {
+			if warn != nil {
+				warn(fmt.Sprintf("%s/%s is not a job state record: %v", subjects.JobStateBucket, e.Key(), err))
+			}
+			continue
+		}
+		if s.Job == "" {
+			if s.Job, err = subjects.ParseToken(e.Key()); err != nil {
+				continue
+			}
+		}
+		states[s.Job] = &s
+	}
+	var views []*JobView
+	for _, e := range jobEntries {
+		views = append(views, NewJobView(e.Key(), e, states[e.Key()], nil))
+		delete(states, e.Key())
+	}
+	for name, s := range states {
+		views = append(views, NewJobView(name, nil, s, nil))
+	}
+	sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
+
+	last, err := c.lastResults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]JobRow, 0, len(views))
+	for _, v := range views {
+		status, errText := v.Status()
+		r := JobRow{ID: v.Name, Status: status, Error: errText}
+		if v.LastSpec != nil {
+			r.Type, r.Priority = v.LastSpec.Type, v.LastSpec.Priority
+		}
+		if run := last[v.Name]; run != nil {
+			r.LastResult, r.LastRun, r.LastReason = string(run.State), run.ID, RunReason(run)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// lastResultTries bounds how many of a job's newest runs lastResults reads looking
+// for a finished one.
+const lastResultTries = 5
+
+// lastResults returns each job's newest finished run among its lastResultTries
+// newest, keyed by job name.
+func (c *Client) lastResults(ctx context.Context) (map[string]*subjects.Run, error) {
+	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := Keys(ctx, kv, ">")
+	if err != nil {
+		return nil, err
+	}
+	byJob := map[string][]runKey{}
+	for _, k := range ks {
+		rk, ok := parseRunKey(k)
+		if ok {
+			byJob[rk.token] = append(byJob[rk.token], rk)
+		}
+	}
+	out := map[string]*subjects.Run{}
+	for tok, rks := range byJob {
+		sort.Slice(rks, func(i, j int) bool { return rks[i].tick > rks[j].tick })
+		for i := 0; i < len(rks) && i < lastResultTries; i++ {
+			r, err := readRun(ctx, kv, rks[i].key)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if r.State.Terminal() {
+				name := r.Job
+				if name == "" {
+					if name, err = subjects.ParseToken(tok); err != nil {
+						break
+					}
+				}
+				out[name] = r
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// runKey is a key of the run state bucket, read back.
+type runKey struct {
+	key, token string
+	tick       int64
+}
+
+// parseRunKey reads a subjects.RunKey back into its job token and tick.
+func parseRunKey(k string) (runKey, bool) {
+	i := strings.LastIndexByte(k, '.')
+	if i <= 0 {
+		return runKey{}, false
+	}
+	tick, err := strconv.ParseInt(k[i+1:], 10, 64)
+	if err != nil {
+		return runKey{}, false
+	}
+	return runKey{key: k, token: k[:i], tick: tick}, true
+}
+
+// readRun reads the run record at key; ErrNotFound when it is gone.
+func readRun(ctx context.Context, kv jetstream.KeyValue, key string) (*subjects.Run, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("run %s %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", key, err)
+	}
+	var r subjects.Run
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, fmt.Errorf("read run %s: %w", key, err)
+	}
+	return &r, nil
+}
+
+// RunReason says why a run ended as it did, or is still queued: the run's reason
+// (skipped, queued), else its current allocation's error; "" for a success.
+func RunReason(r *subjects.Run) string {
+	if r.Reason != "" {
+		return r.Reason
+	}
+	if a := r.Current(); a != nil {
+		return a.Error
+	}
+	return ""
+}
+
+// LoadJob reads what is known of job: its file, the ticker's record and, for a job no
+// longer in the bucket without a record, its newest version in the bucket's history.
+// It returns an error wrapping ErrNotFound when nothing is known of it.
+func (c *Client) LoadJob(ctx context.Context, name string) (*JobView, error) {
+	jobsKV, err := c.Bucket(ctx, subjects.JobsBucket)
+	if err != nil {
+		return nil, err
+	}
+	stateKV, err := c.Bucket(ctx, subjects.JobStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	var entry jetstream.KeyValueEntry
+	if ValidKey(name) {
+		entry, err = jobsKV.Get(ctx, name)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			entry, err = nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read job %q: %w", name, err)
+		}
+	}
+	var state *subjects.JobState
+	se, err := stateKV.Get(ctx, subjects.Token(name))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("read job %q's state: %w", name, err)
+	default:
+		state = new(subjects.JobState)
+		if err := json.Unmarshal(se.Value(), state); err != nil {
+			return nil, fmt.Errorf("read job %q's state: %w", name, err)
+		}
+	}
+	var history []byte
+	if entry == nil && state == nil && ValidKey(name) {
+		hs, err := jobsKV.History(ctx, name)
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("read job %q's history: %w", name, err)
+		}
+		for _, h := range hs {
+			if h.Operation() == jetstream.KeyValuePut {
+				history = h.Value()
+			}
+		}
+	}
+	if entry == nil && state == nil && history == nil {
+		return nil, fmt.Errorf("job %q %w", name, ErrNotFound)
+	}
+	return NewJobView(name, entry, state, history), nil
+}
+
+// ValidKey reports whether name can be a key of the jobs bucket (NATS KV's rule:
+// letters, digits and -/_=. without a leading or trailing dot). Such a key need not be
+// a valid job name: `backup.v2` is stored, and shown invalid.
+func ValidKey(name string) bool {
+	if name == "" || name[0] == '.' || name[len(name)-1] == '.' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-/_=.", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Runs returns the newest n runs of job, oldest first.
+func (c *Client) Runs(ctx context.Context, name string, n int) ([]subjects.Run, error) {
+	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := Keys(ctx, kv, subjects.JobRunsFilter(name))
+	if err != nil {
+		return nil, err
+	}
+	var sorted []runKey
+	for _, k := range ks {
+		if rk, ok := parseRunKey(k); ok {
+			sorted = append(sorted, rk)
+		}
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].tick < sorted[j].tick })
+	if len(sorted) > n {
+		sorted = sorted[len(sorted)-n:]
+	}
+	runs := make([]subjects.Run, 0, len(sorted))
+	for _, k := range sorted {
+		r, err := readRun(ctx, kv, k.key)
+		if errors.Is(err, ErrNotFound) {
+			continue // expired since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.ID == "" {
+			r.ID = subjects.RunID(name, time.Unix(k.tick, 0))
+		}
+		runs = append(runs, *r)
+	}
+	return runs, nil
+}
+
+// JobStatus is one job with its newest runs (`job status JOB -json`, GET /v1/job/NAME).
+type JobStatus struct {
+	ID                 string     `json:"id"`
+	Name               string     `json:"name"`
+	Type               string     `json:"type"`
+	Priority           int        `json:"priority"`
+	Datacenters        []string   `json:"datacenters"`
+	Status             string     `json:"status"`
+	Error              string     `json:"error,omitempty"`
+	Periodic           bool       `json:"periodic"`
+	NextPeriodicLaunch *time.Time `json:"next_periodic_launch,omitempty"`
+	Revision           uint64     `json:"revision,omitempty"`
+	// Warning says why no node can run the job now, when none can.
+	Warning string          `json:"warning,omitempty"`
+	State   json.RawMessage `json:"state,omitempty"`
+	Runs    []subjects.Run  `json:"runs"`
+}
+
+// Job returns job's status at now with its RecentRuns newest runs, and the view it
+// was made from (for rendering).
+func (c *Client) Job(ctx context.Context, name string, now time.Time) (*JobStatus, *JobView, error) {
+	v, err := c.LoadJob(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := c.Runs(ctx, name, RecentRuns)
+	if err != nil {
+		return nil, nil, err
+	}
+	status, errText := v.Status()
+	out := &JobStatus{ID: name, Name: name, Status: status, Error: errText, Periodic: true, Runs: runs}
+	if v.LastSpec != nil {
+		out.Type, out.Priority, out.Datacenters = v.LastSpec.Type, v.LastSpec.Priority, v.LastSpec.Datacenters
+	}
+	if next := v.NextLaunch(now); !next.IsZero() {
+		out.NextPeriodicLaunch = &next
+	}
+	if v.Entry != nil {
+		out.Revision = v.Entry.Revision()
+		if v.LastSpec != nil {
+			why, err := c.NoEligibleNode(ctx, v.LastSpec, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			if why != "" {
+				out.Warning = "no node is eligible now: " + why
+			}
+		}
+	}
+	if v.State != nil {
+		out.State, _ = json.Marshal(v.State)
+	}
+	return out, v, nil
+}
+
+// Run returns the record of the run runID (`<job>/periodic-<unix>`).
+func (c *Client) Run(ctx context.Context, runID string) (*subjects.Run, error) {
+	key, err := subjects.RunKeyOf(runID)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	r, err := readRun(ctx, kv, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("run %q %w", runID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run %q: %w", runID, err)
+	}
+	return r, nil
+}
+
+// RunLogs returns the captured output of the run runID (nil when it left none) and
+// its record (nil when only the output is left). The error wraps ErrNotFound when
+// neither exists.
+func (c *Client) RunLogs(ctx context.Context, runID string) (logs []byte, run *subjects.Run, err error) {
+	key, err := subjects.RunKeyOf(runID)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := c.Bucket(ctx, subjects.LogsBucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := kv.Get(ctx, key)
+	switch {
+	case err == nil:
+		logs = e.Value()
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil, fmt.Errorf("read the output of run %q: %w", runID, err)
+	}
+	run, err = c.Run(ctx, runID)
+	if errors.Is(err, ErrNotFound) && logs != nil {
+		return logs, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return logs, run, nil
+}
