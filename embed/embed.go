@@ -242,7 +242,13 @@ func Start(opts Options) (*Server, error) {
 	if o.Debug {
 		s.servePprof()
 	}
-	lg.log.Info().Str("client_url", s.clientURL).Bool("clustered", clustered).Msg("nats server started")
+	lg.starting.Store(false)
+	started := lg.log.Info().Str("version", server.VERSION).Str("server_id", ns.ID()).
+		Str("client_url", s.clientURL).Bool("clustered", clustered)
+	if js := ns.JetStreamConfig(); js != nil {
+		started = started.Str("store_dir", js.StoreDir).Int64("max_memory_bytes", js.MaxMemory).Int64("max_store_bytes", js.MaxStore)
+	}
+	started.Msg("nats server started")
 	return s, nil
 }
 

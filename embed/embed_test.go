@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/embed/embedtest"
@@ -454,5 +455,46 @@ func TestSyncOptionsAndMonitoring(t *testing.T) {
 	cfg := s2.NATS().JetStreamConfig()
 	if cfg == nil || cfg.SyncAlways || cfg.SyncInterval != 7*time.Second {
 		t.Fatalf("jetstream config %+v, want SyncInterval 7s without SyncAlways", cfg)
+	}
+}
+
+// lockedBuffer is an io.Writer safe for the server's goroutines and the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestStartLogsTheNATSBannerAsOneInfoLine(t *testing.T) {
+	skipShort(t)
+	var out lockedBuffer
+	c := embedtest.NewCluster(t, 1, embedtest.WithLogger(zerolog.New(&out).Level(zerolog.InfoLevel)))
+	_ = c.Servers[0]
+	var nats []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["component"] == "nats" {
+			nats = append(nats, rec)
+		}
+	}
+	if len(nats) != 1 {
+		t.Fatalf("nats logged %d info lines at start, want 1: %v", len(nats), nats)
+	}
+	if nats[0]["message"] != "nats server started" || nats[0]["version"] == nil || nats[0]["store_dir"] == nil {
+		t.Fatalf("start line = %v, want the banner's version and store_dir folded into it", nats[0])
 	}
 }

@@ -3,16 +3,20 @@ package embed
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
 
 // natsLogger bridges nats-server's logger to zerolog. NATS's notice is
-// zerolog's info; a NATS fatal is logged at error level with fatal=true and
-// remembered for Start, since an embedded server must never exit the process.
+// zerolog's info, except while the server starts: its banner (version, name, ID,
+// JetStream limits, twenty lines) goes to debug, and Start logs it as one info line.
+// A NATS fatal is logged at error level with fatal=true and remembered for Start,
+// since an embedded server must never exit the process.
 type natsLogger struct {
-	log zerolog.Logger
+	log      zerolog.Logger
+	starting atomic.Bool // notices are the banner: debug, not info
 
 	mu    sync.Mutex
 	fatal string // the first fatal message
@@ -20,7 +24,11 @@ type natsLogger struct {
 
 var _ server.Logger = (*natsLogger)(nil)
 
-func newNATSLogger(l zerolog.Logger) *natsLogger { return &natsLogger{log: l} }
+func newNATSLogger(l zerolog.Logger) *natsLogger {
+	lg := &natsLogger{log: l}
+	lg.starting.Store(true)
+	return lg
+}
 
 // levels reports whether NATS should produce debug and trace logs: only when
 // they would be written, so that a quiet logger costs nothing.
@@ -38,11 +46,17 @@ func enabled(e *zerolog.Event) bool {
 	return true
 }
 
-func (l *natsLogger) Noticef(format string, v ...any) { l.log.Info().Msgf(format, v...) }
-func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
-func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
-func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+func (l *natsLogger) Noticef(format string, v ...any) {
+	if l.starting.Load() {
+		l.log.Debug().Msgf(format, v...)
+		return
+	}
+	l.log.Info().Msgf(format, v...)
+}
+func (l *natsLogger) Warnf(format string, v ...any)  { l.log.Warn().Msgf(format, v...) }
+func (l *natsLogger) Errorf(format string, v ...any) { l.log.Error().Msgf(format, v...) }
+func (l *natsLogger) Debugf(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
+func (l *natsLogger) Tracef(format string, v ...any) { l.log.Trace().Msgf(format, v...) }
 
 func (l *natsLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)

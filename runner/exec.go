@@ -287,7 +287,7 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 	case werr = <-waited:
 	case <-timeoutC:
 		reason = "timed out after " + timeout.String()
-		log.Warn().Dur("timeout", timeout).Msg("run timed out; stopping its process group")
+		log.Warn().Float64("timeout_s", timeout.Seconds()).Msg("run timed out; stopping its process group")
 		werr, lost = s.terminate(pgid, killTimeout, waited, e.lost, log)
 	case <-ctx.Done():
 		reason = ReasonShutdown
@@ -336,7 +336,7 @@ func (s *session) terminate(pgid int, killTimeout time.Duration, waited <-chan e
 	case err := <-waited:
 		return err, false
 	case <-t.C:
-		log.Warn().Dur("kill_timeout", killTimeout).Msg("process group still running after SIGTERM; killing it")
+		log.Warn().Float64("kill_timeout_s", killTimeout.Seconds()).Msg("process group still running after SIGTERM; killing it")
 	case <-lostC:
 		lost = true
 	}
@@ -400,7 +400,7 @@ func (s *session) recordOutcome(key string, l *subjects.Launch, c *claimed, out 
 		ExitCode: out.exitCode, Duration: subjects.MillisOf(finished.Sub(c.started)), Reason: out.err, Time: finished,
 	}
 	done := func(lvl *zerolog.Event, msg string) {
-		lvl.Str("state", string(out.state)).Dur("duration", finished.Sub(c.started))
+		lvl.Str("state", string(out.state)).Dur("duration_ms", finished.Sub(c.started))
 		if out.err != "" {
 			lvl.Str("error", out.err)
 		}

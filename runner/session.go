@@ -154,7 +154,7 @@ func (s *session) setup(ctx context.Context) (jetstream.Consumer, bool) {
 		if ctx.Err() != nil {
 			return nil, false
 		}
-		s.log.Warn().Err(err).Dur("retry_in", wait).Msg("runner setup failed; retrying")
+		s.log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("runner setup failed; retrying")
 		if !sleepCtx(ctx, wait) {
 			return nil, false
 		}
@@ -213,7 +213,7 @@ func (s *session) consume(ctx context.Context, cons jetstream.Consumer) {
 				if ctx.Err() != nil {
 					return
 				}
-				s.log.Warn().Err(err).Dur("retry_in", wait).Msg("consumer lost; retrying")
+				s.log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("consumer lost; retrying")
 				if !sleepCtx(ctx, wait) {
 					return
 				}
@@ -236,7 +236,7 @@ func (s *session) consume(ctx context.Context, cons jetstream.Consumer) {
 				}
 			}))
 		if err != nil {
-			s.log.Warn().Err(err).Dur("retry_in", wait).Msg("consume failed; retrying")
+			s.log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("consume failed; retrying")
 			cons = nil
 			if !sleepCtx(ctx, wait) {
 				return
@@ -553,7 +553,7 @@ func (s *session) reconnectElsewhere(failingFor time.Duration) {
 	if len(nc.Servers()) < 2 {
 		return
 	}
-	s.log.Warn().Str("server", nc.ConnectedUrlRedacted()).Dur("failing_for", failingFor).
+	s.log.Warn().Str("server", nc.ConnectedUrlRedacted()).Dur("failing_for_ms", failingFor).
 		Msg("heartbeats fail through this server; reconnecting to another")
 	if err := nc.ForceReconnect(); err != nil {
 		s.log.Debug().Err(err).Msg("reconnect")

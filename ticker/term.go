@@ -119,7 +119,7 @@ func (d *dispatcher) lead(now time.Time) {
 		d.heap.set(je, d.horizon)
 	}
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
-		Dur("took", d.clock.Now().Sub(now)).Time("horizon", d.horizon).Msg("ticker leading")
+		Dur("took_ms", d.clock.Now().Sub(now)).Time("horizon", d.horizon).Msg("ticker leading")
 }
 
 // follow ends a term: nothing more is written; writes under way fail on the lease.
