@@ -103,6 +103,8 @@ func TestStartErrorClassifiesPortInUse(t *testing.T) {
 func TestNATSLoggerLevels(t *testing.T) {
 	var buf bytes.Buffer
 	l := newNATSLogger(zerolog.New(&buf).Level(zerolog.TraceLevel))
+	l.Noticef("banner %d", 0) // while the server starts, a notice is the banner
+	l.starting.Store(false)
 	l.Tracef("t %d", 1)
 	l.Debugf("d %d", 2)
 	l.Noticef("n %d", 3)
@@ -123,7 +125,7 @@ func TestNATSLoggerLevels(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s:%s:%v", e.Level, e.Message, e.Fatal))
 	}
-	want := "trace:t 1:false debug:d 2:false info:n 3:false warn:w 4:false error:e 5:false error:f 6:true error:f 7:true"
+	want := "debug:banner 0:false trace:t 1:false debug:d 2:false info:n 3:false warn:w 4:false error:e 5:false error:f 6:true error:f 7:true"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("logged\n%s\nwant\n%s", strings.Join(got, " "), want)
 	}
