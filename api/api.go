@@ -167,14 +167,6 @@ func (s *server) runs(ctx context.Context, r *http.Request) (any, error) {
 	return s.opts.Client.Runs(ctx, name, operator.RecentRuns)
 }
 
-// RunLogs is the answer of /v1/run/<id>/logs: the run's captured output and its
-// record (absent when only the output is left).
-type RunLogs struct {
-	RunID  string        `json:"run_id"`
-	Output string        `json:"output"`
-	Run    *subjects.Run `json:"run,omitempty"`
-}
-
 // run serves /v1/run/<job>/periodic-<unix> and /v1/run/<id>/logs.
 func (s *server) run(ctx context.Context, r *http.Request) (any, error) {
 	id := r.PathValue("id")
@@ -183,7 +175,7 @@ func (s *server) run(ctx context.Context, r *http.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return RunLogs{RunID: runID, Output: string(logs), Run: run}, nil
+		return operator.RunOutput{RunID: runID, Output: string(logs), Run: run}, nil
 	}
 	return s.opts.Client.Run(ctx, id)
 }

@@ -131,7 +131,7 @@ func TestViewsAnswerWhatTheOperatorLayerAnswers(t *testing.T) {
 		{"/v1/jobs", jsonOf(t, jobs)},
 		{"/v1/job/backup/runs", jsonOf(t, runs)},
 		{"/v1/run/backup/periodic-3600", jsonOf(t, failed)},
-		{"/v1/run/backup/periodic-3600/logs", jsonOf(t, api.RunLogs{RunID: "backup/periodic-3600", Output: "oops\n", Run: &failed})},
+		{"/v1/run/backup/periodic-3600/logs", jsonOf(t, operator.RunOutput{RunID: "backup/periodic-3600", Output: "oops\n", Run: &failed})},
 		{"/v1/nodes", jsonOf(t, nodes)},
 	} {
 		if code, body := get(t, s.URL+tc.path); code != http.StatusOK || body != tc.want {

@@ -452,6 +452,14 @@ func (c *Client) Run(ctx context.Context, runID string) (*subjects.Run, error) {
 	return r, nil
 }
 
+// RunOutput is a run's captured output with its record, as `run logs -json` prints
+// it and /v1/run/<id>/logs serves it. Run is absent when only the output is left.
+type RunOutput struct {
+	RunID  string        `json:"run_id"`
+	Output string        `json:"output"`
+	Run    *subjects.Run `json:"run,omitempty"`
+}
+
 // RunLogs returns the captured output of the run runID (nil when it left none) and
 // its record (nil when only the output is left). The error wraps ErrNotFound when
 // neither exists.

@@ -143,8 +143,8 @@ func MetaLeader(servers []MemberView) string {
 }
 
 // Drain keeps new runs off the node ref (a name, or a prefix of one node's ID) when
-// enable is true, and lets them back when false. It returns the node as it was
-// found.
+// enable is true, and lets them back when false. It returns the node with its new
+// drain setting.
 func (c *Client) Drain(ctx context.Context, ref string, enable bool) (*MemberView, error) {
 	kv, err := c.Bucket(ctx, subjects.NodesBucket)
 	if err != nil {
@@ -161,6 +161,7 @@ func (c *Client) Drain(ctx context.Context, ref string, enable bool) (*MemberVie
 	if err := SetDrain(ctx, kv, n.Key, enable); err != nil {
 		return nil, fmt.Errorf("node %q: %w", n.Name, err)
 	}
+	n.Drain = enable
 	return n, nil
 }
 

@@ -62,9 +62,9 @@ type command struct {
 	cl *client
 }
 
-// newCommand makes a command's flag set with -address, -creds and the TLS flags;
-// listing reports whether it also takes -json.
-func newCommand(u usage, listing bool) *command {
+// newCommand makes a command's flag set with -address, -creds, the TLS flags and
+// -json: every command that talks to a server can print its answer as JSON.
+func newCommand(u usage) *command {
 	c := &command{fs: flag.NewFlagSet("jetcron "+u.name, flag.ContinueOnError), u: u}
 	c.fs.SetOutput(io.Discard)
 	addr := os.Getenv(addressEnv)
@@ -75,9 +75,7 @@ func newCommand(u usage, listing bool) *command {
 		"NATS URL of a jetcron server, or several separated by commas ($"+addressEnv+")")
 	c.fs.StringVar(&c.creds, "creds", "", "NATS credentials file (optional)")
 	c.tls.register(c.fs)
-	if listing {
-		c.fs.BoolVar(&c.json, "json", false, "print JSON instead of a table")
-	}
+	c.fs.BoolVar(&c.json, "json", false, "print JSON instead of text")
 	return c
 }
 

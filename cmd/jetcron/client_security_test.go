@@ -217,7 +217,7 @@ func TestTLSEnvironmentVariablesAreTheFlagsDefaults(t *testing.T) {
 	t.Setenv(tlsCAEnv, "ca.pem")
 	t.Setenv(tlsCertEnv, "client.pem")
 	t.Setenv(tlsKeyEnv, "client-key.pem")
-	c := newCommand(usage{name: "x"}, false)
+	c := newCommand(usage{name: "x"})
 	if c.tls != (tlsFlags{ca: "ca.pem", cert: "client.pem", key: "client-key.pem"}) {
 		t.Errorf("flags from the environment: %+v", c.tls)
 	}

@@ -122,11 +122,11 @@ func TestUnreachableAddressGivesOneLineAndExitCode1(t *testing.T) {
 
 func TestAddressDefaultsToJetcronAddrThenLocalhost(t *testing.T) {
 	t.Setenv(addressEnv, "")
-	if c := newCommand(usage{name: "x"}, false); c.address != defaultAddress {
+	if c := newCommand(usage{name: "x"}); c.address != defaultAddress {
 		t.Errorf("default address = %q, want %q", c.address, defaultAddress)
 	}
 	t.Setenv(addressEnv, "nats://10.0.0.1:4222")
-	if c := newCommand(usage{name: "x"}, false); c.address != "nats://10.0.0.1:4222" {
+	if c := newCommand(usage{name: "x"}); c.address != "nats://10.0.0.1:4222" {
 		t.Errorf("address from $%s = %q", addressEnv, c.address)
 	}
 }
@@ -139,7 +139,7 @@ func TestMissingCredsFileIsOneLine(t *testing.T) {
 }
 
 func TestFlagsMayFollowArguments(t *testing.T) {
-	c := newCommand(usage{name: "node drain", args: "NODE"}, true)
+	c := newCommand(usage{name: "node drain", args: "NODE"})
 	enable := c.fs.Bool("enable", false, "")
 	pos, _, ok := c.parse([]string{"n1", "-enable", "-json"}, 1, 1, &bytes.Buffer{}, &bytes.Buffer{})
 	if !ok || len(pos) != 1 || pos[0] != "n1" || !*enable || !c.json {
@@ -148,7 +148,7 @@ func TestFlagsMayFollowArguments(t *testing.T) {
 }
 
 func TestDoubleDashEndsFlags(t *testing.T) {
-	c := newCommand(usage{name: "job stop", args: "JOB"}, false)
+	c := newCommand(usage{name: "job stop", args: "JOB"})
 	pos, _, ok := c.parse([]string{"--", "-weird"}, 1, 1, &bytes.Buffer{}, &bytes.Buffer{})
 	if !ok || len(pos) != 1 || pos[0] != "-weird" {
 		t.Fatalf("pos %q ok %v", pos, ok)

@@ -39,7 +39,7 @@ func cmdJobValidate(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job validate", args: "FILE", synopsis: "Validates a job file and prints its next launches (RFC 3339, in the job's\n" +
 		"time zone, one a line). The job's name is the file's name: field, else the\n" +
 		"file's base name without its extension. Needs no server: -address, -creds and\n" +
-		"the -tls-* flags are accepted, as by every command, and unused."}, true)
+		"the -tls-* flags are accepted, as by every command, and unused."})
 	from := c.fs.String("from", "", "print the launches after this time (RFC 3339; default now)")
 	count := c.fs.Int("count", defaultLaunches, "how many launches to print")
 	pos, code, ok := c.parse(args, 1, 1, stdout, stderr)
@@ -83,7 +83,7 @@ func cmdJobValidate(args []string, stdout, stderr io.Writer) int {
 func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job run", args: "FILE", synopsis: "Validates a job file, stores it in the " + subjects.JobsBucket + " bucket under the job's\n" +
 		"name (its name: field, else the file's base name without its extension), and\n" +
-		"prints its next launches. Storing a job that exists replaces it."}, true)
+		"prints its next launches. Storing a job that exists replaces it."})
 	count := c.fs.Int("count", defaultLaunches, "how many launches to print")
 	pos, code, ok := c.parse(args, 1, 1, stdout, stderr)
 	if !ok {
@@ -197,7 +197,7 @@ func printLaunches(w io.Writer, ls []string) {
 func cmdJobPeriodicForce(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job periodic force", args: "JOB", synopsis: "Asks the ticker that holds the lock to launch a run of JOB now, as Nomad's\n" +
 		"`job periodic force`. The job's prohibit_overlap still applies: a run that\n" +
-		"would overlap is skipped, and the command says why and exits 1."}, true)
+		"would overlap is skipped, and the command says why and exits 1."})
 	return c.remote(args, 1, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		name := pos[0]
 		reply, err := cl.Force(ctx, name)
@@ -230,10 +230,13 @@ func cmdJobPeriodicForce(args []string, stdout, stderr io.Writer) int {
 // cmdJobStop is `jetcron job stop JOB`.
 func cmdJobStop(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job stop", args: "JOB", synopsis: "Deletes JOB from the " + subjects.JobsBucket + " bucket, as `nats kv del jobs JOB`: no new run\n" +
-		"launches. Runs already running go on to their end."}, false)
+		"launches. Runs already running go on to their end."})
 	return c.remote(args, 1, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		if err := cl.Stop(ctx, pos[0]); err != nil {
 			return err
+		}
+		if c.json {
+			return printJSON(stdout, map[string]any{"job": pos[0], "stopped": true})
 		}
 		fmt.Fprintf(stdout, "Job %q stopped: deleted from the %s bucket, no new run will launch\n", pos[0], subjects.JobsBucket)
 		return nil

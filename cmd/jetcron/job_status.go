@@ -17,7 +17,7 @@ import (
 func cmdJobStatus(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job status", args: "[JOB | JOB/periodic-UNIX]", synopsis: "With no argument, lists every job and its last result. With JOB, shows the\n" +
 		"job, its next launch and its newest runs. With a run ID, shows the run, why it\n" +
-		"failed or was skipped, and its allocations."}, true)
+		"failed or was skipped, and its allocations."})
 	return c.remote(args, 0, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		now := time.Now()
 		switch {

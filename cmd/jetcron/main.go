@@ -123,8 +123,15 @@ func printCommands(w io.Writer, cmds []subcommand, prefix []string) {
 // cmdVersion prints jetcron's version.
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	c := localCommand(usage{name: "version", synopsis: "Prints jetcron's version."})
+	asJSON := c.fs.Bool("json", false, "print JSON instead of text")
 	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
 		return code
+	}
+	if *asJSON {
+		if err := printJSON(stdout, map[string]string{"version": version}); err != nil {
+			return fail(stderr, err)
+		}
+		return exitOK
 	}
 	fmt.Fprintf(stdout, "jetcron %s\n", version)
 	return exitOK

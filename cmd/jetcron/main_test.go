@@ -61,6 +61,10 @@ func TestVersionPrintsBuild(t *testing.T) {
 	if code := run([]string{"version"}, &out, &errOut); code != exitOK || out.String() != "jetcron "+version+"\n" {
 		t.Fatalf("code %d stdout %q", code, out.String())
 	}
+	out.Reset()
+	if code := run([]string{"version", "-json"}, &out, &errOut); code != exitOK || out.String() != "{\n  \"version\": \""+version+"\"\n}\n" {
+		t.Fatalf("-json: code %d stdout %q", code, out.String())
+	}
 }
 
 func TestDashDashVersionPrintsTheBuildAsVersionDoes(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 func cmdNodeStatus(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "node status", synopsis: "Lists the client nodes from the " + subjects.NodesBucket + " bucket, as Nomad's node-status:\n" +
 		"ready while their heartbeat is current, down when it lapsed or the node left.\n" +
-		"-json prints the full records."}, true)
+		"-json prints the full records."})
 	return c.remote(args, 0, 0, stdout, stderr, nil, func(ctx context.Context, cl *client, _ []string) error {
 		nodes, err := cl.Nodes(ctx, time.Now(), warnTo(stderr))
 		if err != nil {
@@ -47,7 +47,7 @@ func writeNodeStatus(w io.Writer, nodes []operator.MemberView) {
 // cmdNodeDrain is `jetcron node drain -enable|-disable NODE`.
 func cmdNodeDrain(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "node drain", args: "NODE", synopsis: "Keeps new runs off a client node (-enable), or lets them back (-disable).\n" +
-		"NODE is a node name or a prefix of its ID. Runs already on the node go on."}, false)
+		"NODE is a node name or a prefix of its ID. Runs already on the node go on."})
 	enable := c.fs.Bool("enable", false, "drain the node: no new runs are placed on it")
 	disable := c.fs.Bool("disable", false, "stop draining the node")
 	check := func([]string) error {
@@ -60,6 +60,9 @@ func cmdNodeDrain(args []string, stdout, stderr io.Writer) int {
 		n, err := cl.Drain(ctx, pos[0], *enable)
 		if err != nil {
 			return err
+		}
+		if c.json {
+			return printJSON(stdout, n)
 		}
 		if *enable {
 			fmt.Fprintf(stdout, "Node %q drain strategy set\n", n.Name)

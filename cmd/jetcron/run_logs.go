@@ -14,12 +14,15 @@ func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "run logs", args: "JOB/periodic-UNIX", synopsis: "Prints the captured output of a run: the tail of its combined stdout and\n" +
 		"stderr, as the runner stored it in the " + subjects.LogsBucket + " bucket. The output goes to\n" +
 		"stdout as it was captured; for a run that failed or was lost, its exit code and\n" +
-		"error follow on stderr."}, false)
+		"error follow on stderr."})
 	return c.remote(args, 1, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		runID := pos[0]
 		logs, r, err := cl.RunLogs(ctx, runID)
 		if err != nil {
 			return err
+		}
+		if c.json {
+			return printJSON(stdout, operator.RunOutput{RunID: runID, Output: string(logs), Run: r})
 		}
 		if _, err := stdout.Write(logs); err != nil {
 			return fmt.Errorf("write the output of run %q: %w", runID, err)

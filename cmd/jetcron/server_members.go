@@ -16,7 +16,7 @@ func cmdServerMembers(args []string, stdout, stderr io.Writer) int {
 		"server-members: alive while their heartbeat is current, failed when it lapsed,\n" +
 		"left after a clean shutdown. Leader is true for the server whose ticker holds\n" +
 		"the lock; while no ticker holds it, for the JetStream meta leader that the\n" +
-		"alive servers report."}, true)
+		"alive servers report."})
 	return c.remote(args, 0, 0, stdout, stderr, nil, func(ctx context.Context, cl *client, _ []string) error {
 		servers, err := cl.Members(ctx, time.Now(), warnTo(stderr))
 		if err != nil {
