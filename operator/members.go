@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/job"
+	"github.com/jetcron/jetcron/placement"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -234,31 +235,30 @@ func SetDrain(ctx context.Context, kv jetstream.KeyValue, key string, drain bool
 	return fmt.Errorf("record kept changing: gave up after %d tries", drainRetries)
 }
 
-// NoEligibleNode says why no node can run j now ("" when one can): no ready node
-// that is not draining meets its datacenters, driver and constraints. The reason is
-// the last node's, as the ticker gives it when it skips a tick.
+// NoEligibleNode says why no node can run j now ("" when one can), by package
+// placement's rule, in the words the ticker uses when it cannot place a tick.
 func (c *Client) NoEligibleNode(ctx context.Context, j *job.Job, now time.Time) (string, error) {
-	nodes, err := c.Nodes(ctx, now, nil)
+	nodes, err := c.PlacementNodes(ctx, now)
 	if err != nil {
 		return "", err
 	}
-	why := "no node is registered"
-	if len(nodes) > 0 {
-		why = "no node is ready"
+	if eligible, why := placement.Eligible(j, nodes); len(eligible) == 0 {
+		return why, nil
 	}
-	for _, n := range nodes {
-		if n.Status != subjects.StatusReady {
-			continue
-		}
-		if ok, reason := j.Eligible(n.PlacementAttrs()); !ok {
-			why = "node " + n.Name + ": " + reason
-			continue
-		}
-		if n.Drain {
-			why = "every eligible node is draining"
-			continue
-		}
-		return "", nil
+	return "", nil
+}
+
+// PlacementNodes reads the client nodes as placement sees them at now. Load is left
+// zero: the operator does not count every node's allocations.
+func (c *Client) PlacementNodes(ctx context.Context, now time.Time) ([]placement.Node, error) {
+	nodes, err := c.Nodes(ctx, now, nil)
+	if err != nil {
+		return nil, err
 	}
-	return why, nil
+	out := make([]placement.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = placement.Node{Name: n.Name, ID: n.ID, Attrs: n.PlacementAttrs(),
+			Alive: n.Status == subjects.StatusReady, Drain: n.Drain}
+	}
+	return out, nil
 }

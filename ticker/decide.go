@@ -2,8 +2,9 @@ package ticker
 
 import (
 	"fmt"
-	"hash/fnv"
 	"time"
+
+	"github.com/jetcron/jetcron/placement"
 )
 
 // maxSkipRecords bounds how many ticks older than the catch-up window get a record
@@ -54,15 +55,6 @@ type jobFacts struct {
 	records map[int64]recordState
 }
 
-// nodeFacts is a client node as placement sees it.
-type nodeFacts struct {
-	name, id string
-	attrs    map[string]string
-	alive    bool
-	drain    bool
-	load     int // queued and running allocations on it
-}
-
 // actionKind says what decide wants done with a tick.
 type actionKind uint8
 
@@ -84,7 +76,7 @@ type action struct {
 	// reason is why a tick is skipped, or, for a launch with no node, why none fits.
 	reason string
 	// node is where a launch is placed; nil while no node is eligible.
-	node *nodeFacts
+	node *placement.Node
 	// confirm are the keys of the runs to read again (actConfirm).
 	confirm []string
 }
@@ -128,7 +120,7 @@ type decision struct {
 //     fewest queued and running allocations; among equals, the one a hash of the job
 //     and tick picks, so runs spread the same way on every ticker. With no such node
 //     the run is queued with no node, saying why.
-func decide(f *jobFacts, active []activeRun, nodes []nodeFacts, horizon, now time.Time) decision {
+func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, now time.Time) decision {
 	spans, current := ownership(f.versions, f.settled, horizon)
 	d := decision{settled: horizon}
 	old := oldTicks{now: now}
@@ -181,7 +173,7 @@ func decide(f *jobFacts, active []activeRun, nodes []nodeFacts, horizon, now tim
 		default:
 			node, why := place(t.plan, nodes, load, f.key, t.tick)
 			if node != nil {
-				load[node.name]++
+				load[node.Name]++
 			}
 			d.actions = append(d.actions, action{kind: actLaunch, tick: t.tick, plan: t.plan, node: node, reason: why})
 			running++
@@ -306,45 +298,13 @@ func (o *oldTicks) add(t time.Time, plan *jobPlan) time.Time {
 	return t
 }
 
-// place picks the node for a launch of the plan's job at tick: the eligible, ready,
-// not draining node with the fewest allocations (load adds this decision's own),
-// starting among equals at one a hash of job and tick picks. It returns nil and why
-// when none fits.
-func place(plan *jobPlan, nodes []nodeFacts, load map[string]int, job string, tick time.Time) (*nodeFacts, string) {
-	var eligible []*nodeFacts
-	why, ready := "no node is registered", 0
-	for i := range nodes {
-		n := &nodes[i]
-		if !n.alive {
-			continue
-		}
-		ready++
-		if ok, reason := plan.placement.Eligible(n.attrs); !ok {
-			why = reason
-			continue
-		}
-		if n.drain {
-			why = "every eligible node is draining"
-			continue
-		}
-		eligible = append(eligible, n)
-	}
+// place picks the node for a launch of the plan's job at tick by package placement's
+// rule (load adds this decision's own launches). It returns nil and why when none
+// fits.
+func place(plan *jobPlan, nodes []placement.Node, load map[string]int, job string, tick time.Time) (*placement.Node, string) {
+	eligible, why := placement.Eligible(plan.placement, nodes)
 	if len(eligible) == 0 {
-		if ready == 0 && len(nodes) > 0 {
-			why = "no node is ready"
-		}
 		return nil, "no eligible node: " + why
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(job))
-	_, _ = fmt.Fprint(h, tick.Unix())
-	start := int(h.Sum32() % uint32(len(eligible)))
-	best := eligible[start]
-	for i := 1; i < len(eligible); i++ {
-		n := eligible[(start+i)%len(eligible)]
-		if n.load+load[n.name] < best.load+load[best.name] {
-			best = n
-		}
-	}
-	return best, ""
+	return placement.Pick(eligible, load, job, tick), ""
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jetcron/jetcron/placement"
 )
 
 // at is a time this many seconds after the tests' origin (start).
@@ -33,7 +35,7 @@ type decideRow struct {
 	settled          float64
 	written, writing []float64
 	active           []run
-	nodes            []nodeFacts // default: node "a", ready and eligible
+	nodes            []placement.Node // default: node "a", ready and eligible
 	horizon, now     float64     // now defaults to horizon
 	// want is every action, in tick order: "<sec> launch <node>", "<sec> wait <why>",
 	// "<sec> skip <part of the reason>", "<sec> confirm".
@@ -158,7 +160,7 @@ var decideRows = []decideRow{
 	{
 		name:     "a launch goes to the eligible ready node with the fewest allocations",
 		versions: []ver{{at: 0, cron: "@every 2s"}},
-		nodes: []nodeFacts{
+		nodes: []placement.Node{
 			node("busy", true, false, 3), node("down", false, false, 0), node("draining", true, true, 0), node("free", true, false, 1),
 		},
 		horizon: 2, want: []string{"2 launch free"}, wantSettled: 1.999999999, wantWake: 4,
@@ -166,7 +168,7 @@ var decideRows = []decideRow{
 	{
 		name:     "the least loaded node wins wherever the rotation starts",
 		versions: []ver{{at: 0, cron: "@every 2s"}},
-		nodes: []nodeFacts{
+		nodes: []placement.Node{
 			node("b1", true, false, 3), node("b2", true, false, 3), node("b3", true, false, 3), node("b4", true, false, 3), node("free", true, false, 0),
 		},
 		horizon: 4, want: []string{"2 launch free", "4 launch free"}, wantSettled: 1.999999999, wantWake: 6,
@@ -174,19 +176,19 @@ var decideRows = []decideRow{
 	{
 		name:     "launches of one decision spread over equally loaded nodes",
 		versions: []ver{{at: 0, cron: "@every 1s"}},
-		nodes:    []nodeFacts{node("x", true, false, 0), node("y", true, false, 0)},
+		nodes:    []placement.Node{node("x", true, false, 0), node("y", true, false, 0)},
 		horizon:  2, want: []string{"1 launch ?", "2 launch ?"}, wantSettled: 0.999999999, wantWake: 3,
 	},
 	{
 		name:     "with no eligible node a launch is queued on none, saying why",
 		versions: []ver{{at: 0, cron: "@every 2s"}},
-		nodes:    []nodeFacts{node("draining", true, true, 0)},
+		nodes:    []placement.Node{node("draining", true, true, 0)},
 		horizon:  2, want: []string{"2 wait no eligible node: every eligible node is draining"}, wantSettled: 1.999999999, wantWake: 4,
 	},
 	{
 		name:     "with every node down a launch is queued on none",
 		versions: []ver{{at: 0, cron: "@every 2s"}},
-		nodes:    []nodeFacts{node("down", false, false, 0)},
+		nodes:    []placement.Node{node("down", false, false, 0)},
 		horizon:  2, want: []string{"2 wait no eligible node: no node is ready"}, wantSettled: 1.999999999, wantWake: 4,
 	},
 	{
@@ -196,9 +198,9 @@ var decideRows = []decideRow{
 	},
 }
 
-func node(name string, alive, drain bool, load int) nodeFacts {
-	return nodeFacts{name: name, id: name + "-id", alive: alive, drain: drain, load: load,
-		attrs: map[string]string{"node.datacenter": "dc1", "driver.raw_exec": "1", "attr.kernel.name": "linux"}}
+func node(name string, alive, drain bool, load int) placement.Node {
+	return placement.Node{Name: name, ID: name + "-id", Alive: alive, Drain: drain, Load: load,
+		Attrs: map[string]string{"node.datacenter": "dc1", "driver.raw_exec": "1", "attr.kernel.name": "linux"}}
 }
 
 // TestDecide proves each rule of decide's doc comment with a row.
@@ -237,7 +239,7 @@ func TestDecide(t *testing.T) {
 			}
 			nodes := row.nodes
 			if nodes == nil {
-				nodes = []nodeFacts{node("a", true, false, 0)}
+				nodes = []placement.Node{node("a", true, false, 0)}
 			}
 			now := row.now
 			if now == 0 {
@@ -252,10 +254,10 @@ func TestDecide(t *testing.T) {
 					switch {
 					case a.node == nil:
 						got = append(got, fmt.Sprintf("%d wait %s", sec, a.reason))
-					case len(nodes) == 2 && nodes[0].load == 0 && nodes[1].load == 0:
+					case len(nodes) == 2 && nodes[0].Load == 0 && nodes[1].Load == 0:
 						got = append(got, fmt.Sprintf("%d launch ?", sec))
 					default:
-						got = append(got, fmt.Sprintf("%d launch %s", sec, a.node.name))
+						got = append(got, fmt.Sprintf("%d launch %s", sec, a.node.Name))
 					}
 				case actSkip:
 					got = append(got, fmt.Sprintf("%d skip %s", sec, a.reason))
@@ -301,15 +303,15 @@ func TestDecide(t *testing.T) {
 func TestLaunchesSpreadOverEquallyLoadedNodes(t *testing.T) {
 	var p planner
 	plan := mustPlan(t, &p, "j", jobYAML("@every 1s", ""))
-	nodes := []nodeFacts{node("x", true, false, 0), node("y", true, false, 0), node("z", true, false, 0)}
+	nodes := []placement.Node{node("x", true, false, 0), node("y", true, false, 0), node("z", true, false, 0)}
 	count := map[string]int{}
 	for i := range 3000 {
 		n, _ := place(plan, nodes, nil, "j", at(float64(i)))
 		again, _ := place(plan, nodes, nil, "j", at(float64(i)))
 		if n != again {
-			t.Fatalf("tick %d placed on %s, then on %s", i, n.name, again.name)
+			t.Fatalf("tick %d placed on %s, then on %s", i, n.Name, again.Name)
 		}
-		count[n.name]++
+		count[n.Name]++
 	}
 	for _, name := range []string{"x", "y", "z"} {
 		if c := count[name]; c < 800 || c > 1200 {

@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/clock"
+	"github.com/jetcron/jetcron/placement"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -249,7 +250,7 @@ func (d *dispatcher) resetTimer(timer *time.Timer) {
 // decideDue decides every job whose time has come within the horizon, and acts on
 // what decide says.
 func (d *dispatcher) decideDue(now time.Time) {
-	var view []nodeFacts
+	var view []placement.Node
 	for {
 		je := d.heap.peek()
 		if je == nil || je.wake.After(d.horizon) {
@@ -263,7 +264,7 @@ func (d *dispatcher) decideDue(now time.Time) {
 }
 
 // decideJob decides one job at the horizon and carries out the decision.
-func (d *dispatcher) decideJob(je *jobEntry, view []nodeFacts, now time.Time) {
+func (d *dispatcher) decideJob(je *jobEntry, view []placement.Node, now time.Time) {
 	dec := decide(&je.facts, d.activeOf(je.facts.key), view, d.horizon, now)
 	d.settle(je, dec.settled)
 	if last := je.facts.settled.Unix(); last > je.state.LastTick {
@@ -305,13 +306,13 @@ func (d *dispatcher) wakeAt(je *jobEntry, at time.Time) {
 }
 
 // nodeView is the nodes as decide sees them at now.
-func (d *dispatcher) nodeView(now time.Time) []nodeFacts {
-	view := make([]nodeFacts, 0, len(d.names))
+func (d *dispatcher) nodeView(now time.Time) []placement.Node {
+	view := make([]placement.Node, 0, len(d.names))
 	for _, name := range d.names {
 		n := d.nodes[name]
-		view = append(view, nodeFacts{
-			name: name, id: n.member.ID, attrs: n.attrs, alive: n.member.Alive(n.written, now),
-			drain: n.member.Drain, load: d.byNode[name],
+		view = append(view, placement.Node{
+			Name: name, ID: n.member.ID, Attrs: n.attrs, Alive: n.member.Alive(n.written, now),
+			Drain: n.member.Drain, Load: d.byNode[name],
 		})
 	}
 	return view

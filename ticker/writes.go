@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetcron/jetcron/placement"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -49,7 +50,7 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 		run.State = subjects.StateQueued
 		run.Allocations = []subjects.Allocation{allocation(a.node, a.reason, now, &run)}
 		if a.node != nil {
-			a.node.load++
+			a.node.Load++
 		}
 		d.track(key, run, 0)
 		e := d.runs[key]
@@ -128,7 +129,7 @@ func (d *dispatcher) createRecord(key string, run subjects.Run, task []byte, rep
 }
 
 // allocation makes a queued allocation on node, or on none with run.Reason saying why.
-func allocation(node *nodeFacts, why string, now time.Time, run *subjects.Run) subjects.Allocation {
+func allocation(node *placement.Node, why string, now time.Time, run *subjects.Run) subjects.Allocation {
 	a := subjects.Allocation{ID: newAllocID(), State: subjects.StateQueued, Created: now.UTC()}
 	run.Late = subjects.MillisOf(now.Sub(time.Unix(run.Scheduled, 0)))
 	if node == nil {
@@ -136,7 +137,7 @@ func allocation(node *nodeFacts, why string, now time.Time, run *subjects.Run) s
 		return a
 	}
 	run.Reason = ""
-	a.Node, a.NodeID = node.name, node.id
+	a.Node, a.NodeID = node.Name, node.ID
 	return a
 }
 
