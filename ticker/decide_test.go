@@ -36,7 +36,7 @@ type decideRow struct {
 	written, writing []float64
 	active           []run
 	nodes            []placement.Node // default: node "a", ready and eligible
-	horizon, now     float64     // now defaults to horizon
+	horizon, now     float64          // now defaults to horizon
 	// want is every action, in tick order: "<sec> launch <node>", "<sec> wait <why>",
 	// "<sec> skip <part of the reason>", "<sec> confirm".
 	want        []string
