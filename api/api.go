@@ -12,9 +12,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +89,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /v1/run/{id...}", s.view(s.run))
 	mux.HandleFunc("GET /v1/nodes", s.view(s.nodes))
 	mux.HandleFunc("GET /v1/members", s.view(s.members))
+	mux.HandleFunc("GET /v1/plan", s.view(s.plan))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(o.Metrics))
 	}
@@ -143,7 +146,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, operator.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, subjects.ErrBadName):
+	case errors.Is(err, subjects.ErrBadName), errors.Is(err, operator.ErrInvalid):
 		return http.StatusBadRequest
 	default:
 		return http.StatusServiceUnavailable
@@ -182,6 +185,33 @@ func (s *server) run(ctx context.Context, r *http.Request) (any, error) {
 
 func (s *server) nodes(ctx context.Context, _ *http.Request) (any, error) {
 	return s.opts.Client.Nodes(ctx, time.Now(), nil)
+}
+
+// plan serves /v1/plan?next=24h&from=RFC3339&job=NAME&limit=N.
+func (s *server) plan(ctx context.Context, r *http.Request) (any, error) {
+	q := operator.PlanQuery{Job: r.URL.Query().Get("job")}
+	if v := r.URL.Query().Get("next"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("next %q: want a duration such as 24h: %w", v, operator.ErrInvalid)
+		}
+		q.Window = d
+	}
+	if v := r.URL.Query().Get("from"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, fmt.Errorf("from %q: want RFC 3339: %w", v, operator.ErrInvalid)
+		}
+		q.From = t
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("limit %q: want a number: %w", v, operator.ErrInvalid)
+		}
+		q.Limit = n
+	}
+	return s.opts.Client.Plan(ctx, time.Now(), q)
 }
 
 func (s *server) members(ctx context.Context, _ *http.Request) (any, error) {

@@ -124,6 +124,10 @@ func TestViewsAnswerWhatTheOperatorLayerAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	plan, err := e.op.Plan(e.ctx, time.Now(), operator.PlanQuery{From: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Window: 3 * time.Hour, Job: "backup", Limit: 2})
+	if err != nil || len(plan.Ticks) != 2 || !plan.Truncated {
+		t.Fatalf("plan %+v, %v: want 2 ticks of 3, truncated", plan, err)
+	}
 	for _, tc := range []struct {
 		path string
 		want string
@@ -133,6 +137,7 @@ func TestViewsAnswerWhatTheOperatorLayerAnswers(t *testing.T) {
 		{"/v1/run/backup/periodic-3600", jsonOf(t, failed)},
 		{"/v1/run/backup/periodic-3600/logs", jsonOf(t, operator.RunOutput{RunID: "backup/periodic-3600", Output: "oops\n", Run: &failed})},
 		{"/v1/nodes", jsonOf(t, nodes)},
+		{"/v1/plan?from=2030-01-01T00:00:00Z&next=3h&job=backup&limit=2", jsonOf(t, plan)},
 	} {
 		if code, body := get(t, s.URL+tc.path); code != http.StatusOK || body != tc.want {
 			t.Errorf("GET %s: %d\n%s\nwant\n%s", tc.path, code, body, tc.want)
@@ -161,6 +166,11 @@ func TestViewsSayNotFoundAndBadRequest(t *testing.T) {
 		"/v1/run/nope/periodic-60":      http.StatusNotFound,
 		"/v1/run/nope/periodic-60/logs": http.StatusNotFound,
 		"/v1/run/not-a-run-id":          http.StatusBadRequest,
+		"/v1/plan?next=soon":            http.StatusBadRequest,
+		"/v1/plan?next=-1h":             http.StatusBadRequest,
+		"/v1/plan?from=tomorrow":        http.StatusBadRequest,
+		"/v1/plan?limit=many":           http.StatusBadRequest,
+		"/v1/plan?job=nope":             http.StatusNotFound,
 		"/v1/no-such-endpoint":          http.StatusNotFound,
 	} {
 		if code, body := get(t, s.URL+path); code != want || !strings.Contains(body, "error") && code != http.StatusNotFound {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jetcron/jetcron/operator"
+)
+
+// cmdJobPlan is `jetcron job plan [-next 24h] [-from T] [-limit N] [JOB]`.
+func cmdJobPlan(args []string, stdout, stderr io.Writer) int {
+	c := newCommand(usage{name: "job plan", args: "[JOB]", synopsis: "Lists every tick the ticker would launch in the next window, of every job or of\n" +
+		"JOB: the nodes eligible now, the one that would be chosen at equal load, and\n" +
+		"what would block the tick (an invalid file, no eligible node and why, a run\n" +
+		"still running under prohibit_overlap). The same as GET /v1/plan."})
+	next := c.fs.Duration("next", operator.DefaultPlanWindow, "the window to plan, from -from")
+	from := c.fs.String("from", "", "start of the window, RFC 3339 (default now); a truncated plan says where to go on")
+	limit := c.fs.Int("limit", operator.DefaultPlanLimit, fmt.Sprintf("most ticks to list (up to %d)", operator.MaxPlanLimit))
+	var start time.Time
+	check := func([]string) error {
+		if *from == "" {
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339, *from)
+		if err != nil {
+			return fmt.Errorf("-from %q: want RFC 3339, e.g. 2026-12-07T15:00:00Z", *from)
+		}
+		start = t
+		return nil
+	}
+	return c.remote(args, 0, 1, stdout, stderr, check, func(ctx context.Context, cl *client, pos []string) error {
+		q := operator.PlanQuery{From: start, Window: *next, Limit: *limit}
+		if len(pos) == 1 {
+			q.Job = pos[0]
+		}
+		p, err := cl.Plan(ctx, time.Now(), q)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, p)
+		}
+		printPlan(stdout, p)
+		return nil
+	})
+}
+
+// printPlan renders a plan as a table, with where to go on when it was cut.
+func printPlan(w io.Writer, p *operator.Plan) {
+	if len(p.Ticks) == 0 {
+		fmt.Fprintf(w, "No ticks from %s to %s\n", formatTime(p.From, time.Local), formatTime(p.To, time.Local))
+		return
+	}
+	tw := newTable(w)
+	row(tw, "Tick", "Job", "Node", "Eligible", "Blocked")
+	for _, t := range p.Ticks {
+		row(tw, formatTime(t.Tick, time.Local), t.Job, orDash(t.Node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked))
+	}
+	tw.Flush()
+	if p.Truncated {
+		fmt.Fprintf(w, "... more ticks: go on with -from %s\n", p.Next.Format(time.RFC3339))
+	}
+}

@@ -1,0 +1,185 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jetcron/jetcron/placement"
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// ErrInvalid is wrapped by every error that says an argument is malformed or out of
+// range; the message names the argument.
+var ErrInvalid = errors.New("invalid argument")
+
+// Plan limits: the window and the number of ticks one answer lists.
+const (
+	DefaultPlanWindow = 24 * time.Hour
+	MaxPlanWindow     = 31 * 24 * time.Hour
+	DefaultPlanLimit  = 1000
+	MaxPlanLimit      = 10000
+)
+
+// PlanTick is one tick the ticker would launch, with where and what would block it.
+type PlanTick struct {
+	Job   string    `json:"job"`
+	RunID string    `json:"run_id,omitempty"`
+	Tick  time.Time `json:"tick,omitzero"`
+	// Eligible are the nodes that may take it now; Node the one the ticker would
+	// pick among them, at equal load.
+	Eligible []string `json:"eligible,omitempty"`
+	Node     string   `json:"node,omitempty"`
+	// Blocked says why the tick would not launch now: the job is invalid, no node
+	// is eligible (and why), or an earlier run is still running (prohibit_overlap).
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// Plan is every tick in [From, To) of the jobs asked for, in time order. When there
+// are more than the limit, Truncated is set and Next is the tick to ask from for
+// the rest.
+type Plan struct {
+	From      time.Time  `json:"from"`
+	To        time.Time  `json:"to"`
+	Ticks     []PlanTick `json:"ticks"`
+	Truncated bool       `json:"truncated"`
+	Next      *time.Time `json:"next,omitempty"`
+}
+
+// PlanQuery says what to plan: the window [From, From+Window) (From zero: now), one
+// job or all (Job empty), and at most Limit ticks (0: DefaultPlanLimit).
+type PlanQuery struct {
+	From   time.Time
+	Window time.Duration
+	Job    string
+	Limit  int
+}
+
+// check fills the defaults and refuses what is out of range, naming the argument.
+func (q *PlanQuery) check(now time.Time) error {
+	if q.From.IsZero() {
+		q.From = now
+	}
+	if q.Window == 0 {
+		q.Window = DefaultPlanWindow
+	}
+	if q.Window < 0 || q.Window > MaxPlanWindow {
+		return fmt.Errorf("next %s: want a window above 0 and at most %s: %w", q.Window, MaxPlanWindow, ErrInvalid)
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultPlanLimit
+	}
+	if q.Limit < 0 || q.Limit > MaxPlanLimit {
+		return fmt.Errorf("limit %d: want 1 to %d: %w", q.Limit, MaxPlanLimit, ErrInvalid)
+	}
+	return nil
+}
+
+// Plan lists what the ticker would do in the query's window: every tick of each job's
+// launching version, the nodes eligible now and the one placement would pick, and
+// what would block the tick. It reads the jobs and nodes as they are now; a node
+// that joins or a job changed later changes the plan.
+func (c *Client) Plan(ctx context.Context, now time.Time, q PlanQuery) (*Plan, error) {
+	if err := q.check(now); err != nil {
+		return nil, err
+	}
+	views, err := c.planViews(ctx, q.Job)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := c.PlacementNodes(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	to := q.From.Add(q.Window)
+	var ticks []PlanTick
+	for _, v := range views {
+		blocked, err := c.overlapBlock(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		ticks = append(ticks, planJob(v, nodes, q.From, to, q.Limit+1, blocked)...)
+	}
+	sort.SliceStable(ticks, func(i, j int) bool { return ticks[i].Tick.Before(ticks[j].Tick) })
+	p := &Plan{From: q.From, To: to, Ticks: ticks}
+	if len(ticks) > q.Limit {
+		next := ticks[q.Limit].Tick
+		p.Ticks, p.Truncated, p.Next = ticks[:q.Limit], true, &next
+	}
+	return p, nil
+}
+
+// planViews reads the job name (ErrNotFound if unknown), or every job in the jobs
+// bucket; a stopped job launches nothing and is not planned.
+func (c *Client) planViews(ctx context.Context, name string) ([]*JobView, error) {
+	if name != "" {
+		v, err := c.LoadJob(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return []*JobView{v}, nil
+	}
+	kv, err := c.Bucket(ctx, subjects.JobsBucket)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := Entries(ctx, kv, ">")
+	if err != nil {
+		return nil, err
+	}
+	views := make([]*JobView, 0, len(entries))
+	for _, e := range entries {
+		views = append(views, NewJobView(e.Key(), e, nil, nil))
+	}
+	return views, nil
+}
+
+// overlapBlock says what would block the job's next tick under prohibit_overlap: its
+// newest run, while that is queued or running ("" otherwise).
+func (c *Client) overlapBlock(ctx context.Context, v *JobView) (string, error) {
+	if v.Entry == nil || v.LastSpec == nil || !v.LastSpec.Periodic.ProhibitOverlap {
+		return "", nil
+	}
+	runs, err := c.Runs(ctx, v.Name, 1)
+	if err != nil {
+		return "", err
+	}
+	if len(runs) == 1 && !runs[0].State.Terminal() {
+		return "prohibit_overlap: " + runs[0].ID + " is still " + string(runs[0].State), nil
+	}
+	return "", nil
+}
+
+// planJob lists at most limit ticks of v in [from, to). overlap, if set, blocks the
+// first of them. A job with no valid version is one row saying so, without a tick.
+func planJob(v *JobView, nodes []placement.Node, from, to time.Time, limit int, overlap string) []PlanTick {
+	if v.Entry == nil {
+		return nil
+	}
+	spec := v.LastSpec
+	if spec == nil {
+		_, errText := v.Status()
+		return []PlanTick{{Job: v.Name, Blocked: "invalid: " + errText}}
+	}
+	eligible, why := placement.Eligible(spec, nodes)
+	names := make([]string, len(eligible))
+	for i, n := range eligible {
+		names[i] = n.Name
+	}
+	var out []PlanTick
+	for t := spec.Schedule().Next(from.Add(-time.Nanosecond)); !t.IsZero() && t.Before(to) && len(out) < limit; t = spec.Schedule().Next(t) {
+		pt := PlanTick{Job: v.Name, RunID: subjects.RunID(v.Name, t), Tick: t, Eligible: names}
+		switch {
+		case len(out) == 0 && overlap != "":
+			pt.Blocked = overlap
+		case len(eligible) == 0:
+			pt.Blocked = "no eligible node: " + why
+		default:
+			pt.Node = placement.Pick(eligible, nil, v.Name, t).Name
+		}
+		out = append(out, pt)
+	}
+	return out
+}
