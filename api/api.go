@@ -86,7 +86,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /v1/jobs", s.view(s.jobs))
 	mux.HandleFunc("GET /v1/job/{name}", s.view(s.job))
 	mux.HandleFunc("GET /v1/job/{name}/runs", s.view(s.runs))
-	mux.HandleFunc("GET /v1/run/{id...}", s.view(s.run))
+	mux.Handle("GET /v1/run/{id...}", s.guard(s.runOrFollow()))
 	mux.HandleFunc("GET /v1/nodes", s.view(s.nodes))
 	mux.HandleFunc("GET /v1/members", s.view(s.members))
 	mux.HandleFunc("GET /v1/plan", s.view(s.plan))
@@ -168,6 +168,60 @@ func (s *server) runs(ctx context.Context, r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.opts.Client.Runs(ctx, name, operator.RecentRuns)
+}
+
+// runOrFollow serves /v1/run/<id>/logs?follow=1 as Server-Sent Events, and the rest
+// of /v1/run/... as JSON views.
+func (s *server) runOrFollow() http.Handler {
+	view := s.view(s.run)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runID, logs := strings.CutSuffix(r.PathValue("id"), "/logs")
+		if !logs || r.URL.Query().Get("follow") == "" {
+			view(w, r)
+			return
+		}
+		s.follow(w, r, runID)
+	})
+}
+
+// follow streams a run as Server-Sent Events: an "output" event ({run_id, output,
+// run}, as /v1/run/<id>/logs) now and at each change of the run, then "end" when it
+// has ended, or "error" with {"error": ...}. The stream lasts as long as the run.
+func (s *server) follow(w http.ResponseWriter, r *http.Request, runID string) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, errors.New("streaming is not supported here"))
+		return
+	}
+	started := false
+	send := func(event string, v any) error {
+		if !started {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data); err != nil {
+			return err
+		}
+		flusher.Flush()
+		return nil
+	}
+	err := s.opts.Client.FollowRun(r.Context(), runID, func(o operator.RunOutput) error { return send("output", o) })
+	switch {
+	case err == nil:
+		_ = send("end", map[string]string{"run_id": runID})
+	case r.Context().Err() != nil: // the client went away
+	case !started:
+		writeError(w, statusOf(err), err)
+	default:
+		s.log.Warn().Err(err).Str("run_id", runID).Msg("run follow cut short")
+		_ = send("error", map[string]string{"error": err.Error()})
+	}
 }
 
 // run serves /v1/run/<job>/periodic-<unix> and /v1/run/<id>/logs.

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -216,5 +217,51 @@ func TestHealthIs503WithTheFailedChecksReason(t *testing.T) {
 	code, body := get(t, s.URL+"/v1/health")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no JetStream meta leader") || !strings.Contains(body, `"status": "unavailable"`) {
 		t.Fatalf("GET /v1/health: %d %s", code, body)
+	}
+}
+
+func TestFollowStreamsTheRunAsServerSentEventsUntilItEnds(t *testing.T) {
+	e := newEnv(t)
+	key := subjects.RunKey("backup", time.Unix(3600, 0))
+	run := subjects.Run{ID: "backup/periodic-3600", Job: "backup", Scheduled: 3600, State: subjects.StateRunning}
+	e.put(t, e.b.Runs, key, run)
+	s := e.serve(t, api.Options{})
+
+	resp, err := http.Get(s.URL + "/v1/run/backup/periodic-3600/logs?follow=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	events := make(chan string, 10)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		var event string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				event = v
+			}
+			if v, ok := strings.CutPrefix(line, "data: "); ok {
+				events <- event + " " + v
+			}
+		}
+	}()
+	if ev := <-events; !strings.HasPrefix(ev, "output ") || !strings.Contains(ev, `"state":"running"`) {
+		t.Fatalf("first event %q, want the running run", ev)
+	}
+	e.put(t, e.b.Logs, key, []byte("done\n"))
+	run.State = subjects.StateComplete
+	e.put(t, e.b.Runs, key, run)
+	var rest []string
+	for ev := range events {
+		rest = append(rest, ev)
+	}
+	if len(rest) != 2 || !strings.Contains(rest[0], `"output":"done\n"`) || !strings.Contains(rest[0], `"state":"complete"`) ||
+		!strings.HasPrefix(rest[1], "end ") {
+		t.Fatalf("events after the end %q, want the complete run with its output, then end", rest)
 	}
 }

@@ -488,3 +488,66 @@ func (c *Client) RunLogs(ctx context.Context, runID string) (logs []byte, run *s
 	}
 	return logs, run, nil
 }
+
+// FollowRun calls fn with the run's record and captured output as they are now, then
+// again each time the record changes, until the run has ended (nil) or ctx ends.
+// The runner stores a run's output before it records the end, so the last call
+// carries the whole stored output. The error wraps ErrNotFound when the run has
+// neither record nor output.
+func (c *Client) FollowRun(ctx context.Context, runID string, fn func(RunOutput) error) error {
+	key, err := subjects.RunKeyOf(runID)
+	if err != nil {
+		return err
+	}
+	runsKV, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return err
+	}
+	w, err := runsKV.Watch(ctx, key)
+	if err != nil {
+		return fmt.Errorf("follow run %q: %w", runID, err)
+	}
+	defer func() { _ = w.Stop() }()
+	seen := false
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case u, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("follow run %q: the watch ended", runID)
+			}
+			e = u
+		}
+		if e == nil { // the stored value, if any, has been delivered
+			if !seen {
+				logs, run, err := c.RunLogs(ctx, runID)
+				if err != nil {
+					return err
+				}
+				// Output without a record: nothing more will come.
+				return fn(RunOutput{RunID: runID, Output: string(logs), Run: run})
+			}
+			continue
+		}
+		if e.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		seen = true
+		var run subjects.Run
+		if err := json.Unmarshal(e.Value(), &run); err != nil {
+			return fmt.Errorf("follow run %q: %w", runID, err)
+		}
+		logs, _, err := c.RunLogs(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if err := fn(RunOutput{RunID: runID, Output: string(logs), Run: &run}); err != nil {
+			return err
+		}
+		if run.State.Terminal() {
+			return nil
+		}
+	}
+}

@@ -2,21 +2,28 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// cmdRunLogs is `jetcron run logs JOB/periodic-UNIX`.
+// cmdRunLogs is `jetcron run logs [-f] JOB/periodic-UNIX`.
 func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "run logs", args: "JOB/periodic-UNIX", synopsis: "Prints the captured output of a run: the tail of its combined stdout and\n" +
 		"stderr, as the runner stored it in the " + subjects.LogsBucket + " bucket. The output goes to\n" +
 		"stdout as it was captured; for a run that failed or was lost, its exit code and\n" +
-		"error follow on stderr."})
+		"error follow on stderr. With -f, waits for the run to end, printing its output\n" +
+		"as it is stored (with -json, one object a line at each change)."})
+	follow := c.fs.Bool("f", false, "follow the run until it ends")
 	return c.remote(args, 1, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		runID := pos[0]
+		if *follow {
+			return followRun(ctx, cl, runID, c.json, stdout, stderr)
+		}
 		logs, r, err := cl.RunLogs(ctx, runID)
 		if err != nil {
 			return err
@@ -27,18 +34,50 @@ func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
 		if _, err := stdout.Write(logs); err != nil {
 			return fmt.Errorf("write the output of run %q: %w", runID, err)
 		}
-		switch {
-		case r == nil:
-		case r.State == subjects.StateFailed || r.State == subjects.StateLost:
-			fmt.Fprintf(stderr, "Run %q %s: %s\n", runID, r.State, runOutcome(r))
-		case logs != nil:
-		case r.State.Terminal():
-			fmt.Fprintf(stderr, "Run %q (%s) left no captured output\n", runID, r.State)
-		default:
-			fmt.Fprintf(stderr, "Run %q is %s: no output captured yet\n", runID, r.State)
-		}
+		sayHowRunEnded(stderr, runID, r, logs != nil)
 		return nil
 	})
+}
+
+// followRun prints the run's output as it is stored, what is new each time, until the
+// run ends; then how it ended, as run logs does.
+func followRun(ctx context.Context, cl *client, runID string, asJSON bool, stdout, stderr io.Writer) error {
+	enc := json.NewEncoder(stdout)
+	var printed string
+	var last operator.RunOutput
+	err := cl.FollowRun(ctx, runID, func(o operator.RunOutput) error {
+		last = o
+		if asJSON {
+			return enc.Encode(o)
+		}
+		out := o.Output
+		if rest, ok := strings.CutPrefix(out, printed); ok {
+			out = rest // the stored tail grew
+		}
+		printed = o.Output
+		_, err := io.WriteString(stdout, out)
+		return err
+	})
+	if err != nil || asJSON {
+		return err
+	}
+	sayHowRunEnded(stderr, runID, last.Run, last.Output != "")
+	return nil
+}
+
+// sayHowRunEnded tells on w why a run left no output, or how a failed or lost run
+// ended.
+func sayHowRunEnded(w io.Writer, runID string, r *subjects.Run, hasOutput bool) {
+	switch {
+	case r == nil:
+	case r.State == subjects.StateFailed || r.State == subjects.StateLost:
+		fmt.Fprintf(w, "Run %q %s: %s\n", runID, r.State, runOutcome(r))
+	case hasOutput:
+	case r.State.Terminal():
+		fmt.Fprintf(w, "Run %q (%s) left no captured output\n", runID, r.State)
+	default:
+		fmt.Fprintf(w, "Run %q is %s: no output captured yet\n", runID, r.State)
+	}
 }
 
 // runOutcome says how a failed or lost run ended in a line: its exit code, if the

@@ -62,3 +62,44 @@ func TestRunLogsOfAFailedRunSayExitCodeAndError(t *testing.T) {
 		t.Fatalf("code %d stdout %q stderr %q", code, stdout, stderr)
 	}
 }
+
+func TestRunLogsFollowWaitsForTheRunToEndAndPrintsItsOutput(t *testing.T) {
+	e := newTestEnv(t)
+	id := "mysql-backup/periodic-1476824400"
+	running := subjects.Run{ID: id, Job: "mysql-backup", Scheduled: 1476824400, State: subjects.StateRunning,
+		Allocations: []subjects.Allocation{{ID: "a1", State: subjects.StateRunning}}}
+	putRun(t, e, running)
+
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	done := make(chan result, 1)
+	go func() {
+		stdout, stderr, code := e.run(cmdRunLogs, "-f", id)
+		done <- result{stdout, stderr, code}
+	}()
+	// Still running: -f has not returned. (Waiting proves nothing about time; the
+	// end below must come after the follower has read the running record.)
+	select {
+	case r := <-done:
+		t.Fatalf("run logs -f returned while the run runs: %+v", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := e.b.Logs.Put(ctxT(t), subjects.RunKey("mysql-backup", time.Unix(1476824400, 0)), []byte("connecting...\n")); err != nil {
+		t.Fatal(err)
+	}
+	failed := running
+	failed.State = subjects.StateFailed
+	failed.Allocations = []subjects.Allocation{{ID: "a1", State: subjects.StateFailed, ExitCode: ptr(2), Error: "exit status 2"}}
+	putRun(t, e, failed)
+
+	select {
+	case r := <-done:
+		if r.code != exitOK || r.stdout != "connecting...\n" || r.stderr != "Run \""+id+"\" failed: exit code 2: exit status 2\n" {
+			t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run logs -f did not return after the run ended")
+	}
+}
