@@ -23,33 +23,26 @@ const graceLong = 30 * time.Second
 // marked left.
 func TestStopLetsARunEndWithinTheShutdownGrace(t *testing.T) {
 	e := newEnv(t, 1)
-	opts := e.options(t, "n1")
-	opts.ShutdownGrace = graceLong
-	tr := startRunner(t, opts)
-	task, gate := gatedTask(t)
-	l := e.launch(t, opts.Name, "backup", tick(1), task)
-	e.waitState(t, l, subjects.StateRunning, 10*time.Second)
-	pid := readPID(t, gate.pid)
-	killGroupOnCleanup(t, pid)
+	g := e.startGatedRun(t, graceLong)
 
-	tr.cancel()
-	e.waitStoppingHeartbeats(t, opts.Name)
-	if run, _, err := e.record(t, l); err != nil || run.State != subjects.StateRunning {
+	g.tr.cancel()
+	e.waitStoppingHeartbeats(t, g.opts.Name)
+	if run, _, err := e.record(t, g.launch); err != nil || run.State != subjects.StateRunning {
 		t.Fatalf("run during the grace: %+v %v, want still running", run, err)
 	}
 
-	gate.open(t)
-	if err := tr.stop(t); err != nil {
+	g.gate.open(t)
+	if err := g.tr.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	run, _, err := e.record(t, l)
+	run, _, err := e.record(t, g.launch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cur := run.Current(); run.State != subjects.StateComplete || cur.ExitCode == nil || *cur.ExitCode != 0 || cur.Error != "" {
 		t.Errorf("record %+v (alloc %+v), want complete with exit code 0", run, cur)
 	}
-	if m, _, err := e.member(t, opts.Name); err != nil || !m.Left || m.Stopping {
+	if m, _, err := e.member(t, g.opts.Name); err != nil || !m.Left || m.Stopping {
 		t.Errorf("node after Run returned: %+v %v, want left and no longer stopping", m, err)
 	}
 }
@@ -58,21 +51,14 @@ func TestStopLetsARunEndWithinTheShutdownGrace(t *testing.T) {
 // killed, and is recorded failed with a reason that names the grace.
 func TestStopKillsARunThatOutlivesTheShutdownGrace(t *testing.T) {
 	e := newEnv(t, 1)
-	opts := e.options(t, "n1")
-	opts.ShutdownGrace = time.Second
-	tr := startRunner(t, opts)
-	evs := e.events(t, "backup")
-	task, gate := gatedTask(t) // never opened
-	l := e.launch(t, opts.Name, "backup", tick(1), task)
-	e.waitState(t, l, subjects.StateRunning, 10*time.Second)
-	pid := readPID(t, gate.pid)
-	killGroupOnCleanup(t, pid)
+	evs := e.events(t, gatedJob)
+	g := e.startGatedRun(t, time.Second) // its gate is never opened
 
-	if err := tr.stop(t); err != nil {
+	if err := g.tr.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	const reason = "agent shut down: still running after the 1s shutdown grace"
-	run, _, err := e.record(t, l)
+	run, _, err := e.record(t, g.launch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +69,11 @@ func TestStopKillsARunThatOutlivesTheShutdownGrace(t *testing.T) {
 	if cur.ExitCode == nil || *cur.ExitCode != 128+15 {
 		t.Errorf("exit code %v, want 143 (SIGTERM)", cur.ExitCode)
 	}
-	if ev := waitEvent(t, evs, l.RunID, subjects.StateFailed); ev.Reason != reason {
+	if ev := waitEvent(t, evs, g.launch.RunID, subjects.StateFailed); ev.Reason != reason {
 		t.Errorf("event reason %q, want %q", ev.Reason, reason)
 	}
-	if !processGone(pid) {
-		t.Errorf("process %d outlived the runner", pid)
+	if !processGone(g.pid) {
+		t.Errorf("process %d outlived the runner", g.pid)
 	}
 }
 
@@ -96,29 +82,23 @@ func TestStopKillsARunThatOutlivesTheShutdownGrace(t *testing.T) {
 // of the node claims and executes it.
 func TestLaunchPublishedWhileStoppingIsLeftForAnotherRunner(t *testing.T) {
 	e := newEnv(t, 1)
-	opts := e.options(t, "n1")
-	opts.ShutdownGrace = graceLong
-	tr := startRunner(t, opts)
-	task, gate := gatedTask(t)
-	first := e.launch(t, opts.Name, "backup", tick(1), task)
-	e.waitState(t, first, subjects.StateRunning, 10*time.Second)
-	killGroupOnCleanup(t, readPID(t, gate.pid))
+	g := e.startGatedRun(t, graceLong)
 
-	tr.cancel()
-	e.waitStoppingHeartbeats(t, opts.Name)
-	later := e.launch(t, opts.Name, "report", tick(2), rawTask("/bin/true"))
-	e.waitPending(t, opts.Name, 1)
+	g.tr.cancel()
+	e.waitStoppingHeartbeats(t, g.opts.Name)
+	later := e.launch(t, g.opts.Name, "report", tick(2), rawTask("/bin/true"))
+	e.waitPending(t, g.opts.Name, 1)
 
-	gate.open(t)
-	if err := tr.stop(t); err != nil {
+	g.gate.open(t)
+	if err := g.tr.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	e.waitState(t, first, subjects.StateComplete, 10*time.Second)
+	e.waitState(t, g.launch, subjects.StateComplete, 10*time.Second)
 	if run, _, err := e.record(t, later); err != nil || run.State != subjects.StateQueued {
 		t.Fatalf("launch published while stopping, after the runner returned: %+v %v, want still queued", run, err)
 	}
 
-	other := e.options(t, opts.Name) // same node name, its own data dir and node ID
+	other := e.options(t, g.opts.Name) // same node name, its own data dir and node ID
 	startRunner(t, other)
 	run := e.waitState(t, later, subjects.StateComplete, 20*time.Second)
 	otherID, err := os.ReadFile(filepath.Join(other.DataDir, NodeIDFile))
@@ -128,6 +108,34 @@ func TestLaunchPublishedWhileStoppingIsLeftForAnotherRunner(t *testing.T) {
 	if cur := run.Current(); cur.NodeID != strings.TrimSpace(string(otherID)) {
 		t.Errorf("claimed by node ID %s, want the other runner's %s", cur.NodeID, otherID)
 	}
+}
+
+// gatedJob is the job of the run startGatedRun launches.
+const gatedJob = "backup"
+
+// gatedRun is a runner of node n1 executing a run that ends when its gate opens.
+type gatedRun struct {
+	opts   Options
+	tr     *testRunner
+	launch *subjects.Launch
+	gate   gate
+	pid    int // the run's process, leader of its group
+}
+
+// startGatedRun starts a runner of node n1 with the shutdown grace, launches a
+// gated run of gatedJob on it, and waits until the run's process runs.
+func (e *testEnv) startGatedRun(t *testing.T, grace time.Duration) gatedRun {
+	t.Helper()
+	g := gatedRun{opts: e.options(t, "n1")}
+	g.opts.ShutdownGrace = grace
+	g.tr = startRunner(t, g.opts)
+	var task job.Task
+	task, g.gate = gatedTask(t)
+	g.launch = e.launch(t, g.opts.Name, gatedJob, tick(1), task)
+	e.waitState(t, g.launch, subjects.StateRunning, 10*time.Second)
+	g.pid = readPID(t, g.gate.pid)
+	killGroupOnCleanup(t, g.pid)
+	return g
 }
 
 // gate is the pair of files of a gated task: its program writes its pid to pid,
@@ -170,26 +178,6 @@ func (e *testEnv) waitStoppingHeartbeats(t *testing.T, name string) {
 			return fmt.Errorf("node %s stopping since heartbeat %s; waiting for the next", name, first)
 		case !m.Heartbeat.After(first):
 			return fmt.Errorf("node %s: no heartbeat after %s while stopping", name, first)
-		}
-		return nil
-	})
-}
-
-// waitPending waits until n launches addressed to node wait in the stream, not
-// delivered to any runner.
-func (e *testEnv) waitPending(t *testing.T, node string, n uint64) {
-	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
-		c, err := e.js.Consumer(ctxT(t), subjects.RunsStream, subjects.DurableName(node))
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctxT(t))
-		if err != nil {
-			return err
-		}
-		if info.NumPending != n || info.NumAckPending != 0 {
-			return fmt.Errorf("consumer %s: %d pending, %d unacked; want %d pending", info.Name, info.NumPending, info.NumAckPending, n)
 		}
 		return nil
 	})
