@@ -178,6 +178,14 @@ type Client struct {
 	// before the node counts as down: more than twice the interval,
 	// default 5s.
 	HeartbeatTTL Duration `yaml:"heartbeat_ttl"`
+	// ShutdownGrace is how long a stopping agent lets the runs still
+	// running on this node end on their own, taking no new launches
+	// meanwhile, before it kills them (SIGTERM, then SIGKILL after the
+	// task's kill_timeout) and records them failed. 0 kills them at once.
+	// Default DefaultShutdownGrace. The systemd unit's TimeoutStopSec must
+	// exceed it plus the tasks' kill_timeout, or systemd kills the agent
+	// before it recorded the runs it stopped.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // NATS connects the agent to an existing NATS cluster.
@@ -239,6 +247,14 @@ type HTTP struct {
 // DefaultHTTPPort is ports.http when no file sets it, as Nomad's.
 const DefaultHTTPPort = 4646
 
+// DefaultShutdownGrace is client.shutdown_grace when no file sets it: long
+// enough for the short runs most cron jobs are to end on their own across a
+// restart, short enough that a stop (an upgrade, host by host) is not held up
+// by a long one, and with the default kill_timeout (5s) well within the
+// systemd unit's TimeoutStopSec. Runs longer than that, such as backups, need
+// `jetcron node drain` and a wait before the stop.
+const DefaultShutdownGrace = 30 * time.Second
+
 // DefaultLockTTL is server.lock_ttl when no file sets it.
 const DefaultLockTTL = 1500 * time.Millisecond
 
@@ -264,6 +280,7 @@ func defaults(dev bool) *Config {
 			MaxParallel:       64,
 			HeartbeatInterval: Duration{time.Second},
 			HeartbeatTTL:      Duration{5 * time.Second},
+			ShutdownGrace:     Duration{DefaultShutdownGrace},
 		},
 		ACL: ACL{Enabled: !dev},
 		TLS: TLSBlock{VerifyServerHostname: true},

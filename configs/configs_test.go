@@ -37,6 +37,7 @@ func TestConfigRoundTripsThroughYAML(t *testing.T) {
 			MaxParallel:       4,
 			HeartbeatInterval: Duration{500 * time.Millisecond},
 			HeartbeatTTL:      Duration{3 * time.Second},
+			ShutdownGrace:     Duration{45 * time.Second},
 		},
 		NATS: NATS{
 			URL:   "nats://a:4222,nats://b:4222",

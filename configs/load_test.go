@@ -45,6 +45,7 @@ func want(edit func(c *Config)) *Config {
 			MaxParallel:       64,
 			HeartbeatInterval: Duration{time.Second},
 			HeartbeatTTL:      Duration{5 * time.Second},
+			ShutdownGrace:     Duration{30 * time.Second},
 		},
 		TLS: TLSBlock{VerifyServerHostname: true},
 	}
@@ -91,6 +92,16 @@ func TestLoadMerges(t *testing.T) {
 				c.Server.BootstrapExpect = 3
 				c.Server.RetryJoin = []string{"s1"}
 				c.Ports = Ports{NATS: 5222, Cluster: 6222, HTTP: 0}
+			}),
+		},
+		{
+			name: "a shutdown_grace of 0 replaces the default: the runs are killed at once",
+			fsys: files("common.yaml", common,
+				"a.yaml", "client: {shutdown_grace: 2m}\n",
+				"b.yaml", "client: {shutdown_grace: 0s}\n"),
+			paths: []string{"common.yaml", "a.yaml", "b.yaml"},
+			want: want(func(c *Config) {
+				c.Client.ShutdownGrace = Duration{0}
 			}),
 		},
 		{
@@ -329,6 +340,12 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			},
 		},
 		{
+			name:  "a shutdown_grace that is not a duration",
+			fsys:  files("a.yaml", "client:\n  shutdown_grace: a minute\n"),
+			paths: []string{"a.yaml"},
+			want:  []string{`a.yaml:2: client.shutdown_grace: cannot use "a minute" as a duration like "2s"`},
+		},
+		{
 			name:  "a list where a string goes",
 			fsys:  files("a.yaml", "datacenter: [dc1]\n"),
 			paths: []string{"a.yaml"},
@@ -481,6 +498,12 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				`b.yaml:2: client.heartbeat_interval: must be at least 100ms, got 10ms`,
 				`b.yaml:2: client.heartbeat_ttl: must be more than twice client.heartbeat_interval (10ms), got 15ms`,
 			},
+		},
+		{
+			name:  "a negative shutdown_grace",
+			fsys:  files("a.yaml", common, "b.yaml", "client: {shutdown_grace: -30s}\n"),
+			paths: []string{"a.yaml", "b.yaml"},
+			want:  []string{`b.yaml:1: client.shutdown_grace: must not be negative (0 kills the runs at once), got -30s`},
 		},
 		{
 			name:  "a heartbeat_ttl of only twice the interval",

@@ -116,6 +116,9 @@ func (v *validator) client(c *Config) {
 	if ttl <= 2*interval {
 		v.fail("client.heartbeat_ttl", "must be more than twice client.heartbeat_interval (%v), got %v", interval, ttl)
 	}
+	if g := cl.ShutdownGrace.Duration; g < 0 {
+		v.fail("client.shutdown_grace", "must not be negative (0 kills the runs at once), got %v", g)
+	}
 }
 
 // nats checks the connection to an existing NATS cluster.

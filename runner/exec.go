@@ -171,7 +171,7 @@ func (s *session) runTask(ctx context.Context, e *execution, l *subjects.Launch,
 	}
 	select {
 	case <-ctx.Done():
-		return outcome{state: subjects.StateFailed, err: ReasonShutdown}
+		return outcome{state: subjects.StateFailed, err: context.Cause(ctx).Error()}
 	case <-e.lost:
 		return outcome{state: subjects.StateFailed, err: ReasonLost, lost: true}
 	default:
@@ -245,9 +245,9 @@ func (s *session) environ(task *job.Task, l *subjects.Launch, as *runUser) []str
 
 // spawn starts cmd in its own process group, its stdout and stderr into one pipe,
 // and waits for it to end: on its own, at its timeout (SIGTERM to the group, SIGKILL
-// after killTimeout), at shutdown (the same), or at once with SIGKILL when the fence
-// loop finds the run declared lost. Whatever is left of the group when its leader
-// ends is killed.
+// after killTimeout), when ctx is done at shutdown (the same, for the reason that is
+// ctx's cause), or at once with SIGKILL when the fence loop finds the run declared
+// lost. Whatever is left of the group when its leader ends is killed.
 func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeout, killTimeout time.Duration, log zerolog.Logger) outcome {
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -279,9 +279,9 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 		timeoutC = t.C
 	}
 	var (
-		reason string
-		lost   bool
-		werr   error
+		reason         string
+		lost, shutdown bool
+		werr           error
 	)
 	select {
 	case werr = <-waited:
@@ -290,8 +290,8 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 		log.Warn().Float64("timeout_s", timeout.Seconds()).Msg("run timed out; stopping its process group")
 		werr, lost = s.terminate(pgid, killTimeout, waited, e.lost, log)
 	case <-ctx.Done():
-		reason = ReasonShutdown
-		log.Info().Msg("agent shutting down; stopping the run's process group")
+		reason, shutdown = context.Cause(ctx).Error(), true
+		log.Info().Str("reason", reason).Msg("agent shutting down; stopping the run's process group")
 		werr, lost = s.terminate(pgid, killTimeout, waited, e.lost, log)
 	case <-e.lost:
 		lost = true
@@ -317,7 +317,7 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 	if reason != "" {
 		o.state = subjects.StateFailed
 		switch {
-		case reason == ReasonShutdown, o.err == "":
+		case shutdown && !lost, o.err == "":
 			o.err = reason
 		default:
 			o.err = reason + " (" + o.err + ")"

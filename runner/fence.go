@@ -30,13 +30,7 @@ func (s *session) fenceLoop(ctx context.Context) {
 // cannot be read is left for the next heartbeat; a record that is gone
 // (deleted by hand) cannot be rescheduled, so its run goes on.
 func (s *session) fence(ctx context.Context) {
-	s.mu.Lock()
-	execs := make([]*execution, 0, len(s.execs))
-	for _, e := range s.execs {
-		execs = append(execs, e)
-	}
-	s.mu.Unlock()
-	for _, e := range execs {
+	for _, e := range s.executing() {
 		if ctx.Err() != nil {
 			return
 		}

@@ -287,6 +287,13 @@ func (e *testEnv) waitState(t *testing.T, l *subjects.Launch, want subjects.RunS
 // waitDrained waits until node's consumer has every launch delivered and acked.
 func (e *testEnv) waitDrained(t *testing.T, node string) {
 	t.Helper()
+	e.waitPending(t, node, 0)
+}
+
+// waitPending waits until node's consumer has n launches not delivered to any
+// runner yet, and every launch it delivered acked.
+func (e *testEnv) waitPending(t *testing.T, node string, n uint64) {
+	t.Helper()
 	waitFor(t, 20*time.Second, func() error {
 		c, err := e.js.Consumer(ctxT(t), subjects.RunsStream, subjects.DurableName(node))
 		if err != nil {
@@ -296,8 +303,8 @@ func (e *testEnv) waitDrained(t *testing.T, node string) {
 		if err != nil {
 			return err
 		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("consumer %s: %d pending, %d unacked", info.Name, info.NumPending, info.NumAckPending)
+		if info.NumPending != n || info.NumAckPending != 0 {
+			return fmt.Errorf("consumer %s: %d pending, %d unacked; want %d pending", info.Name, info.NumPending, info.NumAckPending, n)
 		}
 		return nil
 	})

@@ -243,12 +243,13 @@ func (s *session) heartbeat(ctx context.Context, left bool) error {
 	return fmt.Errorf("update node record %s: %w", key, err)
 }
 
-// memberNow is the node record as of now.
+// memberNow is the node record as of now. A node that left is no longer stopping.
 func (s *session) memberNow(left bool) subjects.Member {
 	m := s.member
 	m.Heartbeat = s.opts.Clock.Now().UTC()
 	m.Drain = s.drain
 	m.Left = left
+	m.Stopping = s.stopping.Load() && !left
 	return m
 }
 

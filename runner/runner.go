@@ -126,6 +126,10 @@ type Options struct {
 	// HeartbeatTTL is how long after its last heartbeat the node counts as alive;
 	// default 5s. It must exceed HeartbeatInterval.
 	HeartbeatTTL time.Duration
+	// ShutdownGrace is how long the runs executing here may go on once Run's ctx is
+	// done: the runner takes no new launch meanwhile, and kills the runs still
+	// running after it. 0 (the default) kills them at once.
+	ShutdownGrace time.Duration
 	// Version is jetcron's version, recorded as attr.jetcron.version and Build.
 	Version string
 	// Clock tells the time of heartbeats, starts and ends; default clock.Real{}.
@@ -183,6 +187,9 @@ func New(opts Options) (*Runner, error) {
 	case opts.HeartbeatTTL == 0:
 		opts.HeartbeatTTL = DefaultHeartbeatTTL
 	}
+	if opts.ShutdownGrace < 0 {
+		return bad("ShutdownGrace %s is negative", opts.ShutdownGrace)
+	}
 	if opts.HeartbeatTTL <= opts.HeartbeatInterval {
 		return bad("HeartbeatTTL %s must exceed HeartbeatInterval %s", opts.HeartbeatTTL, opts.HeartbeatInterval)
 	}
@@ -201,12 +208,16 @@ func New(opts Options) (*Runner, error) {
 }
 
 // Run registers the node, executes the runs launched on it, and blocks until ctx is
-// done. It then stops consuming, stops the runs executing here (SIGTERM to each
-// process group, SIGKILL after the task's kill timeout) and records them failed with
-// "agent shut down", keeps heartbeating until they are recorded, marks the node as
-// left, and returns nil. Every goroutine it starts has ended when it returns. Run
-// returns an error without waiting for ctx only when the node ID cannot be loaded or
-// made, or when the runner is already running.
+// done. It then stops consuming (the launches it has not claimed stay in the stream
+// for another runner of the node, or to be placed again once the node left), marks
+// the node as stopping, and waits up to ShutdownGrace for the runs executing here to
+// end on their own. It stops those still running after it (SIGTERM to each process
+// group, SIGKILL after the task's kill timeout) and records them failed with
+// "agent shut down" and the grace they outlived. It keeps heartbeating until every
+// run is recorded, so that the node is not judged down and its runs lost meanwhile,
+// marks the node as left, and returns nil. Every goroutine it starts has ended when
+// it returns. Run returns an error without waiting for ctx only when the node ID
+// cannot be loaded or made, or when the runner is already running.
 func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.running {

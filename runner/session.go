@@ -73,6 +73,8 @@ type session struct {
 	closing  bool
 	handlers sync.WaitGroup
 	execs    map[string]*execution
+
+	stopper
 }
 
 func newSession(r *Runner, nodeID string) *session {
@@ -96,6 +98,7 @@ func newSession(r *Runner, nodeID string) *session {
 		execs:    make(map[string]*execution),
 	}
 	s.attrs = s.member.PlacementAttrs()
+	s.runsCtx, s.killRuns = context.WithCancelCause(context.Background())
 	return s
 }
 
@@ -124,12 +127,7 @@ func (s *session) run(ctx context.Context) error {
 	}()
 
 	s.consume(ctx, cons)
-
-	s.log.Info().Msg("runner stopping")
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
-	s.handlers.Wait()
+	s.stop()
 	stopHB()
 	bg.Wait()
 	close(draining)
@@ -258,10 +256,12 @@ func (s *session) consume(ctx context.Context, cons jetstream.Consumer) {
 
 // consumeUntil waits until ctx is done (true) or consuming stopped (false). On a
 // consume error it checks that the consumer still exists, and stops consuming if
-// not, so that consume makes it again.
+// not, so that consume makes it again. When ctx is done it drains: the launches
+// already fetched reach onLaunch, which gives them back at once (nak) instead of
+// leaving them to their ack wait.
 func (s *session) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc jetstream.ConsumeContext, check <-chan struct{}) bool {
-	stop := func() {
-		cc.Stop()
+	stop := func(end func()) {
+		end()
 		select {
 		case <-cc.Closed():
 		case <-time.After(2 * time.Second):
@@ -270,7 +270,7 @@ func (s *session) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc 
 	for {
 		select {
 		case <-ctx.Done():
-			stop()
+			stop(cc.Drain)
 			return true
 		case <-cc.Closed():
 			s.log.Warn().Msg("consuming stopped; making the consumer again")
@@ -281,7 +281,7 @@ func (s *session) consumeUntil(ctx context.Context, cons jetstream.Consumer, cc 
 			cancel()
 			if errors.Is(err, jetstream.ErrConsumerNotFound) {
 				s.log.Warn().Msg("consumer deleted; making it again")
-				stop()
+				stop(cc.Stop)
 				return false
 			}
 		}
@@ -340,7 +340,7 @@ func (s *session) handle(ctx context.Context, msg jetstream.Msg) {
 	if c == nil {
 		return
 	}
-	s.execute(ctx, key, &l, c, release, log)
+	s.execute(s.runsCtx, key, &l, c, release, log)
 }
 
 // acquire waits for a free execution slot, telling the server the launch is in

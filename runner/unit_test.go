@@ -35,6 +35,7 @@ func TestNewValidates(t *testing.T) {
 		{"negative interval", func(o *Options) { o.HeartbeatInterval = -time.Second }, "HeartbeatInterval"},
 		{"negative ttl", func(o *Options) { o.HeartbeatTTL = -time.Second }, "HeartbeatTTL"},
 		{"ttl below interval", func(o *Options) { o.HeartbeatInterval = 10 * time.Second }, "HeartbeatTTL"},
+		{"negative shutdown grace", func(o *Options) { o.ShutdownGrace = -time.Second }, "ShutdownGrace"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

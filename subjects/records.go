@@ -40,6 +40,13 @@ type Member struct {
 	Heartbeat time.Time `json:"heartbeat"`
 	// Left is set by a clean shutdown: the member went away on purpose.
 	Left bool `json:"left,omitempty"`
+	// Stopping is set by a node's runner while it shuts down: it takes no new
+	// launches and lets the runs still running end within its shutdown grace,
+	// heartbeating meanwhile. Unlike Drain, which is an operator's lasting wish
+	// that every writer of the record keeps, it is the writing process's own
+	// transient state: no other writer sets it, and a runner never keeps another
+	// writer's value (a restarted or sibling process must not inherit it).
+	Stopping bool `json:"stopping,omitempty"`
 }
 
 // Member statuses.

@@ -224,6 +224,7 @@ func (a *agent) run(ctx context.Context) error {
 			Meta: cfg.Client.Meta, ClientOptions: runnerOptions(cfg.Client.Options), DataDir: cfg.DataDir,
 			MaxParallel: cfg.Client.MaxParallel, HeartbeatInterval: cfg.Client.HeartbeatInterval.Duration,
 			HeartbeatTTL: cfg.Client.HeartbeatTTL.Duration, Version: version, Logger: a.log,
+			ShutdownGrace: cfg.Client.ShutdownGrace.Duration,
 		})
 		if err != nil {
 			return err
