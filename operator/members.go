@@ -258,7 +258,7 @@ func (c *Client) PlacementNodes(ctx context.Context, now time.Time) ([]placement
 	out := make([]placement.Node, len(nodes))
 	for i, n := range nodes {
 		out[i] = placement.Node{Name: n.Name, ID: n.ID, Attrs: n.PlacementAttrs(),
-			Alive: n.Status == subjects.StatusReady, Drain: n.Drain}
+			Alive: n.Status == subjects.StatusReady, Drain: n.Drain, Stopping: n.Stopping}
 	}
 	return out, nil
 }

@@ -18,17 +18,18 @@ type Node struct {
 	Attrs map[string]string
 	// Alive: the node's heartbeat is within its TTL and it has not left.
 	Alive bool
-	// Drain keeps new runs off the node.
-	Drain bool
+	// Drain keeps new runs off the node: the operator's wish. Stopping does too while
+	// its runner shuts down, letting its running runs end.
+	Drain, Stopping bool
 	// Load is the queued and running allocations on the node.
 	Load int
 }
 
 // Eligible returns the nodes that may take a run of j now: alive, in j's datacenters,
-// with its driver and meeting its constraints, not draining; in the order of nodes.
-// When there is none, why says what kept the last one out: "no node is registered",
-// "no node is ready", "node N: <the constraint it fails>", or "every eligible node is
-// draining".
+// with its driver and meeting its constraints, not draining or stopping; in the order
+// of nodes. When there is none, why says what kept the last one out: "no node is
+// registered", "no node is ready", "node N: <the constraint it fails>", "every
+// eligible node is draining", or "node N is stopping".
 func Eligible(j *job.Job, nodes []Node) (eligible []*Node, why string) {
 	why, ready := "no node is registered", 0
 	for i := range nodes {
@@ -43,6 +44,10 @@ func Eligible(j *job.Job, nodes []Node) (eligible []*Node, why string) {
 		}
 		if n.Drain {
 			why = "every eligible node is draining"
+			continue
+		}
+		if n.Stopping {
+			why = "node " + n.Name + " is stopping"
 			continue
 		}
 		eligible = append(eligible, n)

@@ -36,6 +36,7 @@ func TestEligibleKeepsReadyMatchingUndrainedNodesAndSaysWhyWhenNone(t *testing.T
 		{"every node down", []Node{node("a", false, false, 0, "linux")}, nil, "no node is ready"},
 		{"a constraint keeps the node out", []Node{node("a", true, false, 0, "darwin")}, nil, `node a: constraint ${attr.kernel.name} = "linux" not met`},
 		{"draining", []Node{node("a", true, true, 0, "linux")}, nil, "every eligible node is draining"},
+		{"stopping", []Node{{Name: "a", Alive: true, Stopping: true, Attrs: node("a", true, false, 0, "linux").Attrs}}, nil, "node a is stopping"},
 		{"down, draining, wrong kernel and one fit", []Node{
 			node("down", false, false, 0, "linux"), node("drain", true, true, 0, "linux"),
 			node("mac", true, false, 0, "darwin"), node("fit", true, false, 0, "linux"),

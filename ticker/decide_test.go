@@ -186,6 +186,12 @@ var decideRows = []decideRow{
 		horizon:  2, want: []string{"2 wait no eligible node: every eligible node is draining"}, wantSettled: 1.999999999, wantWake: 4,
 	},
 	{
+		name:     "a node whose runner is stopping takes no launch",
+		versions: []ver{{at: 0, cron: "@every 2s"}},
+		nodes:    []placement.Node{stopping("old"), node("new", true, false, 5)},
+		horizon:  2, want: []string{"2 launch new"}, wantSettled: 1.999999999, wantWake: 4,
+	},
+	{
 		name:     "with every node down a launch is queued on none",
 		versions: []ver{{at: 0, cron: "@every 2s"}},
 		nodes:    []placement.Node{node("down", false, false, 0)},
@@ -201,6 +207,12 @@ var decideRows = []decideRow{
 func node(name string, alive, drain bool, load int) placement.Node {
 	return placement.Node{Name: name, ID: name + "-id", Alive: alive, Drain: drain, Load: load,
 		Attrs: map[string]string{"node.datacenter": "dc1", "driver.raw_exec": "1", "attr.kernel.name": "linux"}}
+}
+
+func stopping(name string) placement.Node {
+	n := node(name, true, false, 0)
+	n.Stopping = true
+	return n
 }
 
 // TestDecide proves each rule of decide's doc comment with a row.

@@ -312,7 +312,7 @@ func (d *dispatcher) nodeView(now time.Time) []placement.Node {
 		n := d.nodes[name]
 		view = append(view, placement.Node{
 			Name: name, ID: n.member.ID, Attrs: n.attrs, Alive: n.member.Alive(n.written, now),
-			Drain: n.member.Drain, Load: d.byNode[name],
+			Drain: n.member.Drain, Stopping: n.member.Stopping, Load: d.byNode[name],
 		})
 	}
 	return view
