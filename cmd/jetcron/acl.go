@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 
+	"github.com/jetcron/jetcron/internal/atomicfile"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -187,7 +188,7 @@ func bootstrapACL(dir string, runners []string, force bool) ([]string, error) {
 	var written []string
 	write := func(name string, data []byte, mode os.FileMode) error {
 		p := filepath.Join(dir, name)
-		if err := writeFileMode(p, data, mode); err != nil {
+		if err := atomicfile.Write(p, data, mode); err != nil {
 			return err
 		}
 		written = append(written, name)
@@ -237,18 +238,6 @@ func bootstrapACL(dir string, runners []string, force bool) ([]string, error) {
 		}
 	}
 	return written, nil
-}
-
-// writeFileMode writes a file with mode, replacing any earlier file.
-func writeFileMode(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil { // the umask may have taken bits
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // loadAccountKey reads the account's seed from a bootstrap directory.
@@ -383,7 +372,7 @@ func cmdACLCredsCreate(args []string, stdout, stderr io.Writer) int {
 	if path == "" {
 		path = filepath.Join(*dir, credsFile(*role, *node))
 	}
-	if err := writeFileMode(path, creds, 0o600); err != nil {
+	if err := atomicfile.Write(path, creds, 0o600); err != nil {
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stdout, "Wrote %s (%s). Use it as nats.creds in the agent's config, or with -creds / nats --creds.\n", path, userName(*role, *node))
@@ -424,7 +413,7 @@ func revokeUser(dir, who string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign the account: %w", err)
 	}
-	if err := writeFileMode(accPath, []byte(token+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(accPath, []byte(token+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return pub, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/embed/embedtest"
 	"github.com/jetcron/jetcron/operator"
+	"github.com/jetcron/jetcron/pki"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -55,7 +56,7 @@ func newSecureClusterWith(t *testing.T, n int, edit func(*configs.TLSBlock)) *se
 	if edit != nil {
 		edit(&tb)
 	}
-	client, cluster, err := serverTLS(tb, s.region)
+	client, cluster, err := pki.ServerTLS(tb, s.region)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,37 +83,23 @@ func (s *secure) auth(t *testing.T) *embed.Auth {
 // the servers' tls block.
 func (s *secure) makeTLS(t *testing.T) configs.TLSBlock {
 	t.Helper()
-	now := time.Now()
-	caCert, caKey, err := makeCA(1, now)
-	if err != nil {
+	if _, _, err := pki.CreateCA(s.tlsDir, 1, false); err != nil {
 		t.Fatal(err)
 	}
-	write := func(name string, data []byte) string {
-		p := filepath.Join(s.tlsDir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	write(caCertFile, caCert)
-	write(caKeyFile, caKey)
 	for _, c := range []struct {
 		name string
-		kind certKind
-	}{{"server", serverCert}, {"client", clientCert}} {
-		cert, key, err := makeCert(caCert, caKey, certRequest{kind: c.kind, region: s.region, days: 1}, now)
-		if err != nil {
+		kind pki.CertKind
+	}{{"server", pki.ServerCert}, {"client", pki.ClientCert}} {
+		if _, _, err := pki.CreateCert(s.tlsDir, c.name, pki.CertRequest{Kind: c.kind, Region: s.region, Days: 1}, false); err != nil {
 			t.Fatal(err)
 		}
-		write(c.name+".pem", cert)
-		write(c.name+"-key.pem", key)
 	}
 	return s.tlsBlock("server")
 }
 
 func (s *secure) tlsBlock(name string) configs.TLSBlock {
 	return configs.TLSBlock{
-		CAFile: filepath.Join(s.tlsDir, caCertFile), CertFile: filepath.Join(s.tlsDir, name+".pem"),
+		CAFile: filepath.Join(s.tlsDir, pki.CACertFile), CertFile: filepath.Join(s.tlsDir, name+".pem"),
 		KeyFile: filepath.Join(s.tlsDir, name+"-key.pem"), VerifyServerHostname: true,
 	}
 }
@@ -120,7 +107,7 @@ func (s *secure) tlsBlock(name string) configs.TLSBlock {
 // clientTLS is what a client presents: the CA, and the server name check.
 func (s *secure) clientTLS(t *testing.T) *tls.Config {
 	t.Helper()
-	tc, err := clientTLS(configs.TLSBlock{CAFile: filepath.Join(s.tlsDir, caCertFile), VerifyServerHostname: true}, s.region)
+	tc, err := pki.ClientTLS(configs.TLSBlock{CAFile: filepath.Join(s.tlsDir, pki.CACertFile), VerifyServerHostname: true}, s.region)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +515,7 @@ func TestRevokedCredsAreRefused(t *testing.T) {
 	if code := run([]string{"acl", "creds", "revoke", "-dir", s.dir, lost}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), id.public) {
 		t.Fatalf("revoke: %d %s %s", code, out.String(), errOut.String())
 	}
-	client, cluster, err := serverTLS(s.makeTLS(t), s.region)
+	client, cluster, err := pki.ServerTLS(s.makeTLS(t), s.region)
 	if err != nil {
 		t.Fatal(err)
 	}

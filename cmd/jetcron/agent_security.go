@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
+	"github.com/jetcron/jetcron/pki"
 	"github.com/jetcron/jetcron/runner"
 )
 
@@ -72,7 +73,7 @@ func serverSecurity(cfg *configs.Config, opts *embed.Options) error {
 		opts.Auth = &auth
 	}
 	if cfg.TLS.Enabled() {
-		client, cluster, err := serverTLS(cfg.TLS, cfg.Region)
+		client, cluster, err := pki.ServerTLS(cfg.TLS, cfg.Region)
 		if err != nil {
 			return err
 		}
@@ -118,7 +119,7 @@ func connectionTLS(cfg *configs.Config) ([]nats.Option, error) {
 		}
 		return opts, nil
 	}
-	tc, err := clientTLS(cfg.TLS, cfg.Region)
+	tc, err := pki.ClientTLS(cfg.TLS, cfg.Region)
 	if err != nil || tc == nil {
 		return nil, err
 	}

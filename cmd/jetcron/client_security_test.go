@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetcron/jetcron/configs"
+	"github.com/jetcron/jetcron/pki"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -46,7 +47,7 @@ func (s *secure) loginWithCert(t *testing.T, creds string) *roleConn {
 }
 
 // ca is the cluster's CA file.
-func (s *secure) ca() string { return filepath.Join(s.tlsDir, caCertFile) }
+func (s *secure) ca() string { return filepath.Join(s.tlsDir, pki.CACertFile) }
 
 // creds is a credentials file of the bootstrap.
 func (s *secure) creds(name string) string { return filepath.Join(s.dir, name) }
@@ -169,11 +170,10 @@ func TestUntrustedServerCertificateIsOneTLSLineSuggestingTLSCA(t *testing.T) {
 		oneErrorLine(t, stderr, code, "Error: TLS: server certificate not trusted (x509: ", "pass the cluster's CA with -tls-ca")
 	}
 	// Another CA than the cluster's: the flag and its file are named.
-	other, _, err := makeCA(1, time.Now())
+	otherCA, _, err := pki.CreateCA(t.TempDir(), 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCA := writeFile(t, "other-ca.pem", string(other))
 	_, stderr, code := runCmd(cmdNodeStatus, "-address", s.c.URLs(), "-creds", s.creds("reader.creds"), "-tls-ca", otherCA)
 	oneErrorLine(t, stderr, code, "Error: TLS: server certificate not trusted by -tls-ca "+otherCA+" (x509: ")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/pki"
 )
 
 func parseCert(t *testing.T, data []byte) *x509.Certificate {
@@ -107,7 +108,7 @@ func TestRoutesRefuseAPeerWithoutAServerCertificate(t *testing.T) {
 			type tlsPair struct{ client, cluster *tls.Config }
 			var pairs []tlsPair
 			for _, name := range []string{"server", c.peerCert} {
-				client, cluster, err := serverTLS(s.tlsBlock(name), s.region)
+				client, cluster, err := pki.ServerTLS(s.tlsBlock(name), s.region)
 				if err != nil {
 					t.Fatal(err)
 				}
