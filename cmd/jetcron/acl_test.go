@@ -7,15 +7,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/embed/embedtest"
@@ -48,7 +47,7 @@ func newSecureClusterWith(t *testing.T, n int, edit func(*configs.TLSBlock)) *se
 		t.Skip("integration test: starts NATS servers")
 	}
 	s := &secure{dir: t.TempDir(), tlsDir: t.TempDir(), region: "test"}
-	if _, err := bootstrapACL(s.dir, []string{"web-1", "web-2"}, false); err != nil {
+	if _, err := acl.Bootstrap(s.dir, []string{"web-1", "web-2"}, false); err != nil {
 		t.Fatal(err)
 	}
 	auth := s.auth(t)
@@ -76,7 +75,7 @@ func (s *secure) auth(t *testing.T) *embed.Auth {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	return &embed.Auth{Operator: read(operatorJWTFile), SystemAccount: read(systemAccountJWTFile), Accounts: []string{read(accountJWTFile)}}
+	return &embed.Auth{Operator: read(acl.OperatorJWTFile), SystemAccount: read(acl.SystemAccountJWTFile), Accounts: []string{read(acl.AccountJWTFile)}}
 }
 
 // makeTLS writes a CA, a server certificate and a client certificate, and returns
@@ -132,7 +131,7 @@ func (s *secure) login(t *testing.T, creds string) *roleConn {
 func (s *secure) loginTLS(t *testing.T, creds string, tc *tls.Config) *roleConn {
 	t.Helper()
 	path := filepath.Join(s.dir, creds)
-	id, err := readIdentity(path)
+	id, err := acl.ReadIdentity(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +145,8 @@ func (s *secure) loginTLS(t *testing.T, creds string, tc *tls.Config) *roleConn 
 			}
 		}),
 	}
-	if id.inbox != inboxDefault {
-		opts = append(opts, nats.CustomInboxPrefix(id.inbox))
+	if id.Inbox != subjects.DefaultInboxPrefix {
+		opts = append(opts, nats.CustomInboxPrefix(id.Inbox))
 	}
 	u.nc, err = nats.Connect(s.c.URLs(), opts...)
 	if err != nil {
@@ -225,7 +224,7 @@ func kv(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.K
 // put writes key in bucket as KV's Put does: a JetStream publish to its subject.
 func put(bucket, key string, js jetstream.JetStream) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := js.Publish(ctx, kvSubject(bucket, key), []byte("x"))
+		_, err := js.Publish(ctx, subjects.KVSubject(bucket, key), []byte("x"))
 		return err
 	}
 }
@@ -376,120 +375,19 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 	})
 }
 
-func TestPermissionsFollowTheLayout(t *testing.T) {
-	// Every stream jetcron makes can be made by the servers, and read by the reader.
-	p := permissions(roleServer, "")
-	for _, st := range streamNames() {
-		if !slices.Contains(p.Pub.Allow, "$JS.API.STREAM.CREATE."+st) {
-			t.Errorf("server may not create stream %s", st)
-		}
-	}
-	// Nobody but admin writes jobs or nodes (a runner only its own node's record).
-	for _, role := range []string{roleServer, roleReader, roleRunner} {
-		for _, s := range permissions(role, "web-1").Pub.Allow {
-			if strings.HasPrefix(s, "$KV.jobs.") || s == ">" || s == "$KV.>" || s == "$KV.nodes.>" {
-				t.Errorf("%s may publish %s", role, s)
-			}
-		}
-	}
-	r := permissions(roleRunner, "web.1")
-	for _, want := range []string{
-		"$KV.nodes.web=2E1",
-		"$JS.API.CONSUMER.CREATE.runs.runner-web=2E1.runs.launch.web=2E1.>",
-		"$JS.API.CONSUMER.MSG.NEXT.runs.runner-web=2E1",
-	} {
-		if !slices.Contains(r.Pub.Allow, want) {
-			t.Errorf("runner web.1 may not publish %s: %q", want, r.Pub.Allow)
-		}
-	}
-	if !slices.Equal(r.Sub.Allow, []string{"_INBOX_runner_web=2E1.>"}) {
-		t.Errorf("runner subscribes to %q, want only its own inbox", r.Sub.Allow)
-	}
-	if a := permissions(roleAdmin, ""); !slices.Equal(a.Pub.Allow, []string{">"}) {
-		t.Errorf("admin publishes %q", a.Pub.Allow)
-	}
-}
-
-func TestBootstrapWritesCredsPerRole(t *testing.T) {
-	dir := t.TempDir()
-	written, err := bootstrapACL(dir, []string{"web-1", anyNode}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"admin.creds", "server.creds", "reader.creds", "runner-web-1.creds", "runner.creds",
-		"operator.jwt", "account.jwt", "system-account.jwt", "keys/account.nk", "server-acl.yaml", "client-acl-web-1.yaml"} {
-		if !slices.Contains(written, want) {
-			t.Errorf("bootstrap did not write %s: %q", want, written)
-		}
-	}
-	for _, secret := range []string{"admin.creds", "keys/account.nk", "keys/operator.nk"} {
-		fi, err := os.Stat(filepath.Join(dir, secret))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, mode %v; want 0600", secret, err, fi.Mode().Perm())
-		}
-	}
-	id, err := readIdentity(filepath.Join(dir, "runner-web-1.creds"))
-	if err != nil || id.role != roleRunner || id.node != "web-1" || id.inbox != "_INBOX_runner_web-1" {
-		t.Errorf("runner-web-1.creds: %+v, %v", id, err)
-	}
-	// A second bootstrap would lock everyone out: refused without -force.
-	if _, err := bootstrapACL(dir, nil, false); err == nil || !strings.Contains(err.Error(), "already holds credentials") {
-		t.Errorf("second bootstrap: %v", err)
-	}
-	// More credentials from the same account key.
-	kp, err := loadAccountKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := mintCreds(kp, roleRunner, "db-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := jwt.ParseDecoratedJWT(creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uc, err := jwt.DecodeUserClaims(token)
-	accPub, _ := kp.PublicKey()
-	if err != nil || uc.Issuer != accPub || uc.Name != "jetcron-runner:db-1" {
-		t.Errorf("minted %+v, %v", uc, err)
-	}
-	if _, err := mintCreds(kp, roleRunner, ""); err == nil {
-		t.Error("a runner without a node was minted")
-	}
-	if _, err := mintCreds(kp, "root", ""); err == nil {
-		t.Error("an unknown role was minted")
-	}
-	// The server snippet completes a single server's config.
-	base := filepath.Join(t.TempDir(), "server.yaml")
-	if err := os.WriteFile(base, []byte("data_dir: /d\nname: s1\nserver: {enabled: true}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := configs.Load([]string{base}, configs.Overrides{}); err == nil || !strings.Contains(err.Error(), "jetcron acl bootstrap") {
-		t.Errorf("a server without credentials: %v, want the bootstrap hint", err)
-	}
-	cfg, err := configs.Load([]string{base, filepath.Join(dir, serverSnippetFile)}, configs.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cfg.ACL.Enabled || cfg.ACL.AccountFile != filepath.Join(dir, accountJWTFile) || cfg.NATS.Creds != filepath.Join(dir, "server.creds") {
-		t.Errorf("config with the snippet: %+v %+v", cfg.ACL, cfg.NATS)
-	}
-}
-
 func TestCheckIdentity(t *testing.T) {
 	cfg := &configs.Config{Name: "web-1", Client: configs.Client{Enabled: true}}
 	for _, c := range []struct {
-		id  identity
+		id  acl.Identity
 		err string
 	}{
-		{identity{role: roleRunner, node: "web-1"}, ""},
-		{identity{role: roleRunner, node: anyNode}, ""},
-		{identity{role: roleRunner, node: "web-2"}, `node "web-2"'s credentials`},
-		{identity{role: roleReader}, "reader credentials"},
-		{identity{role: roleServer}, "server credentials may not run launches"},
-		{identity{role: roleServer, node: "web-1"}, ""},
-		{identity{}, ""}, // credentials jetcron did not make: the servers decide
+		{acl.Identity{Role: acl.RoleRunner, Node: "web-1"}, ""},
+		{acl.Identity{Role: acl.RoleRunner, Node: acl.AnyNode}, ""},
+		{acl.Identity{Role: acl.RoleRunner, Node: "web-2"}, `node "web-2"'s credentials`},
+		{acl.Identity{Role: acl.RoleReader}, "reader credentials"},
+		{acl.Identity{Role: acl.RoleServer}, "server credentials may not run launches"},
+		{acl.Identity{Role: acl.RoleServer, Node: "web-1"}, ""},
+		{acl.Identity{}, ""}, // credentials jetcron did not make: the servers decide
 	} {
 		err := checkIdentity(cfg, &c.id)
 		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
@@ -503,16 +401,16 @@ func TestRevokedCredsAreRefused(t *testing.T) {
 		t.Skip("integration test: starts a NATS server")
 	}
 	s := &secure{dir: t.TempDir(), tlsDir: t.TempDir(), region: "test"}
-	if _, err := bootstrapACL(s.dir, []string{"web-1", "web-2"}, false); err != nil {
+	if _, err := acl.Bootstrap(s.dir, []string{"web-1", "web-2"}, false); err != nil {
 		t.Fatal(err)
 	}
-	lost := filepath.Join(s.dir, credsFile(roleRunner, "web-2"))
-	id, err := readIdentity(lost)
+	lost := filepath.Join(s.dir, acl.CredsFile(acl.RoleRunner, "web-2"))
+	id, err := acl.ReadIdentity(lost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := run([]string{"acl", "creds", "revoke", "-dir", s.dir, lost}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), id.public) {
+	if code := run([]string{"acl", "creds", "revoke", "-dir", s.dir, lost}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), id.Public) {
 		t.Fatalf("revoke: %d %s %s", code, out.String(), errOut.String())
 	}
 	client, cluster, err := pki.ServerTLS(s.makeTLS(t), s.region)
@@ -526,7 +424,7 @@ func TestRevokedCredsAreRefused(t *testing.T) {
 	if _, err := nats.Connect(s.c.URLs(), nats.UserCredentials(lost), nats.Secure(s.clientTLS(t))); !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("revoked credentials: %v, want an authorization violation", err)
 	}
-	s.login(t, credsFile(roleRunner, "web-1")) // the others still work
+	s.login(t, acl.CredsFile(acl.RoleRunner, "web-1")) // the others still work
 }
 
 func TestACLCommands(t *testing.T) {
@@ -549,7 +447,7 @@ func TestACLCommands(t *testing.T) {
 	if code := run([]string{"acl", "creds", "create", "-dir", dir, "-role", "runner", "-node", "web-2"}, &out, &errOut); code != exitOK {
 		t.Fatalf("acl creds create: %d %s", code, errOut.String())
 	}
-	if id, err := readIdentity(filepath.Join(dir, "runner-web-2.creds")); err != nil || id.node != "web-2" {
+	if id, err := acl.ReadIdentity(filepath.Join(dir, "runner-web-2.creds")); err != nil || id.Node != "web-2" {
 		t.Errorf("runner-web-2.creds: %+v %v", id, err)
 	}
 	errOut.Reset()

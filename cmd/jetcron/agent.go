@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/api"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
@@ -343,7 +344,7 @@ func (a *agent) connect(srv *embed.Server) (*nats.Conn, error) {
 		url = srv.ClientURL()
 	}
 	if cfg.NATS.Creds != "" {
-		id, err := readIdentity(cfg.NATS.Creds)
+		id, err := acl.ReadIdentity(cfg.NATS.Creds)
 		if err != nil {
 			return nil, fmt.Errorf("nats.creds: %w", err)
 		}
@@ -351,10 +352,10 @@ func (a *agent) connect(srv *embed.Server) (*nats.Conn, error) {
 			return nil, err
 		}
 		opts = append(opts, nats.UserCredentials(cfg.NATS.Creds))
-		if id.inbox != inboxDefault {
-			opts = append(opts, nats.CustomInboxPrefix(id.inbox))
+		if id.Inbox != subjects.DefaultInboxPrefix {
+			opts = append(opts, nats.CustomInboxPrefix(id.Inbox))
 		}
-		log.Info().Str("user", userName(id.role, id.node)).Str("creds", cfg.NATS.Creds).Msg("logging in to NATS")
+		log.Info().Str("user", acl.UserName(id.Role, id.Node)).Str("creds", cfg.NATS.Creds).Msg("logging in to NATS")
 	}
 	if srv == nil {
 		tlsOpts, err := connectionTLS(cfg)

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed/embedtest"
 	"github.com/jetcron/jetcron/subjects"
@@ -78,7 +79,7 @@ func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 		t.Skip("integration test: starts agents")
 	}
 	s := &secure{dir: t.TempDir(), tlsDir: t.TempDir(), region: "global"}
-	if _, err := bootstrapACL(s.dir, []string{"web-1"}, false); err != nil {
+	if _, err := acl.Bootstrap(s.dir, []string{"web-1"}, false); err != nil {
 		t.Fatal(err)
 	}
 	s.makeTLS(t)
@@ -103,7 +104,7 @@ ports: {nats: %d, cluster: %d, http: 0}
 server: {enabled: true, bootstrap_expect: 3, retry_join: %s}
 tls: {ca_file: %s, cert_file: %s, key_file: %s}
 `, filepath.Join(dir, "data"), i+1, ports[2*i], ports[2*i+1], quoted, tb.CAFile, tb.CertFile, tb.KeyFile))
-		cfg, err := configs.Load([]string{base, filepath.Join(s.dir, serverSnippetFile)}, configs.Overrides{})
+		cfg, err := configs.Load([]string{base, filepath.Join(s.dir, acl.ServerSnippetFile)}, configs.Overrides{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +123,7 @@ client:
   options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
 tls: {ca_file: %s}
 `, filepath.Join(dir, "data"), quoted, tb.CAFile))
-	cfg, err := configs.Load([]string{base, filepath.Join(s.dir, clientSnippetFile("web-1"))}, configs.Overrides{})
+	cfg, err := configs.Load([]string{base, filepath.Join(s.dir, acl.ClientSnippetFile("web-1"))}, configs.Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
 	"github.com/jetcron/jetcron/pki"
@@ -85,20 +86,20 @@ func serverSecurity(cfg *configs.Config, opts *embed.Options) error {
 // checkIdentity refuses credentials that cannot do this agent's work, with a message
 // that says which ones can: a runner's of another node, a reader's, a server's on a
 // runner host.
-func checkIdentity(cfg *configs.Config, id *identity) error {
-	switch id.role {
-	case roleReader:
+func checkIdentity(cfg *configs.Config, id *acl.Identity) error {
+	switch id.Role {
+	case acl.RoleReader:
 		return fmt.Errorf("nats.creds %s: reader credentials cannot run an agent", cfg.NATS.Creds)
-	case roleRunner:
+	case acl.RoleRunner:
 		if cfg.Server.Enabled {
 			return fmt.Errorf("nats.creds %s: runner credentials cannot run a server: use server.creds", cfg.NATS.Creds)
 		}
-		if id.node != anyNode && id.node != cfg.Name {
+		if id.Node != acl.AnyNode && id.Node != cfg.Name {
 			return fmt.Errorf("nats.creds %s: these are node %q's credentials, but this agent is %q (name): "+
-				"make its own with `jetcron acl creds create -role runner -node %s`", cfg.NATS.Creds, id.node, cfg.Name, cfg.Name)
+				"make its own with `jetcron acl creds create -role runner -node %s`", cfg.NATS.Creds, id.Node, cfg.Name, cfg.Name)
 		}
-	case roleServer:
-		if cfg.Client.Enabled && id.node != cfg.Name {
+	case acl.RoleServer:
+		if cfg.Client.Enabled && id.Node != cfg.Name {
 			return fmt.Errorf("nats.creds %s: server credentials may not run launches; an agent that is server and client "+
 				"needs `jetcron acl creds create -role server -node %s`", cfg.NATS.Creds, cfg.Name)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/pki"
 	"github.com/jetcron/jetcron/subjects"
@@ -281,15 +282,15 @@ func TestPermissionViolationNamesTheOperationAndTheSubject(t *testing.T) {
 	for _, tc := range []struct {
 		text, role, want string
 	}{
-		{`Permissions Violation for Publish to "$KV.jobs.x"`, roleReader,
+		{`Permissions Violation for Publish to "$KV.jobs.x"`, acl.RoleReader,
 			`permission denied: these credentials may not publish to "$KV.jobs.x" (these are reader credentials: is this the admin creds file?)`},
 		{`Permissions Violation for Subscription to "_INBOX.>"`, "",
 			`permission denied: these credentials may not subscribe to "_INBOX.>" (is this the admin creds file?)`},
-		{`Permissions Violation for Subscription to "q.>" using queue "workers"`, roleAdmin,
+		{`Permissions Violation for Subscription to "q.>" using queue "workers"`, acl.RoleAdmin,
 			`permission denied: these credentials may not subscribe to "q.>"`},
-		{`Permissions Violation for Publish with Reply of "_INBOX.x"`, roleAdmin,
+		{`Permissions Violation for Publish with Reply of "_INBOX.x"`, acl.RoleAdmin,
 			`permission denied: these credentials may not publish with the reply subject "_INBOX.x"`},
-		{`Permissions Violation for something new`, roleAdmin, `permission denied: Permissions Violation for something new`},
+		{`Permissions Violation for something new`, acl.RoleAdmin, `permission denied: Permissions Violation for something new`},
 	} {
 		err := newPermissionError(violation(tc.text), tc.role)
 		if err.Error() != tc.want {
@@ -305,7 +306,7 @@ func TestPermissionViolationNamesTheOperationAndTheSubject(t *testing.T) {
 // every later error of the command is explained by it.
 func TestPermissionWatchCancelsTheCommandAndExplainsItsError(t *testing.T) {
 	var w permissionWatch
-	w.role = roleReader
+	w.role = acl.RoleReader
 	w.report(errors.New("nats: slow consumer, messages dropped")) // not a refusal
 	if w.refusal(nil) != nil {
 		t.Fatal("a slow consumer was taken for a refusal")
