@@ -20,6 +20,7 @@ import (
 	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/securetest"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -78,11 +79,7 @@ func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts agents")
 	}
-	s := &secure{dir: t.TempDir(), tlsDir: t.TempDir(), region: "global"}
-	if _, err := acl.Bootstrap(s.dir, []string{"web-1"}, false); err != nil {
-		t.Fatal(err)
-	}
-	s.makeTLS(t)
+	s := securetest.New(t, "global", "web-1")
 	ports, err := embedtest.FreePorts(6)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +90,7 @@ func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 		join = append(join, fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]))
 	}
 	quoted, _ := json.Marshal(join)
-	tb := s.tlsBlock("server")
+	tb := s.TLSBlock("server")
 	var logs []*syncBuffer
 	for i := range 3 {
 		dir := t.TempDir()
@@ -104,7 +101,7 @@ ports: {nats: %d, cluster: %d, http: 0}
 server: {enabled: true, bootstrap_expect: 3, retry_join: %s}
 tls: {ca_file: %s, cert_file: %s, key_file: %s}
 `, filepath.Join(dir, "data"), i+1, ports[2*i], ports[2*i+1], quoted, tb.CAFile, tb.CertFile, tb.KeyFile))
-		cfg, err := configs.Load([]string{base, filepath.Join(s.dir, acl.ServerSnippetFile)}, configs.Overrides{})
+		cfg, err := configs.Load([]string{base, filepath.Join(s.ACLDir, acl.ServerSnippetFile)}, configs.Overrides{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +120,7 @@ client:
   options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
 tls: {ca_file: %s}
 `, filepath.Join(dir, "data"), quoted, tb.CAFile))
-	cfg, err := configs.Load([]string{base, filepath.Join(s.dir, acl.ClientSnippetFile("web-1"))}, configs.Overrides{})
+	cfg, err := configs.Load([]string{base, filepath.Join(s.ACLDir, acl.ClientSnippetFile("web-1"))}, configs.Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +132,8 @@ tls: {ca_file: %s}
 	// The admin defines a job, as with `nats --creds admin.creds kv put jobs`.
 	var nc *nats.Conn
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		nc, err = nats.Connect(strings.Join(cfg.ClientServerURLs(), ","), nats.UserCredentials(filepath.Join(s.dir, "admin.creds")),
-			nats.Secure(s.clientTLS(t)), nats.MaxReconnects(-1))
+		nc, err = nats.Connect(strings.Join(cfg.ClientServerURLs(), ","), nats.UserCredentials(s.Creds("admin.creds")),
+			nats.Secure(s.ClientTLS(t)), nats.MaxReconnects(-1))
 		if err == nil {
 			break
 		}
