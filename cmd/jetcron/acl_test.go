@@ -7,29 +7,7 @@ import (
 	"testing"
 
 	"github.com/jetcron/jetcron/acl"
-	"github.com/jetcron/jetcron/configs"
 )
-
-func TestCheckIdentity(t *testing.T) {
-	cfg := &configs.Config{Name: "web-1", Client: configs.Client{Enabled: true}}
-	for _, c := range []struct {
-		id  acl.Identity
-		err string
-	}{
-		{acl.Identity{Role: acl.RoleRunner, Node: "web-1"}, ""},
-		{acl.Identity{Role: acl.RoleRunner, Node: acl.AnyNode}, ""},
-		{acl.Identity{Role: acl.RoleRunner, Node: "web-2"}, `node "web-2"'s credentials`},
-		{acl.Identity{Role: acl.RoleReader}, "reader credentials"},
-		{acl.Identity{Role: acl.RoleServer}, "server credentials may not run launches"},
-		{acl.Identity{Role: acl.RoleServer, Node: "web-1"}, ""},
-		{acl.Identity{}, ""}, // credentials jetcron did not make: the servers decide
-	} {
-		err := checkIdentity(cfg, &c.id)
-		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("%+v: %v, want %q", c.id, err, c.err)
-		}
-	}
-}
 
 func TestACLCommands(t *testing.T) {
 	dir := t.TempDir()

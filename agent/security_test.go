@@ -1,21 +1,18 @@
-package main
+package agent
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
@@ -23,43 +20,6 @@ import (
 	"github.com/jetcron/jetcron/internal/securetest"
 	"github.com/jetcron/jetcron/subjects"
 )
-
-// syncBuffer is a log sink that tests read while agents write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startAgentLogged runs an agent like startAgent, its warnings and errors also into
-// the returned buffer.
-func startAgentLogged(t *testing.T, cfg *configs.Config) *syncBuffer {
-	t.Helper()
-	buf := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), buf)).Level(zerolog.WarnLevel)
-	a := &agent{cfg: cfg, flags: &agentFlags{}, log: log, alog: log}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent %s: %v", cfg.Name, err)
-		}
-	})
-	return buf
-}
 
 // writeConfig writes a config file and returns its path.
 func writeConfig(t *testing.T, dir, name, content string) string {
@@ -105,7 +65,7 @@ tls: {ca_file: %s, cert_file: %s, key_file: %s}
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs = append(logs, startAgentLogged(t, cfg))
+		logs = append(logs, startAgent(t, cfg))
 	}
 	dir := t.TempDir()
 	quoted, _ = json.Marshal(servers)
@@ -127,7 +87,7 @@ tls: {ca_file: %s}
 	if cfg.Name != "web-1" {
 		t.Fatalf("the client snippet names node %q, want web-1", cfg.Name)
 	}
-	logs = append(logs, startAgentLogged(t, cfg))
+	logs = append(logs, startAgent(t, cfg))
 
 	// The admin defines a job, as with `nats --creds admin.creds kv put jobs`.
 	var nc *nats.Conn
@@ -241,30 +201,51 @@ func TestWarnInsecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	var w bytes.Buffer
-	warnInsecure(dev, true, &w)
+	WarnInsecure(dev, true, &w)
 	if !strings.Contains(w.String(), "WARNING: dev mode: no authentication and no TLS") {
 		t.Errorf("dev mode warns %q", w.String())
 	}
 	off := *dev
 	off.ACL.Enabled = false
 	w.Reset()
-	warnInsecure(&off, false, &w)
+	WarnInsecure(&off, false, &w)
 	if !strings.Contains(w.String(), "acl.enabled is false") {
 		t.Errorf("acl off warns %q", w.String())
 	}
 	noTLS := *dev
 	noTLS.ACL.Enabled = true
 	w.Reset()
-	warnInsecure(&noTLS, false, &w)
+	WarnInsecure(&noTLS, false, &w)
 	if !strings.Contains(w.String(), "no tls block") {
 		t.Errorf("no TLS warns %q", w.String())
 	}
 	client := *dev
 	client.Server.Enabled = false
 	w.Reset()
-	warnInsecure(&client, true, &w)
+	WarnInsecure(&client, true, &w)
 	if w.Len() != 0 {
 		t.Errorf("a client warns %q", w.String())
+	}
+}
+
+func TestCheckIdentity(t *testing.T) {
+	cfg := &configs.Config{Name: "web-1", Client: configs.Client{Enabled: true}}
+	for _, c := range []struct {
+		id  acl.Identity
+		err string
+	}{
+		{acl.Identity{Role: acl.RoleRunner, Node: "web-1"}, ""},
+		{acl.Identity{Role: acl.RoleRunner, Node: acl.AnyNode}, ""},
+		{acl.Identity{Role: acl.RoleRunner, Node: "web-2"}, `node "web-2"'s credentials`},
+		{acl.Identity{Role: acl.RoleReader}, "reader credentials"},
+		{acl.Identity{Role: acl.RoleServer}, "server credentials may not run launches"},
+		{acl.Identity{Role: acl.RoleServer, Node: "web-1"}, ""},
+		{acl.Identity{}, ""}, // credentials jetcron did not make: the servers decide
+	} {
+		err := checkIdentity(cfg, &c.id)
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%+v: %v, want %q", c.id, err, c.err)
+		}
 	}
 }
 

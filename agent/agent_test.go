@@ -1,12 +1,14 @@
-package main
+package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +21,29 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// startAgent runs an agent with cfg in the background; the test's end stops it. An
-// HTTP port left at its default is replaced by a free one, so that agents of tests
-// running at once never collide.
-func startAgent(t *testing.T, cfg *configs.Config) {
+// syncBuffer is a log sink that tests read while agents write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startAgent runs an agent with cfg in the background, its warnings and errors to
+// the test's log and the returned buffer; the test's end stops it. An HTTP port left
+// at its default is replaced by a free one, so that agents of tests running at once
+// never collide.
+func startAgent(t *testing.T, cfg *configs.Config) *syncBuffer {
 	t.Helper()
 	if cfg.Ports.HTTP == configs.DefaultHTTPPort {
 		ports, err := embedtest.FreePorts(1)
@@ -31,17 +52,18 @@ func startAgent(t *testing.T, cfg *configs.Config) {
 		}
 		cfg.Ports.HTTP = ports[0]
 	}
+	buf := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	a := &agent{cfg: cfg, flags: &agentFlags{}, log: log, alog: log}
+	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), buf)).Level(zerolog.WarnLevel)
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
+	go func() { done <- Run(ctx, cfg, Options{Logger: log, Version: "test"}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
+			t.Errorf("agent %s: %v", cfg.Name, err)
 		}
 	})
+	return buf
 }
 
 func TestAgentRunsJobsOnAnExistingNATS(t *testing.T) {

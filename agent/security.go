@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"fmt"
@@ -18,9 +18,12 @@ import (
 	"github.com/jetcron/jetcron/runner"
 )
 
-// warnInsecure tells the person starting the agent, on stderr, what an open
-// configuration exposes.
-func warnInsecure(cfg *configs.Config, dev bool, w io.Writer) {
+// WarnInsecure tells the person starting an agent with cfg, on w, what an open
+// configuration exposes: with dev mode or without acl.enabled anyone who can connect
+// runs programs on the runner hosts; without TLS the jobs and their output cross the
+// network in plaintext. Only an embedded server warns: on an existing NATS, its
+// operator decides.
+func WarnInsecure(cfg *configs.Config, dev bool, w io.Writer) {
 	embedded := cfg.Server.Enabled && cfg.NATS.URL == ""
 	if !embedded {
 		return
