@@ -27,7 +27,16 @@ func put(bucket, key string, js jetstream.JetStream) func(ctx context.Context) e
 	}
 }
 
-func launchFilter(node string) string { return subjects.LaunchFilter(node) }
+// createDurable makes node's durable runner consumer on the runs stream as a runner
+// does, filtered on the launches of filterNode.
+func createDurable(js jetstream.JetStream, node, filterNode string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
+			Durable: subjects.DurableName(node), FilterSubject: subjects.LaunchFilter(filterNode), AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		return err
+	}
+}
 
 func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 	s := securetest.New(t, "test", "web-1", "web-2").Start(t, 3, nil)
@@ -99,12 +108,7 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 		})
 		reader.Refused(t, "$KV.jobs.hello", put(subjects.JobsBucket, "hello", reader.JS))
 		reader.Refused(t, "$KV.nodes.web-1", put(subjects.NodesBucket, "web-1", reader.JS))
-		reader.Refused(t, "$JS.API.CONSUMER.CREATE.runs", func(ctx context.Context) error {
-			_, err := reader.JS.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
-				Durable: subjects.DurableName("web-1"), FilterSubject: launchFilter("web-1"), AckPolicy: jetstream.AckExplicitPolicy,
-			})
-			return err
-		})
+		reader.Refused(t, "$JS.API.CONSUMER.CREATE.runs", createDurable(reader.JS, "web-1", "web-1"))
 		reader.Refused(t, "$JS.API.STREAM.DELETE.KV_jobs", func(ctx context.Context) error {
 			return reader.JS.DeleteStream(ctx, subjects.KVStream(subjects.JobsBucket))
 		})
@@ -113,24 +117,9 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 		web1.Refused(t, "$KV.jobs.evil", put(subjects.JobsBucket, "evil", web1.JS))
 		web1.Refused(t, "$KV.nodes.web-2", put(subjects.NodesBucket, "web-2", web1.JS))
 		web1.Allowed(t, "write its own node record", put(subjects.NodesBucket, "web-1", web1.JS))
-		web1.Allowed(t, "make its own consumer", func(ctx context.Context) error {
-			_, err := web1.JS.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
-				Durable: subjects.DurableName("web-1"), FilterSubject: launchFilter("web-1"), AckPolicy: jetstream.AckExplicitPolicy,
-			})
-			return err
-		})
-		web1.Refused(t, "runner-web-2", func(ctx context.Context) error {
-			_, err := web1.JS.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
-				Durable: subjects.DurableName("web-2"), FilterSubject: launchFilter("web-2"), AckPolicy: jetstream.AckExplicitPolicy,
-			})
-			return err
-		})
-		web1.Refused(t, launchFilter("web-2"), func(ctx context.Context) error {
-			_, err := web1.JS.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
-				Durable: subjects.DurableName("web-1"), FilterSubject: launchFilter("web-2"), AckPolicy: jetstream.AckExplicitPolicy,
-			})
-			return err
-		})
+		web1.Allowed(t, "make its own consumer", createDurable(web1.JS, "web-1", "web-1"))
+		web1.Refused(t, "runner-web-2", createDurable(web1.JS, "web-2", "web-2"))
+		web1.Refused(t, subjects.LaunchFilter("web-2"), createDurable(web1.JS, "web-1", "web-2"))
 		web1.Refused(t, "$JS.API.CONSUMER.MSG.NEXT.runs.runner-web-2", func(ctx context.Context) error {
 			_, err := web1.NC.RequestWithContext(ctx, "$JS.API.CONSUMER.MSG.NEXT.runs.runner-web-2", []byte(`{"batch":1}`))
 			return err
@@ -164,9 +153,9 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 			_, err := server.JS.OrderedConsumer(ctx, subjects.RunsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.EventFilter}})
 			return err
 		})
-		server.Refused(t, launchFilter("web-2"), func(ctx context.Context) error {
+		server.Refused(t, subjects.LaunchFilter("web-2"), func(ctx context.Context) error {
 			_, err := server.JS.CreateOrUpdateConsumer(ctx, subjects.RunsStream, jetstream.ConsumerConfig{
-				Durable: "thief", FilterSubject: launchFilter("web-2"), AckPolicy: jetstream.AckExplicitPolicy,
+				Durable: "thief", FilterSubject: subjects.LaunchFilter("web-2"), AckPolicy: jetstream.AckExplicitPolicy,
 			})
 			return err
 		})

@@ -200,31 +200,24 @@ func TestWarnInsecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w bytes.Buffer
-	WarnInsecure(dev, true, &w)
-	if !strings.Contains(w.String(), "WARNING: dev mode: no authentication and no TLS") {
-		t.Errorf("dev mode warns %q", w.String())
-	}
-	off := *dev
-	off.ACL.Enabled = false
-	w.Reset()
-	WarnInsecure(&off, false, &w)
-	if !strings.Contains(w.String(), "acl.enabled is false") {
-		t.Errorf("acl off warns %q", w.String())
-	}
-	noTLS := *dev
-	noTLS.ACL.Enabled = true
-	w.Reset()
-	WarnInsecure(&noTLS, false, &w)
-	if !strings.Contains(w.String(), "no tls block") {
-		t.Errorf("no TLS warns %q", w.String())
-	}
-	client := *dev
-	client.Server.Enabled = false
-	w.Reset()
-	WarnInsecure(&client, true, &w)
-	if w.Len() != 0 {
-		t.Errorf("a client warns %q", w.String())
+	for _, c := range []struct {
+		name string
+		edit func(*configs.Config)
+		dev  bool
+		want string // "" for no warning
+	}{
+		{"dev mode", func(*configs.Config) {}, true, "WARNING: dev mode: no authentication and no TLS"},
+		{"acl off", func(c *configs.Config) { c.ACL.Enabled = false }, false, "acl.enabled is false"},
+		{"no TLS", func(c *configs.Config) { c.ACL.Enabled = true }, false, "no tls block"},
+		{"a client", func(c *configs.Config) { c.Server.Enabled = false }, true, ""},
+	} {
+		cfg := *dev
+		c.edit(&cfg)
+		var w bytes.Buffer
+		WarnInsecure(&cfg, c.dev, &w)
+		if c.want == "" && w.Len() != 0 || !strings.Contains(w.String(), c.want) {
+			t.Errorf("%s warns %q, want %q", c.name, w.String(), c.want)
+		}
 	}
 }
 

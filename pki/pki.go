@@ -51,9 +51,11 @@ const (
 
 // CertRequest says what certificate to make.
 type CertRequest struct {
-	Kind   CertKind
-	Region string // the cluster's region: it is part of the certificate's name
-	Days   int
+	Kind CertKind
+	// Region is the cluster's (config region): it is part of the certificate's name.
+	Region string
+	// Days is how long the certificate is valid, at most as long as the CA.
+	Days int
 	// DNSNames and IPs are names of the certificate besides the kind's name,
 	// localhost, 127.0.0.1 and ::1: the addresses clients dial.
 	DNSNames []string
