@@ -133,6 +133,13 @@ func LaunchSubject(node, job string) string {
 // LaunchFilter is the subject filter of node's runner consumer: every launch for it.
 func LaunchFilter(node string) string { return launchPrefix + "." + Token(node) + ".>" }
 
+// LaunchFilterAnyNode is LaunchFilter with the node a wildcard: it matches the filter
+// of any node's runner consumer, in a permission.
+const LaunchFilterAnyNode = launchPrefix + ".*.>"
+
+// LaunchFilterAll matches every launch, for every node.
+const LaunchFilterAll = launchPrefix + ".>"
+
 // EventSubject is where each change of a run of job is published.
 func EventSubject(job string) string { return eventPrefix + "." + Token(job) }
 

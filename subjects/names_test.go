@@ -113,3 +113,31 @@ func TestEventFilterMatchesEveryJobsEventSubject(t *testing.T) {
 		t.Fatalf("EventFilter %q does not match EventSubject %q", got, EventSubject("web.1"))
 	}
 }
+
+// matches says whether subject matches the filter (NATS wildcards "*" and ">").
+func matches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		switch {
+		case tok == ">":
+			return len(s) > i
+		case i >= len(s) || tok != "*" && tok != s[i]:
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+func TestLaunchFiltersOfEveryNodeMatchEachNodesLaunches(t *testing.T) {
+	for _, node := range []string{"web-1", "web-1.example.com"} {
+		if !matches(LaunchFilterAll, LaunchSubject(node, "backup")) {
+			t.Errorf("LaunchFilterAll %q does not match %q", LaunchFilterAll, LaunchSubject(node, "backup"))
+		}
+		if !matches(LaunchFilterAnyNode, LaunchFilter(node)) {
+			t.Errorf("LaunchFilterAnyNode %q does not match %q", LaunchFilterAnyNode, LaunchFilter(node))
+		}
+	}
+	if matches(LaunchFilterAll, EventSubject("backup")) {
+		t.Errorf("LaunchFilterAll %q matches an event", LaunchFilterAll)
+	}
+}

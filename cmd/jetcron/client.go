@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/operator"
+	"github.com/jetcron/jetcron/subjects"
 )
 
 const (
@@ -189,10 +191,10 @@ func (c *command) connect() (*client, error) {
 		opts = append(opts, nats.UserCredentials(c.creds))
 		// Credentials jetcron made say their role, and the inbox their permissions
 		// allow (a runner's is its own); others keep the default inbox.
-		if id, err := readIdentity(c.creds); err == nil {
-			cl.perm.role = id.role
-			if id.inbox != inboxDefault {
-				opts = append(opts, nats.CustomInboxPrefix(id.inbox))
+		if id, err := acl.ReadIdentity(c.creds); err == nil {
+			cl.perm.role = id.Role
+			if id.Inbox != subjects.DefaultInboxPrefix {
+				opts = append(opts, nats.CustomInboxPrefix(id.Inbox))
 			}
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/jetcron/jetcron/acl"
 )
 
 // Environment variables that set the TLS flags' defaults, as $JETCRON_ADDR sets
@@ -197,7 +199,7 @@ func newPermissionError(err error, role string) *permissionError {
 		}
 	}
 	switch role {
-	case roleAdmin:
+	case acl.RoleAdmin:
 	case "":
 		e.hint = "is this the admin creds file?"
 	default:

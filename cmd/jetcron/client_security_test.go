@@ -13,48 +13,44 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
+	"github.com/jetcron/jetcron/internal/securetest"
+	"github.com/jetcron/jetcron/pki"
 	"github.com/jetcron/jetcron/subjects"
 )
 
 // The job every test of this file stores: the seed's, named by its file.
 const secureJob = "mysql-backup"
 
-// newProvisionedSecureCluster starts a one-server secure cluster (ACLs and TLS) with
-// jetcron's buckets and stream provisioned, as its server agents would.
-func newProvisionedSecureCluster(t *testing.T, edit func(*configs.TLSBlock)) *secure {
-	t.Helper()
-	s := newSecureClusterWith(t, 1, edit)
-	server := s.loginWithCert(t, "server.creds")
-	server.allowed(t, "provision the buckets and the stream", func(ctx context.Context) error {
-		return subjects.Provision(ctx, server.js, subjects.DefaultLayout(1, 2*time.Second))
-	})
-	return s
-}
+// secureCluster is a one-server secure cluster (ACLs and TLS) that the commands
+// dial.
+type secureCluster struct{ *securetest.Cluster }
 
-// loginWithCert logs in as login does, presenting the client certificate too (for
-// servers that require one).
-func (s *secure) loginWithCert(t *testing.T, creds string) *roleConn {
+// newProvisionedSecureCluster starts a secureCluster with jetcron's buckets and
+// stream provisioned, as its server agents would; edit changes the server's tls block
+// (nil: unchanged). The server logs in with the client certificate, for servers that
+// require one.
+func newProvisionedSecureCluster(t *testing.T, edit func(*configs.TLSBlock)) *secureCluster {
 	t.Helper()
-	tc := s.clientTLS(t)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(s.tlsDir, "client.pem"), filepath.Join(s.tlsDir, "client-key.pem"))
+	s := securetest.New(t, "test", "web-1", "web-2").Start(t, 1, edit)
+	tc := s.ClientTLS(t)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(s.TLSDir, "client.pem"), filepath.Join(s.TLSDir, "client-key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tc.Certificates = append(tc.Certificates, cert)
-	return s.loginTLS(t, creds, tc)
+	server := s.LoginTLS(t, "server.creds", tc)
+	server.Allowed(t, "provision the buckets and the stream", func(ctx context.Context) error {
+		return subjects.Provision(ctx, server.JS, subjects.DefaultLayout(1, 2*time.Second))
+	})
+	return &secureCluster{s}
 }
-
-// ca is the cluster's CA file.
-func (s *secure) ca() string { return filepath.Join(s.tlsDir, caCertFile) }
-
-// creds is a credentials file of the bootstrap.
-func (s *secure) creds(name string) string { return filepath.Join(s.dir, name) }
 
 // as runs a command against the cluster with a credentials file of the bootstrap
 // and the cluster's CA.
-func (s *secure) as(creds string, fn cmdFunc, args ...string) (stdout, stderr string, code int) {
-	return runCmd(fn, append([]string{"-address", s.c.URLs(), "-creds", s.creds(creds), "-tls-ca", s.ca()}, args...)...)
+func (s *secureCluster) as(creds string, fn cmdFunc, args ...string) (stdout, stderr string, code int) {
+	return runCmd(fn, append([]string{"-address", s.Servers.URLs(), "-creds", s.Creds(creds), "-tls-ca", s.CA()}, args...)...)
 }
 
 // oneErrorLine fails unless a command exited 1 with exactly one line on stderr that
@@ -148,13 +144,13 @@ func TestReaderCredentialsRunReadCommandsWithoutPermissionErrors(t *testing.T) {
 
 func TestTLSCAFlagConnectsWithNATSAndTLSURLs(t *testing.T) {
 	s := newProvisionedSecureCluster(t, nil)
-	natsURL := s.c.URLs()
+	natsURL := s.Servers.URLs()
 	if !strings.HasPrefix(natsURL, "nats://") {
 		t.Fatalf("cluster URL %q, want nats://", natsURL)
 	}
 	for _, url := range []string{natsURL, strings.Replace(natsURL, "nats://", "tls://", 1)} {
 		t.Run(url[:strings.Index(url, ":")], func(t *testing.T) {
-			stdout, stderr, code := runCmd(cmdNodeStatus, "-address", url, "-creds", s.creds("reader.creds"), "-tls-ca", s.ca())
+			stdout, stderr, code := runCmd(cmdNodeStatus, "-address", url, "-creds", s.Creds("reader.creds"), "-tls-ca", s.CA())
 			if code != exitOK || !strings.HasPrefix(stdout, "ID") || stderr != "" {
 				t.Errorf("code %d stdout %q stderr %q", code, stdout, stderr)
 			}
@@ -164,17 +160,16 @@ func TestTLSCAFlagConnectsWithNATSAndTLSURLs(t *testing.T) {
 
 func TestUntrustedServerCertificateIsOneTLSLineSuggestingTLSCA(t *testing.T) {
 	s := newProvisionedSecureCluster(t, nil)
-	for _, url := range []string{s.c.URLs(), strings.Replace(s.c.URLs(), "nats://", "tls://", 1)} {
-		_, stderr, code := runCmd(cmdNodeStatus, "-address", url, "-creds", s.creds("reader.creds"))
+	for _, url := range []string{s.Servers.URLs(), strings.Replace(s.Servers.URLs(), "nats://", "tls://", 1)} {
+		_, stderr, code := runCmd(cmdNodeStatus, "-address", url, "-creds", s.Creds("reader.creds"))
 		oneErrorLine(t, stderr, code, "Error: TLS: server certificate not trusted (x509: ", "pass the cluster's CA with -tls-ca")
 	}
 	// Another CA than the cluster's: the flag and its file are named.
-	other, _, err := makeCA(1, time.Now())
+	otherCA, _, err := pki.CreateCA(t.TempDir(), 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCA := writeFile(t, "other-ca.pem", string(other))
-	_, stderr, code := runCmd(cmdNodeStatus, "-address", s.c.URLs(), "-creds", s.creds("reader.creds"), "-tls-ca", otherCA)
+	_, stderr, code := runCmd(cmdNodeStatus, "-address", s.Servers.URLs(), "-creds", s.Creds("reader.creds"), "-tls-ca", otherCA)
 	oneErrorLine(t, stderr, code, "Error: TLS: server certificate not trusted by -tls-ca "+otherCA+" (x509: ")
 }
 
@@ -226,11 +221,11 @@ func TestTLSEnvironmentVariablesAreTheFlagsDefaults(t *testing.T) {
 	}
 
 	s := newProvisionedSecureCluster(t, nil)
-	t.Setenv(addressEnv, strings.Replace(s.c.URLs(), "nats://", "tls://", 1))
-	t.Setenv(tlsCAEnv, s.ca())
+	t.Setenv(addressEnv, strings.Replace(s.Servers.URLs(), "nats://", "tls://", 1))
+	t.Setenv(tlsCAEnv, s.CA())
 	t.Setenv(tlsCertEnv, "")
 	t.Setenv(tlsKeyEnv, "")
-	if stdout, stderr, code := runCmd(cmdNodeStatus, "-creds", s.creds("reader.creds")); code != exitOK || stderr != "" {
+	if stdout, stderr, code := runCmd(cmdNodeStatus, "-creds", s.Creds("reader.creds")); code != exitOK || stderr != "" {
 		t.Errorf("with $%s and $%s: code %d stdout %q stderr %q", addressEnv, tlsCAEnv, code, stdout, stderr)
 	}
 }
@@ -240,13 +235,13 @@ func TestTLSEnvironmentVariablesAreTheFlagsDefaults(t *testing.T) {
 // environment variables).
 func TestClientCertificateFlagsForServersThatRequireOne(t *testing.T) {
 	s := newProvisionedSecureCluster(t, func(tb *configs.TLSBlock) { tb.RequireClientCert = true })
-	cert, key := filepath.Join(s.tlsDir, "client.pem"), filepath.Join(s.tlsDir, "client-key.pem")
+	cert, key := filepath.Join(s.TLSDir, "client.pem"), filepath.Join(s.TLSDir, "client-key.pem")
 	t.Setenv(tlsCertEnv, "")
 	t.Setenv(tlsKeyEnv, "")
 
 	_, stderr, code := s.as("reader.creds", cmdNodeStatus)
 	// Whether the server's alert is read before it closes the connection is a race.
-	oneErrorLine(t, stderr, code, "Error: TLS: the server at "+s.c.URLs()+" ", "requires a client certificate", "pass -tls-cert and -tls-key")
+	oneErrorLine(t, stderr, code, "Error: TLS: the server at "+s.Servers.URLs()+" ", "requires a client certificate", "pass -tls-cert and -tls-key")
 
 	if stdout, stderr, code := s.as("reader.creds", cmdNodeStatus, "-tls-cert", cert, "-tls-key", key); code != exitOK || stderr != "" {
 		t.Errorf("with -tls-cert and -tls-key: code %d stdout %q stderr %q", code, stdout, stderr)
@@ -260,8 +255,8 @@ func TestClientCertificateFlagsForServersThatRequireOne(t *testing.T) {
 
 func TestConnectingWithoutCredentialsIsRefusedInOneLine(t *testing.T) {
 	s := newProvisionedSecureCluster(t, nil)
-	_, stderr, code := runCmd(cmdNodeStatus, "-address", s.c.URLs(), "-tls-ca", s.ca())
-	oneErrorLine(t, stderr, code, "Error: authentication refused at "+s.c.URLs()+" (authorization violation): pass credentials with -creds")
+	_, stderr, code := runCmd(cmdNodeStatus, "-address", s.Servers.URLs(), "-tls-ca", s.CA())
+	oneErrorLine(t, stderr, code, "Error: authentication refused at "+s.Servers.URLs()+" (authorization violation): pass credentials with -creds")
 }
 
 func TestHelpShowsTheTLSFlagsAndTheirEnvironmentVariables(t *testing.T) {
@@ -281,15 +276,15 @@ func TestPermissionViolationNamesTheOperationAndTheSubject(t *testing.T) {
 	for _, tc := range []struct {
 		text, role, want string
 	}{
-		{`Permissions Violation for Publish to "$KV.jobs.x"`, roleReader,
+		{`Permissions Violation for Publish to "$KV.jobs.x"`, acl.RoleReader,
 			`permission denied: these credentials may not publish to "$KV.jobs.x" (these are reader credentials: is this the admin creds file?)`},
 		{`Permissions Violation for Subscription to "_INBOX.>"`, "",
 			`permission denied: these credentials may not subscribe to "_INBOX.>" (is this the admin creds file?)`},
-		{`Permissions Violation for Subscription to "q.>" using queue "workers"`, roleAdmin,
+		{`Permissions Violation for Subscription to "q.>" using queue "workers"`, acl.RoleAdmin,
 			`permission denied: these credentials may not subscribe to "q.>"`},
-		{`Permissions Violation for Publish with Reply of "_INBOX.x"`, roleAdmin,
+		{`Permissions Violation for Publish with Reply of "_INBOX.x"`, acl.RoleAdmin,
 			`permission denied: these credentials may not publish with the reply subject "_INBOX.x"`},
-		{`Permissions Violation for something new`, roleAdmin, `permission denied: Permissions Violation for something new`},
+		{`Permissions Violation for something new`, acl.RoleAdmin, `permission denied: Permissions Violation for something new`},
 	} {
 		err := newPermissionError(violation(tc.text), tc.role)
 		if err.Error() != tc.want {
@@ -305,7 +300,7 @@ func TestPermissionViolationNamesTheOperationAndTheSubject(t *testing.T) {
 // every later error of the command is explained by it.
 func TestPermissionWatchCancelsTheCommandAndExplainsItsError(t *testing.T) {
 	var w permissionWatch
-	w.role = roleReader
+	w.role = acl.RoleReader
 	w.report(errors.New("nats: slow consumer, messages dropped")) // not a refusal
 	if w.refusal(nil) != nil {
 		t.Fatal("a slow consumer was taken for a refusal")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
@@ -10,10 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jetcron/jetcron/embed"
-	"github.com/jetcron/jetcron/embed/embedtest"
 )
 
 func parseCert(t *testing.T, data []byte) *x509.Certificate {
@@ -87,48 +82,5 @@ func TestTLSCommandsMakeACAAndCertificates(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(dir, key)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v, want mode 0600", key, err, fi.Mode())
 		}
-	}
-}
-
-// With verify_server_hostname, a peer that dials the routes with a certificate of
-// the same CA that does not name server.<region>.jetcron (a client's) is refused;
-// one with a server certificate joins.
-func TestRoutesRefuseAPeerWithoutAServerCertificate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: starts NATS servers")
-	}
-	s := &secure{tlsDir: t.TempDir(), region: "test"}
-	s.makeTLS(t)
-	for _, c := range []struct {
-		peerCert string
-		joins    bool
-	}{{"client", false}, {"server", true}} {
-		t.Run(c.peerCert, func(t *testing.T) {
-			type tlsPair struct{ client, cluster *tls.Config }
-			var pairs []tlsPair
-			for _, name := range []string{"server", c.peerCert} {
-				client, cluster, err := serverTLS(s.tlsBlock(name), s.region)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pairs = append(pairs, tlsPair{client, cluster})
-			}
-			servers := embedtest.StartDirect(t, 2, embedtest.WithOptions(func(i int, o *embed.Options) {
-				o.TLS, o.ClusterTLS, o.BootstrapExpect = pairs[i].client, pairs[i].cluster, 1
-			}))
-			deadline := time.Now().Add(5 * time.Second)
-			routed := false
-			for !routed && time.Now().Before(deadline) {
-				rz, err := servers[0].NATS().Routez(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				routed = len(rz.Routes) > 0
-				time.Sleep(100 * time.Millisecond)
-			}
-			if routed != c.joins {
-				t.Errorf("a peer with a %s certificate: routed %v, want %v", c.peerCert, routed, c.joins)
-			}
-		})
 	}
 }

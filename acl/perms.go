@@ -1,8 +1,7 @@
-package main
+package acl
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -13,60 +12,25 @@ import (
 // Roles of jetcron's users. Each is a NATS user of jetcron's account whose JWT lists
 // what it may publish and subscribe to; the NATS servers enforce it.
 const (
-	// roleAdmin defines jobs (writes the jobs bucket), manages streams, reads
+	// RoleAdmin defines jobs (writes the jobs bucket), manages streams, reads
 	// everything: whoever holds it can run programs on every runner host.
-	roleAdmin = "admin"
-	// roleServer is the server agents': the ticker launches runs and keeps the lock,
+	RoleAdmin = "admin"
+	// RoleServer is the server agents': the ticker launches runs and keeps the lock,
 	// the run records and the job states; it provisions the buckets and the stream.
-	roleServer = "server"
-	// roleRunner is a runner host's: it consumes the launches addressed to its own
+	RoleServer = "server"
+	// RoleRunner is a runner host's: it consumes the launches addressed to its own
 	// node, keeps its own node record, and records its runs.
-	roleRunner = "runner"
-	// roleReader reads everything and writes nothing.
-	roleReader = "reader"
+	RoleRunner = "runner"
+	// RoleReader reads everything and writes nothing.
+	RoleReader = "reader"
 )
 
 // roles lists the roles in the order the commands show them.
-var roles = []string{roleAdmin, roleServer, roleRunner, roleReader}
+var roles = []string{RoleAdmin, RoleServer, RoleRunner, RoleReader}
 
-// anyNode as a runner's node makes credentials that any runner host may use: they
+// AnyNode as a runner's node makes credentials that any runner host may use: they
 // cannot be restricted to one node's launches.
-const anyNode = "*"
-
-// userNamePrefix starts the name of every user JWT jetcron makes; the role and the
-// node follow: "jetcron-runner:web-1".
-const userNamePrefix = "jetcron-"
-
-// Wire names that jetcron's users need and that the subjects package does not spell
-// (they are JetStream's and the KV layer's own conventions).
-const (
-	jsAPI        = "$JS.API."
-	jsAck        = "$JS.ACK."
-	jsFC         = "$JS.FC."
-	kvPrefix     = "$KV."
-	kvStreamPfx  = "KV_"
-	inboxDefault = "_INBOX"
-)
-
-// kvStream is the stream behind a KV bucket.
-func kvStream(bucket string) string { return kvStreamPfx + bucket }
-
-// kvSubject is the subject of key in bucket ("$KV.<bucket>.<key>"); key may be a
-// wildcard.
-func kvSubject(bucket, key string) string { return kvPrefix + bucket + "." + key }
-
-// wildcardOf turns a subject built from a placeholder last token into a filter of
-// every such subject: runs.event.X -> runs.event.>.
-func wildcardOf(build func(string) string) string {
-	const placeholder = "X"
-	return strings.TrimSuffix(build(placeholder), placeholder) + ">"
-}
-
-// launchPrefix is what every launch subject starts with: "runs.launch.".
-func launchPrefix() string {
-	const placeholder = "X"
-	return strings.TrimSuffix(subjects.LaunchFilter(placeholder), placeholder+".>")
-}
+const AnyNode = "*"
 
 // inboxPrefix is the inbox prefix of a role's connections. Replies (JetStream API
 // answers, pulled launches) go to the requester's inbox, and a user allowed to
@@ -75,15 +39,15 @@ func launchPrefix() string {
 // nats CLI works without --inbox-prefix.
 func inboxPrefix(role, node string) string {
 	switch role {
-	case roleServer:
-		return inboxDefault + "_server"
-	case roleRunner:
-		if node == anyNode {
-			return inboxDefault + "_runner"
+	case RoleServer:
+		return subjects.InboxPrefix(RoleServer, "")
+	case RoleRunner:
+		if node == AnyNode {
+			return subjects.InboxPrefix(RoleRunner, "")
 		}
-		return inboxDefault + "_runner_" + subjects.Token(node)
+		return subjects.InboxPrefix(RoleRunner, node)
 	default:
-		return inboxDefault
+		return subjects.DefaultInboxPrefix
 	}
 }
 
@@ -100,7 +64,7 @@ func bucketNames() []string {
 func streamNames() []string {
 	var names []string
 	for _, b := range bucketNames() {
-		names = append(names, kvStream(b))
+		names = append(names, subjects.KVStream(b))
 	}
 	return append(names, subjects.RunsStream)
 }
@@ -112,11 +76,11 @@ func streamNames() []string {
 // consumers to leave allowed (the ticker moves their leaderships).
 func consumerPerms(except ...string) (allow, deny []string) {
 	r := subjects.RunsStream
-	allow = []string{jsAPI + "CONSUMER.>", jsFC + ">"}
-	deny = []string{jsAPI + "CONSUMER.CREATE." + r, jsAPI + "CONSUMER.DURABLE.CREATE." + r + ".>"}
+	allow = []string{subjects.API("CONSUMER", ">"), subjects.FlowControlFilter}
+	deny = []string{subjects.ConsumerAPI("CREATE", r), subjects.ConsumerAPI("DURABLE.CREATE", r, ">")}
 	for _, op := range []string{"CREATE", "DELETE", "MSG.NEXT", "PAUSE", "UNPIN", "RESET", "LEADER.STEPDOWN"} {
 		if !slices.Contains(except, op) {
-			deny = append(deny, jsAPI+"CONSUMER."+op+"."+r+".>")
+			deny = append(deny, subjects.ConsumerAPI(op, r, ">"))
 		}
 	}
 	return allow, deny
@@ -126,39 +90,39 @@ func consumerPerms(except ...string) (allow, deny []string) {
 // any stream (`nats stream view runs`, KV gets).
 func readPerms() []string {
 	return []string{
-		jsAPI + "INFO",
-		jsAPI + "STREAM.NAMES",
-		jsAPI + "STREAM.LIST",
-		jsAPI + "STREAM.INFO.*",
-		jsAPI + "STREAM.MSG.GET.*",
-		jsAPI + "DIRECT.GET.>",
+		subjects.API("INFO"),
+		subjects.API("STREAM", "NAMES"),
+		subjects.API("STREAM", "LIST"),
+		subjects.StreamAPI("INFO", "*"),
+		subjects.MsgGetAPI("", "*"),
+		subjects.API("DIRECT", "GET", ">"),
 	}
 }
 
-// permissions is what a user of role may do; node names a runner's node (anyNode for
+// permissions is what a user of role may do; node names a runner's node (AnyNode for
 // any), and for a server whose agent is also a client it adds that runner's rights.
 func permissions(role, node string) jwt.Permissions {
 	var pub, deny, sub []string
 	var resp *jwt.ResponsePermission
 	switch role {
-	case roleAdmin:
+	case RoleAdmin:
 		pub, sub = []string{">"}, []string{">"}
-	case roleReader:
+	case RoleReader:
 		pub, deny = consumerPerms()
 		pub = append(pub, readPerms()...)
 		sub = []string{inboxPrefix(role, node) + ".>"}
-	case roleRunner:
+	case RoleRunner:
 		pub = runnerPub(node)
 		sub = []string{inboxPrefix(role, node) + ".>"}
-	case roleServer:
+	case RoleServer:
 		// While it holds the lock, the ticker moves the leaderships of the runners'
 		// consumers off its own server. Every server follows the run events (metrics,
 		// notifications) with consumers of its own on the runs stream, filtered on the
 		// events: it may make those, never one that takes launches.
 		pub, deny = consumerPerms("LEADER.STEPDOWN", "CREATE", "DELETE", "MSG.NEXT")
 		r := subjects.RunsStream
-		deny = append(deny, jsAPI+"CONSUMER.CREATE."+r+".*", jsAPI+"CONSUMER.CREATE."+r+".*."+launchPrefix()+">")
-		pub = append(pub, jsAck+r+".>", jsAck+"*.*."+r+".>")
+		deny = append(deny, subjects.ConsumerAPI("CREATE", r, "*"), subjects.ConsumerAPI("CREATE", r, "*", subjects.LaunchFilterAll))
+		pub = append(pub, subjects.AckFilters(r, "")...)
 		pub = append(pub, serverPub()...)
 		if node != "" {
 			// Its own durable on the runs stream: allowed by name, so not denied.
@@ -185,26 +149,25 @@ func runnerPub(node string) []string {
 	tok := subjects.Token(node)
 	durable := subjects.DurableName(node)
 	filter := subjects.LaunchFilter(node)
-	if node == anyNode {
-		tok, durable, filter = "*", "*", launchPrefix()+"*.>"
+	if node == AnyNode {
+		tok, durable, filter = "*", "*", subjects.LaunchFilterAnyNode
 	}
 	nodes, runs, logs := subjects.NodesBucket, subjects.RunStateBucket, subjects.LogsBucket
-	return []string{
-		jsAPI + "STREAM.INFO." + kvStream(nodes),
-		jsAPI + "STREAM.INFO." + kvStream(runs),
-		jsAPI + "STREAM.INFO." + kvStream(logs),
-		jsAPI + "DIRECT.GET." + kvStream(nodes) + "." + kvSubject(nodes, tok),
-		jsAPI + "DIRECT.GET." + kvStream(runs) + "." + kvSubject(runs, ">"),
-		kvSubject(nodes, tok),
-		kvSubject(runs, ">"),
-		kvSubject(logs, ">"),
-		wildcardOf(subjects.EventSubject),
-		jsAPI + "CONSUMER.CREATE." + subjects.RunsStream + "." + durable + "." + filter,
-		jsAPI + "CONSUMER.INFO." + subjects.RunsStream + "." + durable,
-		jsAPI + "CONSUMER.MSG.NEXT." + subjects.RunsStream + "." + durable,
-		jsAck + subjects.RunsStream + "." + durable + ".>",
-		jsAck + "*.*." + subjects.RunsStream + "." + durable + ".>",
-	}
+	r := subjects.RunsStream
+	return append([]string{
+		subjects.StreamAPI("INFO", subjects.KVStream(nodes)),
+		subjects.StreamAPI("INFO", subjects.KVStream(runs)),
+		subjects.StreamAPI("INFO", subjects.KVStream(logs)),
+		subjects.DirectGetAPI(subjects.KVStream(nodes), subjects.KVSubject(nodes, tok)),
+		subjects.DirectGetAPI(subjects.KVStream(runs), subjects.KVSubject(runs, ">")),
+		subjects.KVSubject(nodes, tok),
+		subjects.KVSubject(runs, ">"),
+		subjects.KVSubject(logs, ">"),
+		subjects.EventFilter,
+		subjects.ConsumerAPI("CREATE", r, durable, filter),
+		subjects.ConsumerAPI("INFO", r, durable),
+		subjects.ConsumerAPI("MSG.NEXT", r, durable),
+	}, subjects.AckFilters(r, durable)...)
 }
 
 // serverPub is the server agents' publish allow list (with consumerPerms): make the
@@ -214,18 +177,20 @@ func runnerPub(node string) []string {
 // the nodes bucket.
 func serverPub() []string {
 	pub := append(readPerms(),
-		kvSubject(subjects.LockBucket, ">"),
-		kvSubject(subjects.RunStateBucket, ">"),
-		kvSubject(subjects.JobStateBucket, ">"),
-		kvSubject(subjects.ServersBucket, ">"),
-		launchPrefix()+">",
-		wildcardOf(subjects.EventSubject),
+		subjects.KVSubject(subjects.LockBucket, ">"),
+		subjects.KVSubject(subjects.RunStateBucket, ">"),
+		subjects.KVSubject(subjects.JobStateBucket, ">"),
+		subjects.KVSubject(subjects.ServersBucket, ">"),
+		subjects.LaunchFilterAll,
+		subjects.EventFilter,
 	)
 	for _, s := range streamNames() {
-		pub = append(pub, jsAPI+"STREAM.CREATE."+s)
+		pub = append(pub, subjects.StreamAPI("CREATE", s))
 	}
-	for _, s := range []string{kvStream(subjects.LockBucket), kvStream(subjects.RunStateBucket), kvStream(subjects.JobStateBucket), subjects.RunsStream, kvStream(subjects.NodesBucket), kvStream(subjects.JobsBucket)} {
-		pub = append(pub, jsAPI+"STREAM.LEADER.STEPDOWN."+s)
+	for _, s := range []string{subjects.KVStream(subjects.LockBucket), subjects.KVStream(subjects.RunStateBucket),
+		subjects.KVStream(subjects.JobStateBucket), subjects.RunsStream, subjects.KVStream(subjects.NodesBucket),
+		subjects.KVStream(subjects.JobsBucket)} {
+		pub = append(pub, subjects.StreamStepDownAPI(s))
 	}
 	return pub
 }

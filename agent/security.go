@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"fmt"
@@ -11,14 +11,19 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed"
+	"github.com/jetcron/jetcron/pki"
 	"github.com/jetcron/jetcron/runner"
 )
 
-// warnInsecure tells the person starting the agent, on stderr, what an open
-// configuration exposes.
-func warnInsecure(cfg *configs.Config, dev bool, w io.Writer) {
+// WarnInsecure tells the person starting an agent with cfg, on w, what an open
+// configuration exposes: with dev mode or without acl.enabled anyone who can connect
+// runs programs on the runner hosts; without TLS the jobs and their output cross the
+// network in plaintext. Only an embedded server warns: on an existing NATS, its
+// operator decides.
+func WarnInsecure(cfg *configs.Config, dev bool, w io.Writer) {
 	embedded := cfg.Server.Enabled && cfg.NATS.URL == ""
 	if !embedded {
 		return
@@ -72,7 +77,7 @@ func serverSecurity(cfg *configs.Config, opts *embed.Options) error {
 		opts.Auth = &auth
 	}
 	if cfg.TLS.Enabled() {
-		client, cluster, err := serverTLS(cfg.TLS, cfg.Region)
+		client, cluster, err := pki.ServerTLS(cfg.TLS, cfg.Region)
 		if err != nil {
 			return err
 		}
@@ -84,20 +89,20 @@ func serverSecurity(cfg *configs.Config, opts *embed.Options) error {
 // checkIdentity refuses credentials that cannot do this agent's work, with a message
 // that says which ones can: a runner's of another node, a reader's, a server's on a
 // runner host.
-func checkIdentity(cfg *configs.Config, id *identity) error {
-	switch id.role {
-	case roleReader:
+func checkIdentity(cfg *configs.Config, id *acl.Identity) error {
+	switch id.Role {
+	case acl.RoleReader:
 		return fmt.Errorf("nats.creds %s: reader credentials cannot run an agent", cfg.NATS.Creds)
-	case roleRunner:
+	case acl.RoleRunner:
 		if cfg.Server.Enabled {
 			return fmt.Errorf("nats.creds %s: runner credentials cannot run a server: use server.creds", cfg.NATS.Creds)
 		}
-		if id.node != anyNode && id.node != cfg.Name {
+		if id.Node != acl.AnyNode && id.Node != cfg.Name {
 			return fmt.Errorf("nats.creds %s: these are node %q's credentials, but this agent is %q (name): "+
-				"make its own with `jetcron acl creds create -role runner -node %s`", cfg.NATS.Creds, id.node, cfg.Name, cfg.Name)
+				"make its own with `jetcron acl creds create -role runner -node %s`", cfg.NATS.Creds, id.Node, cfg.Name, cfg.Name)
 		}
-	case roleServer:
-		if cfg.Client.Enabled && id.node != cfg.Name {
+	case acl.RoleServer:
+		if cfg.Client.Enabled && id.Node != cfg.Name {
 			return fmt.Errorf("nats.creds %s: server credentials may not run launches; an agent that is server and client "+
 				"needs `jetcron acl creds create -role server -node %s`", cfg.NATS.Creds, cfg.Name)
 		}
@@ -118,7 +123,7 @@ func connectionTLS(cfg *configs.Config) ([]nats.Option, error) {
 		}
 		return opts, nil
 	}
-	tc, err := clientTLS(cfg.TLS, cfg.Region)
+	tc, err := pki.ClientTLS(cfg.TLS, cfg.Region)
 	if err != nil || tc == nil {
 		return nil, err
 	}

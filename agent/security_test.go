@@ -1,63 +1,25 @@
-package main
+package agent
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/acl"
 	"github.com/jetcron/jetcron/configs"
 	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/securetest"
 	"github.com/jetcron/jetcron/subjects"
 )
-
-// syncBuffer is a log sink that tests read while agents write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startAgentLogged runs an agent like startAgent, its warnings and errors also into
-// the returned buffer.
-func startAgentLogged(t *testing.T, cfg *configs.Config) *syncBuffer {
-	t.Helper()
-	buf := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), buf)).Level(zerolog.WarnLevel)
-	a := &agent{cfg: cfg, flags: &agentFlags{}, log: log, alog: log}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent %s: %v", cfg.Name, err)
-		}
-	})
-	return buf
-}
 
 // writeConfig writes a config file and returns its path.
 func writeConfig(t *testing.T, dir, name, content string) string {
@@ -77,11 +39,7 @@ func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts agents")
 	}
-	s := &secure{dir: t.TempDir(), tlsDir: t.TempDir(), region: "global"}
-	if _, err := bootstrapACL(s.dir, []string{"web-1"}, false); err != nil {
-		t.Fatal(err)
-	}
-	s.makeTLS(t)
+	s := securetest.New(t, "global", "web-1")
 	ports, err := embedtest.FreePorts(6)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +50,7 @@ func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 		join = append(join, fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]))
 	}
 	quoted, _ := json.Marshal(join)
-	tb := s.tlsBlock("server")
+	tb := s.TLSBlock("server")
 	var logs []*syncBuffer
 	for i := range 3 {
 		dir := t.TempDir()
@@ -103,11 +61,11 @@ ports: {nats: %d, cluster: %d, http: 0}
 server: {enabled: true, bootstrap_expect: 3, retry_join: %s}
 tls: {ca_file: %s, cert_file: %s, key_file: %s}
 `, filepath.Join(dir, "data"), i+1, ports[2*i], ports[2*i+1], quoted, tb.CAFile, tb.CertFile, tb.KeyFile))
-		cfg, err := configs.Load([]string{base, filepath.Join(s.dir, serverSnippetFile)}, configs.Overrides{})
+		cfg, err := configs.Load([]string{base, filepath.Join(s.ACLDir, acl.ServerSnippetFile)}, configs.Overrides{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs = append(logs, startAgentLogged(t, cfg))
+		logs = append(logs, startAgent(t, cfg))
 	}
 	dir := t.TempDir()
 	quoted, _ = json.Marshal(servers)
@@ -122,20 +80,20 @@ client:
   options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
 tls: {ca_file: %s}
 `, filepath.Join(dir, "data"), quoted, tb.CAFile))
-	cfg, err := configs.Load([]string{base, filepath.Join(s.dir, clientSnippetFile("web-1"))}, configs.Overrides{})
+	cfg, err := configs.Load([]string{base, filepath.Join(s.ACLDir, acl.ClientSnippetFile("web-1"))}, configs.Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Name != "web-1" {
 		t.Fatalf("the client snippet names node %q, want web-1", cfg.Name)
 	}
-	logs = append(logs, startAgentLogged(t, cfg))
+	logs = append(logs, startAgent(t, cfg))
 
 	// The admin defines a job, as with `nats --creds admin.creds kv put jobs`.
 	var nc *nats.Conn
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		nc, err = nats.Connect(strings.Join(cfg.ClientServerURLs(), ","), nats.UserCredentials(filepath.Join(s.dir, "admin.creds")),
-			nats.Secure(s.clientTLS(t)), nats.MaxReconnects(-1))
+		nc, err = nats.Connect(strings.Join(cfg.ClientServerURLs(), ","), nats.UserCredentials(s.Creds("admin.creds")),
+			nats.Secure(s.ClientTLS(t)), nats.MaxReconnects(-1))
 		if err == nil {
 			break
 		}
@@ -242,31 +200,45 @@ func TestWarnInsecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w bytes.Buffer
-	warnInsecure(dev, true, &w)
-	if !strings.Contains(w.String(), "WARNING: dev mode: no authentication and no TLS") {
-		t.Errorf("dev mode warns %q", w.String())
+	for _, c := range []struct {
+		name string
+		edit func(*configs.Config)
+		dev  bool
+		want string // "" for no warning
+	}{
+		{"dev mode", func(*configs.Config) {}, true, "WARNING: dev mode: no authentication and no TLS"},
+		{"acl off", func(c *configs.Config) { c.ACL.Enabled = false }, false, "acl.enabled is false"},
+		{"no TLS", func(c *configs.Config) { c.ACL.Enabled = true }, false, "no tls block"},
+		{"a client", func(c *configs.Config) { c.Server.Enabled = false }, true, ""},
+	} {
+		cfg := *dev
+		c.edit(&cfg)
+		var w bytes.Buffer
+		WarnInsecure(&cfg, c.dev, &w)
+		if c.want == "" && w.Len() != 0 || !strings.Contains(w.String(), c.want) {
+			t.Errorf("%s warns %q, want %q", c.name, w.String(), c.want)
+		}
 	}
-	off := *dev
-	off.ACL.Enabled = false
-	w.Reset()
-	warnInsecure(&off, false, &w)
-	if !strings.Contains(w.String(), "acl.enabled is false") {
-		t.Errorf("acl off warns %q", w.String())
-	}
-	noTLS := *dev
-	noTLS.ACL.Enabled = true
-	w.Reset()
-	warnInsecure(&noTLS, false, &w)
-	if !strings.Contains(w.String(), "no tls block") {
-		t.Errorf("no TLS warns %q", w.String())
-	}
-	client := *dev
-	client.Server.Enabled = false
-	w.Reset()
-	warnInsecure(&client, true, &w)
-	if w.Len() != 0 {
-		t.Errorf("a client warns %q", w.String())
+}
+
+func TestCheckIdentity(t *testing.T) {
+	cfg := &configs.Config{Name: "web-1", Client: configs.Client{Enabled: true}}
+	for _, c := range []struct {
+		id  acl.Identity
+		err string
+	}{
+		{acl.Identity{Role: acl.RoleRunner, Node: "web-1"}, ""},
+		{acl.Identity{Role: acl.RoleRunner, Node: acl.AnyNode}, ""},
+		{acl.Identity{Role: acl.RoleRunner, Node: "web-2"}, `node "web-2"'s credentials`},
+		{acl.Identity{Role: acl.RoleReader}, "reader credentials"},
+		{acl.Identity{Role: acl.RoleServer}, "server credentials may not run launches"},
+		{acl.Identity{Role: acl.RoleServer, Node: "web-1"}, ""},
+		{acl.Identity{}, ""}, // credentials jetcron did not make: the servers decide
+	} {
+		err := checkIdentity(cfg, &c.id)
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%+v: %v, want %q", c.id, err, c.err)
+		}
 	}
 }
 
