@@ -49,6 +49,9 @@ func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream, srv
 		Name: cfg.Name, Datacenter: cfg.Datacenter, Region: cfg.Region, Address: advertised(cfg.BindAddr),
 		Port: cfg.Ports.Cluster, Build: a.opts.Version, Protocol: 1, TTL: subjects.MillisOf(serverTTL),
 	}
+	if srv != nil {
+		m.ID = srv.NATS().ID()
+	}
 	put := func(ctx context.Context) error {
 		m.Heartbeat = time.Now().UTC()
 		if srv != nil {

@@ -187,6 +187,15 @@ tls: {ca_file: %s}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	// Each server's record names it by its NATS server ID, as NATS's tools do.
+	serverKV := bucket(subjects.ServersBucket)
+	for i := range 3 {
+		e, err := serverKV.Get(ctx, fmt.Sprintf("s%d", i+1))
+		var m subjects.Member
+		if err != nil || json.Unmarshal(e.Value(), &m) != nil || !strings.HasPrefix(m.ID, "N") || len(m.ID) != 56 {
+			t.Errorf("server s%d's record: %v, ID %q, want its NATS server ID", i+1, err, m.ID)
+		}
+	}
 	time.Sleep(6 * time.Second) // a few step-down rounds and heartbeats
 	for i, l := range logs {
 		if out := l.String(); strings.Contains(out, "ermission") || strings.Contains(out, "nats error") {

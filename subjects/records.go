@@ -9,7 +9,9 @@ import (
 // or ServersBucket under Token(Name). Its status is derived by whoever reads it: see
 // Member.Status.
 type Member struct {
-	// ID is the node's stable ID (32 hex digits), kept in its data dir.
+	// ID is a client node's stable ID (32 hex digits), kept in its data dir; for a
+	// server, the embedded NATS server's ID (new at each start), as NATS's own tools
+	// and logs (server_id) show it.
 	ID string `json:"id"`
 	// Name is the node name (default the host name).
 	Name       string `json:"name"`
