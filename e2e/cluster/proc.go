@@ -176,6 +176,28 @@ func (p *Proc) kill(sig syscall.Signal, tree bool) error {
 	}
 }
 
+// Term sends SIGTERM to the agent alone, as systemd's stop does (KillMode=mixed), and
+// waits up to within for it to exit on its own.
+func (p *Proc) Term(within time.Duration) error {
+	p.mu.Lock()
+	p.up = false
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil || isDone(done) {
+		return nil
+	}
+	p.c.progress("SIGTERM %s %s (pid %d)", p.Role, p.Name, cmd.Process.Pid)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM %s: %w", p.Name, err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(within):
+		return fmt.Errorf("%s (pid %d) did not exit %s after SIGTERM", p.Name, cmd.Process.Pid, within)
+	}
+}
+
 // Stop sends SIGSTOP: the agent freezes, as in a long GC pause or a VM pause. For a
 // runner host the whole host freezes: the agent and its runs. Cont wakes it.
 func (p *Proc) Stop() error { return p.signalTree(syscall.SIGSTOP, "SIGSTOP") }

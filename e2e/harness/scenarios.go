@@ -41,6 +41,7 @@ func Scenarios(netnsErr error) []Scenario {
 		Partition(netnsErr),
 		RunnerKill(20),
 		RunnerPause(20),
+		RunnerStop(8),
 		ClusterRestart(),
 		Churn(30 * time.Second),
 		BadInputs(),
