@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +19,11 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// syncBuffer is a log sink that tests read while agents write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startAgent runs an agent with cfg in the background, its warnings and errors to
 // the test's log and the returned buffer; the test's end stops it. An HTTP port left
 // at its default is replaced by a free one, so that agents of tests running at once
 // never collide.
-func startAgent(t *testing.T, cfg *configs.Config) *syncBuffer {
+func startAgent(t *testing.T, cfg *configs.Config) *embedtest.LogBuffer {
 	t.Helper()
 	if cfg.Ports.HTTP == configs.DefaultHTTPPort {
 		ports, err := embedtest.FreePorts(1)
@@ -52,7 +32,7 @@ func startAgent(t *testing.T, cfg *configs.Config) *syncBuffer {
 		}
 		cfg.Ports.HTTP = ports[0]
 	}
-	buf := &syncBuffer{}
+	buf := &embedtest.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), buf)).Level(zerolog.WarnLevel)
 	done := make(chan error, 1)

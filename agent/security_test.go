@@ -51,7 +51,7 @@ func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 	}
 	quoted, _ := json.Marshal(join)
 	tb := s.TLSBlock("server")
-	var logs []*syncBuffer
+	var logs []*embedtest.LogBuffer
 	for i := range 3 {
 		dir := t.TempDir()
 		base := writeConfig(t, dir, "server.yaml", fmt.Sprintf(`data_dir: %s

@@ -458,27 +458,9 @@ func TestSyncOptionsAndMonitoring(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an io.Writer safe for the server's goroutines and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestStartLogsTheNATSBannerAsOneInfoLine(t *testing.T) {
 	skipShort(t)
-	var out lockedBuffer
+	var out embedtest.LogBuffer
 	c := embedtest.NewCluster(t, 1, embedtest.WithLogger(zerolog.New(&out).Level(zerolog.InfoLevel)))
 	_ = c.Servers[0]
 	var nats []map[string]any

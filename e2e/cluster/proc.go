@@ -149,10 +149,18 @@ func (p *Proc) wantUp() bool {
 // kills the whole host: the agent and every process it started (its runs), as a
 // machine that dies would.
 func (p *Proc) Kill() error {
-	return p.kill(syscall.SIGKILL, p.Role == RoleHost)
+	return p.signalAndWait(syscall.SIGKILL, "SIGKILL", p.Role == RoleHost, 10*time.Second)
 }
 
-func (p *Proc) kill(sig syscall.Signal, tree bool) error {
+// Term sends SIGTERM to the agent alone, as systemd's stop does (KillMode=mixed), and
+// waits up to within for it to exit on its own.
+func (p *Proc) Term(within time.Duration) error {
+	return p.signalAndWait(syscall.SIGTERM, "SIGTERM", false, within)
+}
+
+// signalAndWait marks the agent deliberately down, sends it sig (named name; to its
+// descendants too when tree is set), and waits up to within for it to exit.
+func (p *Proc) signalAndWait(sig syscall.Signal, name string, tree bool, within time.Duration) error {
 	p.mu.Lock()
 	p.up = false
 	cmd, done := p.cmd, p.done
@@ -164,37 +172,15 @@ func (p *Proc) kill(sig syscall.Signal, tree bool) error {
 	if tree {
 		pids = append(pids, Descendants(cmd.Process.Pid)...)
 	}
-	p.c.progress("SIGKILL %s %s (pids %v)", p.Role, p.Name, pids)
+	p.c.progress("%s %s %s (pids %v)", name, p.Role, p.Name, pids)
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, sig)
 	}
 	select {
 	case <-done:
 		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s (pid %d) did not exit 10s after SIGKILL", p.Name, cmd.Process.Pid)
-	}
-}
-
-// Term sends SIGTERM to the agent alone, as systemd's stop does (KillMode=mixed), and
-// waits up to within for it to exit on its own.
-func (p *Proc) Term(within time.Duration) error {
-	p.mu.Lock()
-	p.up = false
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || isDone(done) {
-		return nil
-	}
-	p.c.progress("SIGTERM %s %s (pid %d)", p.Role, p.Name, cmd.Process.Pid)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM %s: %w", p.Name, err)
-	}
-	select {
-	case <-done:
-		return nil
 	case <-time.After(within):
-		return fmt.Errorf("%s (pid %d) did not exit %s after SIGTERM", p.Name, cmd.Process.Pid, within)
+		return fmt.Errorf("%s (pid %d) did not exit %s after %s", p.Name, cmd.Process.Pid, within, name)
 	}
 }
 
