@@ -192,6 +192,17 @@ func (c *Cluster) layout(ctx context.Context) error {
 	n := c.opts.Servers
 	addrs := make([]string, n)
 	natsPorts, clusterPorts, httpPorts := make([]int, n), make([]int, n), make([]int, n)
+	// Runner hosts serve HTTP (/v1/health) on free ports of 127.0.0.1, after the
+	// servers' three each when the servers are there too.
+	free := len(c.opts.Hosts)
+	if !c.opts.Netns {
+		free += 3 * n
+	}
+	ports, err := embedtest.FreePorts(free)
+	if err != nil {
+		return fmt.Errorf("cluster: pick ports: %w", err)
+	}
+	hostPorts := ports[free-len(c.opts.Hosts):]
 	if c.opts.Netns {
 		nn, err := newNetns(ctx, c.id, n, c.progress)
 		if err != nil {
@@ -203,10 +214,6 @@ func (c *Cluster) layout(ctx context.Context) error {
 			natsPorts[i], clusterPorts[i], httpPorts[i] = 4222, 6222, 4646
 		}
 	} else {
-		ports, err := embedtest.FreePorts(3 * n)
-		if err != nil {
-			return err
-		}
 		for i := range n {
 			addrs[i] = "127.0.0.1"
 			natsPorts[i], clusterPorts[i], httpPorts[i] = ports[3*i], ports[3*i+1], ports[3*i+2]
@@ -254,26 +261,27 @@ server:
 			return err
 		}
 		p.Addr, p.URL = addrs[i], fmt.Sprintf("%s://%s:%d", scheme, addrs[i], natsPorts[i])
+		p.HTTP = fmt.Sprintf("http://%s:%d", addrs[i], httpPorts[i])
 		if c.net != nil {
 			p.netns = c.net.nsName(i)
 		}
 		c.servers = append(c.servers, p)
 	}
-	for _, host := range c.opts.Hosts {
+	for j, host := range c.opts.Hosts {
 		dir := filepath.Join(c.opts.Dir, "host-"+host)
 		cfg := fmt.Sprintf(`log_level: %s
 data_dir: %s
 bind_addr: 127.0.0.1
 name: %s
 datacenter: dc1
-ports: {http: 0}
+ports: {http: %d}
 client:
   enabled: true
   servers: %s
   heartbeat_interval: %s
   heartbeat_ttl: %s
   options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
-`, c.opts.LogLevel, filepath.Join(dir, "data"), host, yamlList(servers), c.opts.HeartbeatInterval, c.opts.HeartbeatTTL)
+`, c.opts.LogLevel, filepath.Join(dir, "data"), host, hostPorts[j], yamlList(servers), c.opts.HeartbeatInterval, c.opts.HeartbeatTTL)
 		if c.sec != nil {
 			sec, err := c.sec.hostSecurity(host, dir)
 			if err != nil {
@@ -285,6 +293,7 @@ client:
 		if err != nil {
 			return err
 		}
+		p.HTTP = fmt.Sprintf("http://127.0.0.1:%d", hostPorts[j])
 		c.hosts = append(c.hosts, p)
 	}
 	return nil

@@ -26,6 +26,10 @@ type Proc struct {
 	Log string
 	// Addr and URL are a server's bind address and client URL; empty for hosts.
 	Addr, URL string
+	// HTTP is the base URL of the agent's HTTP interface (ports.http), such as
+	// "http://127.0.0.1:4646": a server's views, /metrics and /v1/health, a host's
+	// /v1/health.
+	HTTP string
 
 	c       *Cluster
 	configs []string
