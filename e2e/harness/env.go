@@ -47,6 +47,9 @@ type Scenario struct {
 	Hosts []string
 	// Netns puts the servers in network namespaces (needed by Partition).
 	Netns bool
+	// ServerYAML is appended to every server's config (cluster.Options.ServerYAML),
+	// e.g. "http: {open_read: true}".
+	ServerYAML string
 	// Run drives the scenario; the cluster is healed and settled after it returns.
 	Run func(ctx context.Context, e *Env) error
 	// Settle bounds the wait for every run to end after Run; default 30s.
@@ -185,7 +188,7 @@ func runScenario(ctx context.Context, cfg Config, sc Scenario, rep *Report) erro
 	e.Logf("==== scenario %s: %s", sc.Name, sc.What)
 	c, err := cluster.Start(ctx, cluster.Options{
 		Jetcron: cfg.Jetcron, NATSCLI: cfg.NATSCLI, Dir: filepath.Join(dir, "cluster"),
-		Hosts: hosts, Netns: sc.Netns, Progress: progress, Secure: !cfg.Insecure,
+		Hosts: hosts, Netns: sc.Netns, ServerYAML: sc.ServerYAML, Progress: progress, Secure: !cfg.Insecure,
 	})
 	if err != nil {
 		return err
