@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -107,25 +108,34 @@ func (a *agent) tickerCheck(ctx context.Context, op *operator.Client) api.Check 
 }
 
 // registeredCheck passes when this node's record is in the nodes bucket and alive.
+// It reads its own key only: a runner's credentials allow no more (no watch of the
+// bucket).
 func (a *agent) registeredCheck(ctx context.Context, op *operator.Client) api.Check {
 	c := api.Check{Name: "registered"}
-	nodes, err := op.Nodes(ctx, time.Now(), nil)
+	kv, err := op.Bucket(ctx, subjects.NodesBucket)
 	if err != nil {
 		c.Detail = "the nodes bucket cannot be read: " + err.Error()
 		return c
 	}
-	for _, n := range nodes {
-		if n.Name != a.cfg.Name {
-			continue
-		}
-		if n.Status != subjects.StatusReady {
-			c.Detail = "node record is " + n.Status + ": its heartbeat lapsed"
-			return c
-		}
-		c.OK, c.Detail = true, "node "+subjects.ShortID(n.ID)+" ready"
+	e, err := kv.Get(ctx, subjects.Token(a.cfg.Name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		c.Detail = "node " + a.cfg.Name + " is not registered"
 		return c
 	}
-	c.Detail = "node " + a.cfg.Name + " is not registered"
+	if err != nil {
+		c.Detail = "the node record cannot be read: " + err.Error()
+		return c
+	}
+	var m subjects.Member
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		c.Detail = "the node record does not decode: " + err.Error()
+		return c
+	}
+	if status := m.NodeStatus(e.Created(), time.Now()); status != subjects.StatusReady {
+		c.Detail = "node record is " + status + ": its heartbeat lapsed"
+		return c
+	}
+	c.OK, c.Detail = true, "node "+subjects.ShortID(m.ID)+" ready"
 	return c
 }
 

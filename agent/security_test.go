@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,13 +35,14 @@ func writeConfig(t *testing.T, dir, name, content string) string {
 // A secure cluster of agents as the README's walk-through makes it: three servers and
 // a runner host, each with its own credentials, TLS on the client port and mutual TLS
 // on the routes. A job defined with the admin's credentials runs on the runner, a
-// force request is answered, and no agent is refused anything it does.
+// force request is answered, the runner's /v1/health is 200, and no agent is refused
+// anything it does.
 func TestSecureAgentsRunJobsWithoutPermissionViolations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts agents")
 	}
 	s := securetest.New(t, "global", "web-1")
-	ports, err := embedtest.FreePorts(6)
+	ports, err := embedtest.FreePorts(7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ tls: {ca_file: %s, cert_file: %s, key_file: %s}
 	quoted, _ = json.Marshal(servers)
 	base := writeConfig(t, dir, "client.yaml", fmt.Sprintf(`data_dir: %s
 bind_addr: 127.0.0.1
-ports: {http: 0}
+ports: {http: %d}
 client:
   enabled: true
   servers: %s
@@ -79,7 +81,7 @@ client:
   heartbeat_ttl: 2s
   options: {driver.raw_exec.enable: "1", driver.raw_exec.allow_root: "1"}
 tls: {ca_file: %s}
-`, filepath.Join(dir, "data"), quoted, tb.CAFile))
+`, filepath.Join(dir, "data"), ports[6], quoted, tb.CAFile))
 	cfg, err := configs.Load([]string{base, filepath.Join(s.ACLDir, acl.ClientSnippetFile("web-1"))}, configs.Overrides{})
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +197,10 @@ tls: {ca_file: %s}
 		if err != nil || json.Unmarshal(e.Value(), &m) != nil || !strings.HasPrefix(m.ID, "N") || len(m.ID) != 56 {
 			t.Errorf("server s%d's record: %v, ID %q, want its NATS server ID", i+1, err, m.ID)
 		}
+	}
+	// The runner host is healthy, reading no more than its credentials allow.
+	if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/v1/health", ports[6])); code != http.StatusOK {
+		t.Errorf("runner's /v1/health: %d %s", code, body)
 	}
 	time.Sleep(6 * time.Second) // a few step-down rounds and heartbeats
 	for i, l := range logs {
