@@ -23,8 +23,11 @@ var background = map[string]JobSpec{
 	"tick-2s":    {Every: 2 * time.Second, Step: 300 * time.Millisecond},
 }
 
+// backgroundKeys are the keys of background, in the order putBackground puts them.
+var backgroundKeys = []string{"tick-1s", "overlap-1s", "tick-2s"}
+
 func putBackground(ctx context.Context, e *Env) error {
-	for _, k := range []string{"tick-1s", "overlap-1s", "tick-2s"} {
+	for _, k := range backgroundKeys {
 		if err := e.PutJob(ctx, k, background[k]); err != nil {
 			return err
 		}
@@ -45,6 +48,7 @@ func Scenarios(netnsErr error) []Scenario {
 		ClusterRestart(),
 		Churn(30 * time.Second),
 		BadInputs(),
+		Observe(),
 	}
 	return sc
 }
