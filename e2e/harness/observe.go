@@ -50,10 +50,10 @@ func Observe() Scenario {
 	return Scenario{
 		Name: "observe",
 		What: fmt.Sprintf("a webhook receiver in the harness; %s fails every 2s with notify on failed: its first webhook arrives within %s with every contract field right; "+
-			"the server posting the next one is SIGKILLed mid-request (never answered), restarted 15s later: every failed run is notified (duplicates allowed) within %s; "+
+			"the server posting the next one is SIGKILLed mid-request (never answered), restarted 15s later: every failed run is notified (duplicates allowed) within %s of the kill; "+
 			"one /metrics scrape of a surviving server and of the restarted one shows every job's outcomes and last success, exactly one server jetcron_ticker_leader 1; "+
 			"/v1/run, /v1/run/.../logs, /v1/jobs, /v1/nodes, /v1/members answer as -json; /v1/health is 200 leading, 200 standing by, 200 on a runner host, "+
-			"and 503 naming the meta leader on a server whose two peers are SIGKILLed", failJob, maxNotifyDelay, redeliverBound),
+			"and 503 naming the meta leader within %s on a server whose two peers are SIGKILLed", failJob, maxNotifyDelay, redeliverBound, maxBrokenHealth),
 		ServerYAML: "http: {open_read: true}\n",
 		Run: func(ctx context.Context, e *Env) error {
 			rcv, err := startReceiver()
