@@ -109,8 +109,8 @@ func (o *observer) run(ctx context.Context) error {
 	if err := o.checkNoneLost(ctx, killed); err != nil {
 		return err
 	}
-	o.checkScrape(ctx, o.busiest(victim))
-	o.checkRestartedScrape(ctx, victim, restarted)
+	o.checkScrape(ctx, o.busiest(victim), time.Time{}, 0)
+	o.checkScrape(ctx, victim, restarted, 20*time.Second)
 	o.checkTickerLeader(ctx)
 	if err := e.DelJob(ctx, failJob); err != nil {
 		return err

@@ -217,62 +217,54 @@ func (o *observer) metricsProblems(mfs map[string]*dto.MetricFamily, runs map[st
 	return out
 }
 
-// scrapeProblems reads the run records, then scrapes p once: metricsProblems.
-func (o *observer) scrapeProblems(ctx context.Context, p *cluster.Proc) (map[string]*dto.MetricFamily, []string, error) {
+// scrapeProblems reads the run records, then scrapes p once: metricsProblems, and
+// whether its jetcron_notifications_total{outcome="delivered"} counts fewer than the
+// webhooks from p answered since it started (since) until 2 s before the scrape.
+// It returns how many those were.
+func (o *observer) scrapeProblems(ctx context.Context, p *cluster.Proc, since time.Time) ([]string, int, error) {
 	runs, err := o.records(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
+	t := time.Now()
 	mfs, err := o.scrape(ctx, p)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	return mfs, o.metricsProblems(mfs, runs), nil
-}
-
-// checkScrape scrapes p, a server up since the start, once: metricsProblems, and
-// its jetcron_notifications_total{outcome="delivered"} counting at least the
-// webhooks from it answered 2 s before.
-func (o *observer) checkScrape(ctx context.Context, p *cluster.Proc) {
-	t := time.Now()
-	mfs, probs, err := o.scrapeProblems(ctx, p)
-	if err != nil {
-		o.e.Violate("scrape of %s: %v", p.Name, err)
-		return
-	}
+	probs := o.metricsProblems(mfs, runs)
 	answered := 0
 	for _, d := range o.rcv.deliveries() {
-		if d.Answered && d.Server() == p.Name && d.At.Before(t.Add(-2*time.Second)) {
+		if d.Answered && d.Server() == p.Name && d.At.After(since) && d.At.Before(t.Add(-2*time.Second)) {
 			answered++
 		}
 	}
 	if v, _ := sample(mfs, "jetcron_notifications_total", map[string]string{"outcome": "delivered"}); int(v) < answered {
 		probs = append(probs, fmt.Sprintf("jetcron_notifications_total{outcome=\"delivered\"} is %v, but %d of its webhooks were answered", v, answered))
 	}
-	for _, pr := range probs {
-		o.e.Violate("one scrape of %s: %s", p.Name, pr)
-	}
-	if len(probs) == 0 {
-		o.e.Note("one scrape of %s: every job's outcomes and last success, %d nodes ready, %d webhooks delivered by it", p.Name, len(o.e.C.Hosts()), answered)
-	}
+	return probs, answered, nil
 }
 
-// checkRestartedScrape scrapes p, restarted at restarted, until metricsProblems is
-// empty (its metrics follow the run events from the oldest kept) or for 20 s.
-func (o *observer) checkRestartedScrape(ctx context.Context, p *cluster.Proc, restarted time.Time) {
-	deadline := time.Now().Add(20 * time.Second)
+// checkScrape scrapes p, started at since (zero: with the cluster): once, or, with
+// retry, until scrapeProblems finds nothing or retry has passed (a server just
+// started follows the run events from the oldest kept).
+func (o *observer) checkScrape(ctx context.Context, p *cluster.Proc, since time.Time, retry time.Duration) {
+	what := "one scrape of " + p.Name
+	if !since.IsZero() {
+		what = fmt.Sprintf("scrape of %s, restarted %s before (tried for up to %s)", p.Name, time.Since(since).Round(time.Second), retry)
+	}
+	deadline := time.Now().Add(retry)
 	for {
-		_, probs, err := o.scrapeProblems(ctx, p)
+		probs, answered, err := o.scrapeProblems(ctx, p, since)
 		if err == nil && len(probs) == 0 {
-			o.e.Note("scrape of %s, restarted %s before: every job's outcomes and last success", p.Name, time.Since(restarted).Round(time.Second))
+			o.e.Note("%s: every job's outcomes and last success, %d nodes ready, %d webhooks delivered by it", what, len(o.e.C.Hosts()), answered)
 			return
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
 			if err != nil {
 				probs = append(probs, err.Error())
 			}
 			for _, pr := range probs {
-				o.e.Violate("scrape of %s, restarted %s before (tried for 20s): %s", p.Name, time.Since(restarted).Round(time.Second), pr)
+				o.e.Violate("%s: %s", what, pr)
 			}
 			return
 		}
