@@ -45,24 +45,43 @@ func (a *agent) httpHandler(op *operator.Client, js jetstream.JetStream, srv *em
 	return o
 }
 
+// checkTimeout bounds the reads of one health check, so that a probe (1-5 s timeouts
+// are usual) gets a 503 with the reason rather than no answer when the cluster does
+// not answer.
+const checkTimeout = 2 * time.Second
+
 // health checks what this agent needs to do its part. A server: JetStream current
 // with a meta leader, and its ticker leading or standing by (the lock bucket
-// answers). A client: its node registered and alive, and its runner's durable
-// consumer present.
+// answers; not asked when JetStream is down, which would only wait). A client: its
+// node registered and alive, and its runner's durable consumer present.
 func (a *agent) health(ctx context.Context, op *operator.Client, js jetstream.JetStream, srv *embed.Server) api.Health {
 	var checks []api.Check
 	role := "client"
 	if a.cfg.Server.Enabled {
 		role = "server"
-		checks = append(checks, a.jetStreamCheck(ctx, js, srv), a.tickerCheck(ctx, op))
+		jsCheck := within(ctx, func(ctx context.Context) api.Check { return a.jetStreamCheck(ctx, js, srv) })
+		ticker := api.Check{Name: "ticker", Detail: "not checked: JetStream is unavailable"}
+		if jsCheck.OK {
+			ticker = within(ctx, func(ctx context.Context) api.Check { return a.tickerCheck(ctx, op) })
+		}
+		checks = append(checks, jsCheck, ticker)
 	}
 	if a.cfg.Client.Enabled {
 		if a.cfg.Server.Enabled {
 			role = "server+client"
 		}
-		checks = append(checks, a.registeredCheck(ctx, op), a.consumerCheck(ctx, js))
+		checks = append(checks,
+			within(ctx, func(ctx context.Context) api.Check { return a.registeredCheck(ctx, op) }),
+			within(ctx, func(ctx context.Context) api.Check { return a.consumerCheck(ctx, js) }))
 	}
 	return api.NewHealth(role, checks...)
+}
+
+// within runs check with its reads bounded by checkTimeout.
+func within(ctx context.Context, check func(context.Context) api.Check) api.Check {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	return check(ctx)
 }
 
 // jetStreamCheck passes when the embedded server's JetStream is current and a meta

@@ -306,10 +306,10 @@ func (o *observer) checkTickerLeader(ctx context.Context) {
 }
 
 // maxBrokenHealth bounds how long after its two peers die a server's /v1/health may
-// take to answer 503: a meta leader steps down some 10 s after it lost its quorum,
-// and each answer meanwhile takes up to 10 s (the ticker check's read of the lock
-// waits out the request's timeout).
-const maxBrokenHealth = 40 * time.Second
+// take to answer 503 naming the meta leader: a meta leader steps down some 10 s after
+// it lost its quorum (meanwhile the ticker check, whose lock read gives up after 2 s,
+// answers 503 already), and each answer takes at most a few seconds.
+const maxBrokenHealth = 25 * time.Second
 
 // health GETs p's /v1/health.
 func (o *observer) health(ctx context.Context, p *cluster.Proc) (int, api.Health, error) {
@@ -372,8 +372,13 @@ func (o *observer) checkHealth(ctx context.Context) error {
 	}
 	t := time.Now()
 	var last string
+	var first time.Duration // until the first 503, whatever its reason
 	for {
 		status, h, err := o.health(ctx, standby)
+		if first == 0 && status == http.StatusServiceUnavailable {
+			first = time.Since(t)
+			e.Note("/v1/health of %s, its two peers SIGKILLed: first 503 %s later: %+v", standby.Name, first.Round(100*time.Millisecond), h.Checks)
+		}
 		js := check(h, "jetstream")
 		if err == nil && status == http.StatusServiceUnavailable && h.Status == api.HealthUnavailable && !js.OK && strings.Contains(js.Detail, "meta leader") {
 			e.Note("/v1/health of %s, its two peers SIGKILLed: 503 %s later, jetstream: %s", standby.Name, time.Since(t).Round(100*time.Millisecond), js.Detail)
