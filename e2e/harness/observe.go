@@ -29,6 +29,9 @@ const redeliverBound = 60 * time.Second
 func failJobYAML(hook string) string {
 	return fmt.Sprintf(`datacenters: [dc1]
 type: batch
+constraints:
+  - attribute: "${attr.unique.hostname}"
+    regexp: ".*mysql-backup"
 periodic:
   cron: "@every 2s"
 task:
@@ -45,16 +48,19 @@ notify:
 // Observe proves on real processes what an operator sees (issue #13): a failed
 // run's webhook, delivered at least once though the delivering server dies
 // mid-delivery; one scrape of any server's /metrics; the /v1 views equal to -json;
-// /v1/health telling a standby from a broken server.
+// /v1/health telling a standby from a broken server. It runs on the seed deployment:
+// three servers, three backup hosts and a web host, the failing job constrained to
+// the backup hosts as the seed's mysql-backup is.
 func Observe() Scenario {
 	return Scenario{
 		Name: "observe",
-		What: fmt.Sprintf("a webhook receiver in the harness; %s fails every 2s with notify on failed: its first webhook arrives within %s with every contract field right; "+
+		What: fmt.Sprintf("the seed deployment (3 servers, 3 backup hosts, a web host); a webhook receiver in the harness; %s (constrained to the backup hosts) fails every 2s with notify on failed: its first webhook arrives within %s with every contract field right; "+
 			"the server posting the next one is SIGKILLed mid-request (never answered), restarted 15s later: every failed run is notified (duplicates allowed) within %s of the kill; "+
 			"one /metrics scrape of a surviving server and of the restarted one shows every job's outcomes and last success, exactly one server jetcron_ticker_leader 1; "+
 			"/v1/run, /v1/run/.../logs, /v1/jobs, /v1/nodes, /v1/members answer as -json; /v1/health is 200 leading, 200 standing by, 200 on a runner host, "+
 			"and 503 naming the meta leader within %s on a server whose two peers are SIGKILLed", failJob, maxNotifyDelay, redeliverBound, maxBrokenHealth),
 		ServerYAML: "http: {open_read: true}\n",
+		Hosts:      []string{"NODE-1-mysql-backup", "NODE-2-mysql-backup", "NODE-3-mysql-backup", "web-1"},
 		Run: func(ctx context.Context, e *Env) error {
 			rcv, err := startReceiver()
 			if err != nil {

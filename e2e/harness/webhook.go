@@ -171,8 +171,8 @@ func payloadProblems(d *delivery, job string, c *cluster.Cluster) []string {
 	if p.Reason == "" {
 		out = append(out, "reason is empty")
 	}
-	if h := c.Proc(p.Node); h == nil || h.Role != cluster.RoleHost {
-		out = append(out, fmt.Sprintf("node %q is not a runner host", p.Node))
+	if h := c.Proc(p.Node); h == nil || h.Role != cluster.RoleHost || !strings.HasSuffix(p.Node, "mysql-backup") {
+		out = append(out, fmt.Sprintf("node %q is not one of the backup hosts the job is constrained to", p.Node))
 	}
 	if p.Scheduled == nil || p.RunID != fmt.Sprintf("%s/periodic-%d", job, p.Scheduled.Unix()) {
 		out = append(out, fmt.Sprintf("run_id %q does not name the job and its scheduled tick", p.RunID))
