@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -232,9 +233,24 @@ func checkRunExecs(res *Result, r *subjects.Run, es []*Exec, byAlloc map[string]
 			}
 		}
 	}
-	// A second execution of the tick only after the first was declared lost.
+	// A second execution of the tick only after the first was declared lost. First and
+	// second are the allocations' order in the record, the order the ticker placed
+	// them: a process frozen with its host right after it was forked writes its
+	// ledger start only when the host wakes, after the relaunch it was lost to.
+	// Executions of allocations the record does not have come last, by start.
 	sorted := append([]*Exec(nil), es...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	place := func(x *Exec) int {
+		if i := slices.IndexFunc(r.Allocations, func(a subjects.Allocation) bool { return a.ID == x.Alloc }); i >= 0 {
+			return i
+		}
+		return len(r.Allocations)
+	}
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if pi, pj := place(sorted[i]), place(sorted[j]); pi != pj {
+			return pi < pj
+		}
+		return sorted[i].Start.Before(sorted[j].Start)
+	})
 	for j := 1; j < len(sorted); j++ {
 		later := sorted[j]
 		for _, earlier := range sorted[:j] {

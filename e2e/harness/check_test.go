@@ -204,3 +204,26 @@ func TestLedgerScriptRecordsStartAndEnd(t *testing.T) {
 		t.Fatalf("argv = %q", argv)
 	}
 }
+
+// Soak seed 1796653762468795687: a host was frozen right after it forked tick 2's
+// process; the allocation was declared lost and relaunched on n2; on waking, the
+// frozen process wrote its ledger start (after n2's) before its agent killed it.
+func TestCheckOrdersExecutionsByAllocationNotByLedgerStart(t *testing.T) {
+	in := fixture()
+	key := subjects.RunKey("j", at(2))
+	o := in.Final[key]
+	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.5))
+	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
+	in.Final[key] = o
+	in.Execs[1].Start, in.Execs[1].End = at(3.8), time.Time{} // woke at 3.8, killed
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(3.5), End: at(4.2)})
+	if res := Check(in); len(res.Violations) > 0 {
+		t.Fatalf("violations: %q", res.Violations)
+	}
+
+	// The same order of starts with the first allocation never declared lost is a
+	// second execution.
+	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateComplete, nil
+	in.Final[key] = o
+	wantViolation(t, Check(in), "executed twice")
+}
