@@ -249,7 +249,7 @@ func (s *session) memberNow(left bool) subjects.Member {
 	m.Heartbeat = s.opts.Clock.Now().UTC()
 	m.Drain = s.drain
 	m.Left = left
-	m.Stopping = s.stopping.Load() && !left
+	m.Stopping = s.stopping() && !left
 	return m
 }
 

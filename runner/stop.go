@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -16,9 +15,14 @@ type stopper struct {
 	// consuming.
 	runsCtx  context.Context
 	killRuns context.CancelCauseFunc
-	// stopping is set when the stop begins; the heartbeats then write
-	// Member.Stopping.
-	stopping atomic.Bool
+}
+
+// stopping reports whether the stop has begun; the heartbeats then write
+// Member.Stopping.
+func (s *session) stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // stop ends the session's work once consuming has ended (Run's ctx is done). No
@@ -33,7 +37,6 @@ func (s *session) stop() {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	s.stopping.Store(true)
 	running := s.executing()
 	s.log.Info().Int("runs", len(running)).Float64("grace_s", grace.Seconds()).
 		Msg("runner stopping: taking no more launches")
