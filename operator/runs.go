@@ -47,16 +47,8 @@ func (c *Client) RunLogs(ctx context.Context, runID string) (logs []byte, run *s
 	if err != nil {
 		return nil, nil, err
 	}
-	kv, err := c.Bucket(ctx, subjects.LogsBucket)
-	if err != nil {
+	if logs, err = c.output(ctx, runID, key); err != nil {
 		return nil, nil, err
-	}
-	e, err := kv.Get(ctx, key)
-	switch {
-	case err == nil:
-		logs = e.Value()
-	case !errors.Is(err, jetstream.ErrKeyNotFound):
-		return nil, nil, fmt.Errorf("read the output of run %q: %w", runID, err)
 	}
 	run, err = c.Run(ctx, runID)
 	if errors.Is(err, ErrNotFound) && logs != nil {
@@ -66,6 +58,24 @@ func (c *Client) RunLogs(ctx context.Context, runID string) (logs []byte, run *s
 		return nil, nil, err
 	}
 	return logs, run, nil
+}
+
+// output reads the captured output of the run runID, stored under key; nil when it
+// left none.
+func (c *Client) output(ctx context.Context, runID, key string) ([]byte, error) {
+	kv, err := c.Bucket(ctx, subjects.LogsBucket)
+	if err != nil {
+		return nil, err
+	}
+	e, err := kv.Get(ctx, key)
+	switch {
+	case err == nil:
+		return e.Value(), nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("read the output of run %q: %w", runID, err)
+	}
 }
 
 // FollowRun calls fn with the run's record and captured output as they are now, then
@@ -118,7 +128,7 @@ func (c *Client) FollowRun(ctx context.Context, runID string, fn func(RunOutput)
 		if err := json.Unmarshal(e.Value(), &run); err != nil {
 			return fmt.Errorf("follow run %q: %w", runID, err)
 		}
-		logs, _, err := c.RunLogs(ctx, runID)
+		logs, err := c.output(ctx, runID, key) // the record came with the watch
 		if err != nil {
 			return err
 		}
