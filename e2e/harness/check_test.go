@@ -77,28 +77,30 @@ func TestCheckFindsATickExecutedTwice(t *testing.T) {
 	}
 }
 
-func TestCheckFindsASecondAllocationBeforeTheFirstWasLost(t *testing.T) {
-	in := fixture()
+// relaunchTick2 declares tick 2's allocation on n1 lost at lostAt and adds its
+// relaunch, allocation b2 on n2, executed from start to end. It returns the run's key.
+func relaunchTick2(in *CheckInput, lostAt, start, end time.Time) string {
 	key := subjects.RunKey("j", at(2))
 	o := in.Final[key]
-	// The first allocation was declared lost only after the second started.
-	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.5))
+	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(lostAt)
 	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
 	in.Final[key] = o
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: start, End: end})
+	return key
+}
+
+func TestCheckFindsASecondAllocationBeforeTheFirstWasLost(t *testing.T) {
+	in := fixture()
+	// The first allocation was declared lost only after the second started.
+	relaunchTick2(&in, at(2.5), at(2.1), at(2.4))
 	in.Execs[1].End = time.Time{}
-	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(2.1), End: at(2.4)})
 	wantViolation(t, Check(in), "declared lost only at")
 }
 
 func TestCheckAcceptsARelaunchAfterLost(t *testing.T) {
 	in := fixture()
-	key := subjects.RunKey("j", at(2))
-	o := in.Final[key]
-	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.1))
-	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
-	in.Final[key] = o
+	relaunchTick2(&in, at(2.1), at(3.2), at(3.4))
 	in.Execs[1].End = time.Time{}
-	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(3.2), End: at(3.4)})
 	res := Check(in)
 	if len(res.Violations) > 0 {
 		t.Fatalf("violations: %q", res.Violations)
@@ -118,15 +120,10 @@ func TestCheckFindsOverlapUnderProhibitOverlap(t *testing.T) {
 func TestCheckAcceptsALostExecutionsTailWhenItsHostWakes(t *testing.T) {
 	in := fixture()
 	in.Book.Defs("j")[0].Spec.Overlap = true
-	key := subjects.RunKey("j", at(2))
-	o := in.Final[key]
 	// Declared lost at 2.5 while its host was paused; relaunched at 2.7; the paused
 	// process ran its last lines when the host woke, at 3.6, after tick 3 started.
-	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.5))
-	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
-	in.Final[key] = o
+	relaunchTick2(&in, at(2.5), at(2.7), at(2.9))
 	in.Execs[1].End = at(3.6)
-	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(2.7), End: at(2.9)})
 	if res := Check(in); len(res.Violations) > 0 {
 		t.Fatalf("violations: %q", res.Violations)
 	}
@@ -210,19 +207,15 @@ func TestLedgerScriptRecordsStartAndEnd(t *testing.T) {
 // frozen process wrote its ledger start (after n2's) before its agent killed it.
 func TestCheckOrdersExecutionsByAllocationNotByLedgerStart(t *testing.T) {
 	in := fixture()
-	key := subjects.RunKey("j", at(2))
-	o := in.Final[key]
-	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateLost, ptrT(at(2.5))
-	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "b2", Node: "n2", State: subjects.StateComplete})
-	in.Final[key] = o
+	key := relaunchTick2(&in, at(2.5), at(3.5), at(4.2))
 	in.Execs[1].Start, in.Execs[1].End = at(3.8), time.Time{} // woke at 3.8, killed
-	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n2", Alloc: "b2", Start: at(3.5), End: at(4.2)})
 	if res := Check(in); len(res.Violations) > 0 {
 		t.Fatalf("violations: %q", res.Violations)
 	}
 
 	// The same order of starts with the first allocation never declared lost is a
 	// second execution.
+	o := in.Final[key]
 	o.Run.Allocations[0].State, o.Run.Allocations[0].Finished = subjects.StateComplete, nil
 	in.Final[key] = o
 	wantViolation(t, Check(in), "executed twice")
