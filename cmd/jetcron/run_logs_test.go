@@ -79,12 +79,24 @@ func TestRunLogsFollowWaitsForTheRunToEndAndPrintsItsOutput(t *testing.T) {
 		stdout, stderr, code := e.run(cmdRunLogs, "-f", id)
 		done <- result{stdout, stderr, code}
 	}()
-	// Still running: -f has not returned. (Waiting proves nothing about time; the
-	// end below must come after the follower has read the running record.)
+	// The end below must reach the follower as a change: wait until its watch (a
+	// consumer on the runs bucket's stream) exists. It has not returned meanwhile.
+	stream, err := e.js.Stream(ctxT(t), subjects.KVStream(subjects.RunStateBucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if info, err := stream.Info(ctxT(t)); err == nil && info.State.Consumers > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run logs -f never watched the run")
+		}
+	}
 	select {
 	case r := <-done:
 		t.Fatalf("run logs -f returned while the run runs: %+v", r)
-	case <-time.After(500 * time.Millisecond):
+	default:
 	}
 	if _, err := e.b.Logs.Put(ctxT(t), subjects.RunKey("mysql-backup", time.Unix(1476824400, 0)), []byte("connecting...\n")); err != nil {
 		t.Fatal(err)
