@@ -30,32 +30,38 @@ type Node struct {
 // of nodes. When there is none, why says what kept the last one out: "no node is
 // registered", "no node is ready", "node N: <the constraint it fails>", "every
 // eligible node is draining", or "node N is stopping".
+//
+// The ticker calls it for every launch: the reason is put into words only when no
+// node is eligible.
 func Eligible(j *job.Job, nodes []Node) (eligible []*Node, why string) {
-	why, ready := "no node is registered", 0
+	var last *Node // the last node kept out, and by what
+	var reason string
 	for i := range nodes {
 		n := &nodes[i]
 		if !n.Alive {
 			continue
 		}
-		ready++
-		if ok, reason := j.Eligible(n.Attrs); !ok {
-			why = "node " + n.Name + ": " + reason
-			continue
-		}
-		if n.Drain {
-			why = "every eligible node is draining"
-			continue
-		}
-		if n.Stopping {
-			why = "node " + n.Name + " is stopping"
+		var ok bool
+		if ok, reason = j.Eligible(n.Attrs); !ok || n.Drain || n.Stopping {
+			last = n
 			continue
 		}
 		eligible = append(eligible, n)
 	}
-	if len(eligible) == 0 && ready == 0 && len(nodes) > 0 {
-		why = "no node is ready"
+	switch {
+	case len(eligible) > 0:
+		return eligible, ""
+	case last == nil && len(nodes) > 0:
+		return nil, "no node is ready"
+	case last == nil:
+		return nil, "no node is registered"
+	case reason != "":
+		return nil, "node " + last.Name + ": " + reason
+	case last.Drain:
+		return nil, "every eligible node is draining"
+	default:
+		return nil, "node " + last.Name + " is stopping"
 	}
-	return eligible, why
 }
 
 // Pick chooses among eligible (not empty) the node with the fewest allocations (its
