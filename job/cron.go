@@ -183,3 +183,18 @@ func (c *calendar) dowSpecial(entry string) (bool, error) {
 	c.dowNth[week[0]-'1'] |= 1 << uint(v)
 	return true, nil
 }
+
+// unionSchedule launches at every launch of any of its schedules, once where two
+// meet (periodic.crons).
+type unionSchedule []cron.Schedule
+
+// Next returns the earliest of the schedules' next launches after t.
+func (u unionSchedule) Next(t time.Time) time.Time {
+	var first time.Time
+	for _, s := range u {
+		if n := s.Next(t); !n.IsZero() && (first.IsZero() || n.Before(first)) {
+			first = n
+		}
+	}
+	return first
+}

@@ -45,6 +45,7 @@ func TestParseDesignExampleHasEveryField(t *testing.T) {
 			CatchupWindow:   Duration(10 * time.Minute),
 			Catchup:         "all",
 		},
+		Restart:    Restart{Delay: Duration(15 * time.Second)},
 		Reschedule: Reschedule{Attempts: 1, Delay: Duration(5 * time.Second)},
 		Task: Task{
 			Name:   "run-mysql-backup",
@@ -182,7 +183,20 @@ func TestParseReportsEachBadInputWithItsFieldAndLine(t *testing.T) {
 			{"periodic.timeZone", 1, `unknown field "timeZone", did you mean "time_zone"?`},
 			{"task.config.comand", 2, `unknown field "comand", did you mean "command"?`},
 		}},
-		{"unknown field far from any", "j", fileWith("group: web\n"), []FieldError{{"group", 6, `unknown field "group"; the fields here are constraints, datacenters, name, notify, periodic, priority, reschedule, task, type`}}},
+		{"unknown field far from any", "j", fileWith("group: web\n"), []FieldError{{"group", 6, `unknown field "group"; the fields here are constraints, datacenters, name, notify, pause_note, paused, periodic, priority, reschedule, restart, task, type`}}},
+
+		{"cron and crons together", "j", "task: {config: {command: /bin/true}}\nperiodic:\n  cron: \"@hourly\"\n  crons: [\"@daily\"]\n", []FieldError{{"periodic.crons", 4, "periodic.cron and periodic.crons are both set"}}},
+		{"a bad expression among crons", "j", "task: {config: {command: /bin/true}}\nperiodic:\n  crons:\n    - \"@hourly\"\n    - \"0 25 * * *\"\n", []FieldError{{"periodic.crons[1]", 5, `hour field "25"`}}},
+		{"negative jitter", "j", "task: {config: {command: /bin/true}}\nperiodic: {cron: \"@hourly\", jitter: -5m}\n", []FieldError{{"periodic.jitter", 2, "-5m is negative"}}},
+		{"absurd jitter", "j", "task: {config: {command: /bin/true}}\nperiodic: {cron: \"@hourly\", jitter: 25h}\n", []FieldError{{"periodic.jitter", 2, "25h is over the limit of 24h"}}},
+		{"bad restart", "j", fileWith("restart: {attempts: -1, delay: 30h}\n"), []FieldError{
+			{"restart.attempts", 6, "-1 is negative"},
+			{"restart.delay", 6, "30h is over the limit of 24h"},
+		}},
+		{"pause note without a pause", "j", fileWith("pause_note: db migration\n"), []FieldError{{"pause_note", 6, "the job is not paused"}}},
+		{"pause note too long", "j", fileWith("paused: true\npause_note: "+strings.Repeat("x", 501)+"\n"), []FieldError{{"pause_note", 7, "is 501 characters long; the limit is 500"}}},
+		{"pause note on two lines", "j", fileWith("paused: true\npause_note: \"a\\nb\"\n"), []FieldError{{"pause_note", 7, "control character"}}},
+		{"relative work_dir", "j", "periodic: {cron: \"@hourly\"}\ntask: {config: {command: /bin/true}, work_dir: tmp/x}\n", []FieldError{{"task.work_dir", 2, `"tmp/x" is not an absolute path`}}},
 		{"repeated field", "j", fileWith("priority: 10\npriority: 20\n"), []FieldError{{"priority", 7, `field "priority" repeats the one on line 6`}}},
 
 		{"wrong types", "j", "periodic: \"@hourly\"\ntask: {config: {command: /bin/true}}\npriority: high\ndatacenters: dc1\nconstraints: {attribute: x}\nreschedule: {delay: 5}\n", []FieldError{

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits on job fields.
@@ -14,6 +16,9 @@ const (
 	day                = 24 * time.Hour
 	maxCatchupWindow   = 7 * day
 	maxRescheduleDelay = day
+	maxJitter          = day
+	maxCrons           = 32
+	maxPauseNote       = 500 // characters
 	maxAttempts        = 100
 	maxTimeout         = 30 * day
 	maxKillTimeout     = time.Hour
@@ -49,6 +54,7 @@ func defaultJob() *Job {
 	return &Job{
 		Priority:   50,
 		Periodic:   Periodic{CatchupWindow: Duration(10 * time.Minute)},
+		Restart:    Restart{Delay: Duration(15 * time.Second)},
 		Reschedule: Reschedule{Attempts: 1, Delay: Duration(5 * time.Second)},
 		Task:       Task{KillTimeout: Duration(5 * time.Second)},
 	}
@@ -80,11 +86,27 @@ func (j *Job) validate(p *problems, key string, now time.Time) {
 		j.Constraints[i].validate(p, fmt.Sprintf("constraints[%d]", i))
 	}
 	j.validatePeriodic(p, now)
+	checkInt(p, "restart.attempts", j.Restart.Attempts, maxAttempts)
+	checkDuration(p, "restart.delay", j.Restart.Delay, maxRescheduleDelay)
 	checkInt(p, "reschedule.attempts", j.Reschedule.Attempts, maxAttempts)
 	checkDuration(p, "reschedule.delay", j.Reschedule.Delay, maxRescheduleDelay)
 	j.Task.validate(p, key)
 	for i := range j.Notify {
 		j.Notify[i].validate(p, fmt.Sprintf("notify[%d]", i))
+	}
+	j.validatePause(p)
+}
+
+// validatePause checks the pause note: one line a person wrote, of bounded length.
+func (j *Job) validatePause(p *problems) {
+	note := j.PauseNote
+	switch {
+	case note != "" && !j.Paused:
+		p.addf("pause_note", "is set but the job is not paused; set paused: true or leave the note out")
+	case utf8.RuneCountInString(note) > maxPauseNote:
+		p.addf("pause_note", "is %d characters long; the limit is %d", utf8.RuneCountInString(note), maxPauseNote)
+	case strings.ContainsFunc(note, unicode.IsControl):
+		p.addf("pause_note", "contains a control character (a line break?); write the note on one line")
 	}
 }
 
@@ -121,11 +143,30 @@ func (j *Job) validatePeriodic(p *problems, now time.Time) {
 		loc = time.UTC
 	}
 	j.location = loc
-	if strings.TrimSpace(pd.Cron) == "" {
-		p.addf("periodic.cron", "is required")
-	} else if j.schedule, err = parseSchedule(pd.Cron, loc, now); err != nil {
-		p.addf("periodic.cron", "%v", err)
+	switch {
+	case len(pd.Crons) > 0 && pd.Cron != "":
+		p.addf("periodic.crons", "periodic.cron and periodic.crons are both set; set one of them")
+	case len(pd.Crons) > maxCrons:
+		p.addf("periodic.crons", "holds %d expressions; the limit is %d", len(pd.Crons), maxCrons)
+	case len(pd.Crons) > 0:
+		var union unionSchedule
+		for i, expr := range pd.Crons {
+			s, err := parseSchedule(expr, loc, now)
+			if err != nil {
+				p.addf(fmt.Sprintf("periodic.crons[%d]", i), "%v", err)
+				continue
+			}
+			union = append(union, s)
+		}
+		j.schedule = union
+	case strings.TrimSpace(pd.Cron) == "":
+		p.addf("periodic.cron", "is required (or periodic.crons, a list of expressions)")
+	default:
+		if j.schedule, err = parseSchedule(pd.Cron, loc, now); err != nil {
+			p.addf("periodic.cron", "%v", err)
+		}
 	}
+	checkDuration(p, "periodic.jitter", pd.Jitter, maxJitter)
 	checkDuration(p, "periodic.catchup_window", pd.CatchupWindow, maxCatchupWindow)
 	if pd.Catchup == "" {
 		pd.Catchup = "all"

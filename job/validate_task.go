@@ -47,6 +47,15 @@ func (t *Task) validate(p *problems, job string) {
 	default:
 		t.Config.Command = path.Clean(cmd)
 	}
+	switch wd := t.WorkDir; {
+	case wd == "":
+	case !path.IsAbs(wd):
+		p.addf("task.work_dir", "%q is not an absolute path", wd)
+	case strings.Contains(wd, "${") || strings.ContainsRune(wd, 0):
+		p.addf("task.work_dir", "%q: must be a literal path", wd)
+	default:
+		t.WorkDir = path.Clean(wd)
+	}
 	for i, arg := range t.Config.Args {
 		field := fmt.Sprintf("task.config.args[%d]", i)
 		if strings.ContainsRune(arg, 0) {

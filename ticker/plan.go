@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 	"weak"
 
@@ -26,13 +27,17 @@ type jobPlan struct {
 	attempts  int           // reschedule.attempts
 	latest    bool          // periodic.catchup: latest
 	overlap   bool          // periodic.prohibit_overlap
+	jitter    time.Duration // periodic.jitter
+	// paused holds the reason of the ticks a paused version skips; empty if not paused.
+	paused string
 }
 
 // schedule is a job's parsed cron expression: Next(t) is its first tick strictly
 // after t, or the zero time if none.
 type schedule struct{ cron.Schedule }
 
-// scheduleKey identifies a schedule: its expression read in its time zone.
+// scheduleKey identifies a schedule: its expressions, one a line, read in its time
+// zone.
 type scheduleKey struct{ cron, zone string }
 
 // planner makes plans, sharing the parts jobs have in common. Only the dispatcher's
@@ -54,7 +59,7 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 		return nil, fmt.Errorf("encode placement: %w", err)
 	}
 	return &jobPlan{
-		schedule:  p.schedules.share(scheduleKey{j.Periodic.Cron, j.Periodic.TimeZone}, &schedule{j.Schedule()}),
+		schedule:  p.schedules.share(scheduleKey{strings.Join(j.Expressions(), "\n"), j.Periodic.TimeZone}, &schedule{j.Schedule()}),
 		placement: p.placements.share(string(placeKey), place),
 		task:      task,
 		window:    time.Duration(j.Periodic.CatchupWindow),
@@ -62,7 +67,20 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 		attempts:  j.Reschedule.Attempts,
 		latest:    j.Periodic.Catchup == "latest",
 		overlap:   j.Periodic.ProhibitOverlap,
+		jitter:    time.Duration(j.Periodic.Jitter),
+		paused:    pauseReason(j),
 	}, nil
+}
+
+// pauseReason is the reason recorded for the ticks of a paused job.
+func pauseReason(j *job.Job) string {
+	switch {
+	case !j.Paused:
+		return ""
+	case j.PauseNote == "":
+		return "paused"
+	}
+	return "paused: " + j.PauseNote
 }
 
 // sharedCache keeps one copy of a value that many jobs have in common, for as long as
