@@ -205,10 +205,20 @@ type Launch struct {
 	Run json.RawMessage `json:"run"`
 	// Task is the job's task as JSON (the job package's Task).
 	Task json.RawMessage `json:"task"`
+	// Restart is the job's restart policy: how often the runner that claimed the
+	// allocation starts a failed run again itself.
+	Restart Restart `json:"restart"`
 	// Late is how long after its tick the launch was published.
 	Late Millis `json:"late_ms"`
 	// Republish counts publications again of a launch left unclaimed (0: the first).
 	Republish int `json:"republish,omitempty"`
+}
+
+// Restart is a job's restart policy, as the runner applies it: after a failed
+// execution, up to Attempts more on the same node, each Delay after the last ended.
+type Restart struct {
+	Attempts int    `json:"attempts,omitempty"`
+	Delay    Millis `json:"delay_ms,omitempty"`
 }
 
 // MsgID is the launch's de-duplication ID: MsgID, or RepublishMsgID for a

@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/jetcron/jetcron/job"
+	"github.com/jetcron/jetcron/subjects"
 )
 
 // jobPlan is what the dispatcher keeps of a job's running version: the schedule, the
@@ -20,8 +21,9 @@ import (
 // same placement constraints share one copy of it.
 type jobPlan struct {
 	schedule  *schedule
-	placement *job.Job      // only what Eligible reads: datacenters, constraints, task driver
-	task      []byte        // job.Task as JSON, for launches
+	placement *job.Job // only what Eligible reads: datacenters, constraints, task driver
+	task      []byte   // job.Task as JSON, for launches
+	restart   subjects.Restart
 	window    time.Duration // periodic.catchup_window
 	delay     time.Duration // reschedule.delay
 	attempts  int           // reschedule.attempts
@@ -68,6 +70,7 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 		latest:    j.Periodic.Catchup == "latest",
 		overlap:   j.Periodic.ProhibitOverlap,
 		jitter:    time.Duration(j.Periodic.Jitter),
+		restart:   subjects.Restart{Attempts: j.Restart.Attempts, Delay: subjects.MillisOf(time.Duration(j.Restart.Delay))},
 		paused:    pauseReason(j),
 	}, nil
 }

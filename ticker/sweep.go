@@ -76,7 +76,7 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		next.Attempts++
 		next.State = subjects.StateQueued
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
-		d.update(e, next, je.plan.task)
+		d.update(e, next, je.plan)
 	case run.State == subjects.StateQueued && a != nil:
 		d.sweepQueued(e, je, a, window, now)
 	}
@@ -114,7 +114,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 		if placed.Node != "" {
 			cur := next.Current()
 			cur.Node, cur.NodeID, cur.Created = placed.Node, placed.NodeID, placed.Created
-			d.update(e, next, je.plan.task)
+			d.update(e, next, je.plan)
 			return
 		}
 		if now.Sub(tick) > window {
@@ -128,7 +128,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 		cur := next.Current()
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, "node "+a.Node+" went down before claiming the launch", ptr(now.UTC())
 		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
-		d.update(e, next, je.plan.task)
+		d.update(e, next, je.plan)
 	case now.Sub(e.published) > republishAfter:
 		e.republished++
 		d.publishAgain(e, e.republished)

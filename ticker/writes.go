@@ -60,7 +60,7 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 		je.facts.records = map[int64]recordState{}
 	}
 	je.facts.records[tick.Unix()] = recordWriting
-	d.createRecord(key, run, a.plan.task, nil, func(ok bool) {
+	d.createRecord(key, run, a.plan, nil, func(ok bool) {
 		if e := d.runs[key]; !ok && e != nil && e.rev == 0 {
 			d.untrack(key)
 		}
@@ -82,7 +82,7 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 // createRecord stores a new run record and publishes its launch if it has a node.
 // done is called in the loop with whether the record now exists; reply, if given,
 // answers a force request.
-func (d *dispatcher) createRecord(key string, run subjects.Run, task []byte, reply func(subjects.ForceReply), done func(ok bool)) {
+func (d *dispatcher) createRecord(key string, run subjects.Run, plan *jobPlan, reply func(subjects.ForceReply), done func(ok bool)) {
 	d.write(func(ctx context.Context, l leaseView) (func(), error) {
 		rev, err := d.store.CreateRun(ctx, key, &run)
 		if errors.Is(err, ErrConflict) {
@@ -104,7 +104,7 @@ func (d *dispatcher) createRecord(key string, run subjects.Run, task []byte, rep
 		}
 		d.emit(&run, run.Current())
 		if a := run.Current(); a != nil && a.Node != "" {
-			if err := d.publish(ctx, l, &run, rev, task, 0); err != nil {
+			if err := d.publish(ctx, l, &run, rev, plan, 0); err != nil {
 				d.log.Warn().Err(err).Str("job", run.Job).Str("run_id", run.ID).Str("node", a.Node).Msg("launch not published; it will be published again")
 			}
 		}
@@ -197,14 +197,14 @@ func (d *dispatcher) summarize(jobKey string, dec decision, now time.Time) {
 
 // publish sends the launch of the run's current allocation, claimable at rev; again
 // counts its publications again (0: the first).
-func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run, rev uint64, task []byte, again int) error {
+func (d *dispatcher) publish(ctx context.Context, l leaseView, run *subjects.Run, rev uint64, plan *jobPlan, again int) error {
 	if !l.Valid() {
 		return errNotLeader
 	}
 	a := run.Current()
 	launch := &subjects.Launch{
 		RunID: run.ID, Job: run.Job, Scheduled: run.Scheduled, Alloc: len(run.Allocations), AllocID: a.ID,
-		Node: a.Node, Revision: rev, Run: mustJSON(run), Task: task,
+		Node: a.Node, Revision: rev, Run: mustJSON(run), Task: plan.task, Restart: plan.restart,
 		Late: subjects.MillisOf(d.clock.Now().Sub(time.Unix(run.Scheduled, 0))), Republish: again,
 	}
 	return d.store.PublishLaunch(ctx, launch, l.Rev())
@@ -221,9 +221,9 @@ func (d *dispatcher) publishAgain(e *runEntry, n int) {
 		return
 	}
 	e.busy, e.published = true, d.clock.Now()
-	run, rev, task := e.run, e.rev, je.plan.task
+	run, rev, plan := e.run, e.rev, je.plan
 	d.write(func(ctx context.Context, l leaseView) (func(), error) {
-		if err := d.publish(ctx, l, &run, rev, task, n); err != nil {
+		if err := d.publish(ctx, l, &run, rev, plan, n); err != nil {
 			return nil, fmt.Errorf("publish launch again: %w", err)
 		}
 		return func() { d.notBusy(e.key, rev) }, nil
@@ -239,7 +239,7 @@ func (d *dispatcher) notBusy(key string, rev uint64) {
 
 // update writes next over the run's record at its known revision and, when task is
 // given and the current allocation has a node, publishes its launch.
-func (d *dispatcher) update(e *runEntry, next subjects.Run, task []byte) {
+func (d *dispatcher) update(e *runEntry, next subjects.Run, plan *jobPlan) {
 	e.busy = true
 	rev := e.rev
 	d.write(func(ctx context.Context, l leaseView) (func(), error) {
@@ -248,8 +248,8 @@ func (d *dispatcher) update(e *runEntry, next subjects.Run, task []byte) {
 			return nil, err
 		}
 		d.emit(&next, next.Current())
-		if a := next.Current(); task != nil && a != nil && a.Node != "" && next.State == subjects.StateQueued {
-			if err := d.publish(ctx, l, &next, newRev, task, 0); err != nil {
+		if a := next.Current(); plan != nil && a != nil && a.Node != "" && next.State == subjects.StateQueued {
+			if err := d.publish(ctx, l, &next, newRev, plan, 0); err != nil {
 				d.log.Warn().Err(err).Str("job", next.Job).Str("run_id", next.ID).Msg("launch not published; it will be published again")
 			}
 		}
@@ -323,7 +323,7 @@ func (d *dispatcher) force(f forceRequest) {
 	run.Allocations = []subjects.Allocation{allocation(node, why, now, &run)}
 	d.track(key, run, 0)
 	d.runs[key].busy = true
-	d.createRecord(key, run, je.plan.task, f.reply, func(ok bool) {
+	d.createRecord(key, run, je.plan, f.reply, func(ok bool) {
 		if e := d.runs[key]; !ok && e != nil && e.rev == 0 {
 			d.untrack(key)
 		}
