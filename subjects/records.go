@@ -171,7 +171,11 @@ type Run struct {
 	Reason string `json:"reason,omitempty"`
 	// Forced marks a run made by `job periodic force`.
 	Forced bool `json:"forced,omitempty"`
-	// Late is how long after its tick the run's current allocation was placed.
+	// Jitter is how long after its tick the run was due: the job's periodic.jitter
+	// offset for the tick.
+	Jitter Millis `json:"jitter_ms,omitempty"`
+	// Late is how long after it was due (its tick plus Jitter) the run's current
+	// allocation was placed.
 	Late Millis `json:"late_ms"`
 	// Attempts counts reschedules after lost allocations.
 	Attempts    int          `json:"attempts"`
