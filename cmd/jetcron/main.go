@@ -37,6 +37,7 @@ func subcommands() []subcommand {
 		{[]string{"job", "run"}, "validate a job file and store it in the jobs bucket", cmdJobRun},
 		{[]string{"job", "validate"}, "validate a job file and show its next launches", cmdJobValidate},
 		{[]string{"job", "status"}, "show all jobs, one job and its runs, or one run", cmdJobStatus},
+		{[]string{"job", "import"}, "turn a Nomad periodic batch job (HCL) into a jetcron job file", cmdJobImport},
 		{[]string{"job", "plan"}, "list the ticks of the next hours, where each would run, what would block it", cmdJobPlan},
 		{[]string{"job", "periodic", "force"}, "launch a run of a job now", cmdJobPeriodicForce},
 		{[]string{"job", "stop"}, "delete a job from the jobs bucket", cmdJobStop},
