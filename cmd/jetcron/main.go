@@ -39,6 +39,7 @@ func subcommands() []subcommand {
 		{[]string{"job", "status"}, "show all jobs, one job and its runs, or one run", cmdJobStatus},
 		{[]string{"job", "plan"}, "list the ticks of the next hours, where each would run, what would block it", cmdJobPlan},
 		{[]string{"job", "periodic", "force"}, "launch a run of a job now", cmdJobPeriodicForce},
+		{[]string{"job", "backfill"}, "launch the past ticks of a range that have no record, once", cmdJobBackfill},
 		{[]string{"job", "stop"}, "delete a job from the jobs bucket", cmdJobStop},
 		{[]string{"run", "logs"}, "print the captured output of a run", cmdRunLogs},
 		{[]string{"acl", "bootstrap"}, "make the credentials of a new cluster, one per role", cmdACLBootstrap},
