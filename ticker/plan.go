@@ -23,13 +23,20 @@ type jobPlan struct {
 	schedule  *schedule
 	placement *job.Job // only what Eligible reads: datacenters, constraints, task driver
 	task      []byte   // job.Task as JSON, for launches
-	restart   subjects.Restart
+	*policy
+}
+
+// policy is what a job's version asks of its ticks and runs beyond its schedule and
+// placement; most jobs have the same, and share one copy.
+type policy struct {
 	window    time.Duration // periodic.catchup_window
 	delay     time.Duration // reschedule.delay
 	attempts  int           // reschedule.attempts
+	onFailure bool          // reschedule.on_failure
 	latest    bool          // periodic.catchup: latest
 	overlap   bool          // periodic.prohibit_overlap
 	jitter    time.Duration // periodic.jitter
+	restart   subjects.Restart
 	// paused holds the reason of the ticks a paused version skips; empty if not paused.
 	paused string
 }
@@ -46,6 +53,7 @@ type scheduleKey struct{ cron, zone string }
 // loop uses it.
 type planner struct {
 	schedules  sharedCache[scheduleKey, schedule]
+	policies   sharedCache[policy, policy]
 	placements sharedCache[string, job.Job]
 }
 
@@ -60,19 +68,32 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode placement: %w", err)
 	}
-	return &jobPlan{
-		schedule:  p.schedules.share(scheduleKey{strings.Join(j.Expressions(), "\n"), j.Periodic.TimeZone}, &schedule{j.Schedule()}),
-		placement: p.placements.share(string(placeKey), place),
-		task:      task,
+	pol := policy{
 		window:    time.Duration(j.Periodic.CatchupWindow),
 		delay:     time.Duration(j.Reschedule.Delay),
 		attempts:  j.Reschedule.Attempts,
+		onFailure: j.Reschedule.OnFailure,
 		latest:    j.Periodic.Catchup == "latest",
 		overlap:   j.Periodic.ProhibitOverlap,
 		jitter:    time.Duration(j.Periodic.Jitter),
 		restart:   subjects.Restart{Attempts: j.Restart.Attempts, Delay: subjects.MillisOf(time.Duration(j.Restart.Delay))},
 		paused:    pauseReason(j),
+	}
+	return &jobPlan{
+		schedule:  p.schedules.share(scheduleKey{strings.Join(j.Expressions(), "\n"), j.Periodic.TimeZone}, &schedule{j.Schedule()}),
+		placement: p.placements.share(string(placeKey), place),
+		task:      task,
+		policy:    p.policies.share(pol, &pol),
 	}, nil
+}
+
+// dueAt is when the tick of the plan's job (named key) is due: the tick delayed by
+// its jitter offset, the same on every ticker.
+func (p *jobPlan) dueAt(key string, tick time.Time) time.Time {
+	if p.jitter == 0 {
+		return tick
+	}
+	return tick.Add(job.JitterOffset(key, tick, p.jitter))
 }
 
 // pauseReason is the reason recorded for the ticks of a paused job.
