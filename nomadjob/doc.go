@@ -1,8 +1,8 @@
 // Package nomadjob turns a Nomad periodic batch job, written in HCL, into a
 // jetcron job file (YAML): `jetcron job import` is built on Convert.
 //
-// The Nomad file must hold one job of type "batch" or "sysbatch" with a
-// periodic block, and one task (in one group of count 1, or written directly
+// The Nomad file must hold one job of type "batch" (or "sysbatch", passed on
+// as it is for jetcron's job file to accept or refuse) with a periodic block, and one task (in one group of count 1, or written directly
 // in the job, as Nomad allows) that runs the raw_exec driver with an absolute
 // command. What maps:
 //

@@ -317,7 +317,7 @@ func (c *converter) periodic(parent *scope, b *hclsyntax.Block) {
 			if name == "" {
 				name = "JOB"
 			}
-			s.problem(a.NameRange, "enabled", "enabled = false: import the job enabled, then pause it with `jetcron job pause %s`", name)
+			s.problem(a.NameRange, "enabled", "enabled = false: import the job enabled, then pause it (`jetcron job pause %s`, or paused: true in the job file)", name)
 		}
 	}
 	s.refuseRest()
