@@ -84,7 +84,7 @@ func TestCompletionCompletesEveryCommandPath(t *testing.T) {
 	}
 	for _, want := range []string{
 		`"") COMPREPLY=($(compgen -W "acl agent completion job node run server tls version"`,
-		`"job") COMPREPLY=($(compgen -W "import periodic plan run status stop validate"`,
+		`"job") COMPREPLY=($(compgen -W "backfill import periodic plan run status stop validate"`,
 		`"job periodic") COMPREPLY=($(compgen -W "force"`,
 	} {
 		if !strings.Contains(script, want) {
