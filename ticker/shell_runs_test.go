@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -74,6 +75,28 @@ func TestAFailedRunIsRescheduledOnAnotherNodeOnlyWhenOnFailureAsks(t *testing.T)
 			}
 		})
 	}
+}
+
+func TestAJitteredRunWaitingForANodeCountsItsWindowFromWhenItWasDue(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("web-1", time.Second)
+		s.putJob("j", jobYAML("0 * * * *", `  jitter: 50m
+  catchup_window: 5m
+constraints:
+  - attribute: "${attr.unique.hostname}"
+    regexp: ".*mysql-backup"`))
+		stop := s.dispatch(alwaysLeader{})
+		tick := start.Add(time.Hour)
+		due := tick.Add(job.JitterOffset("j", tick, 50*time.Minute))
+		time.Sleep(due.Add(2 * time.Minute).Sub(s.clock.Now())) // waiting for a node, within the window
+		s.node("db-mysql-backup", time.Second)
+		time.Sleep(time.Minute)
+		stop()
+		r, _, _ := s.store.run(subjects.RunKey("j", tick))
+		if r.State != subjects.StateComplete || r.Jitter.Duration() != due.Sub(tick) {
+			t.Fatalf("the %s tick, due at %s: %s %q jitter %s; want complete: it waited 2 of its 5 minutes", tick.Format("15:04"), due.Format("15:04:05"), r.State, r.Reason, r.Jitter.Duration())
+		}
+	})
 }
 
 func TestQueuedRunWaitsForAnEligibleNodeThenSkipsAfterTheWindow(t *testing.T) {

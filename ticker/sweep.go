@@ -126,7 +126,7 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 			d.update(e, next, je.plan)
 			return
 		}
-		waited := now.Sub(tick)
+		waited := now.Sub(tick) - run.Jitter.Duration() // since it was due
 		if run.Backfill {
 			waited = now.Sub(a.Created) // a backfilled tick is old by design
 		}
