@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/jetcron/jetcron/internal/atomicfile"
 	"github.com/jetcron/jetcron/nomadjob"
 )
 
@@ -22,7 +22,7 @@ func cmdJobImport(args []string, stdout, stderr io.Writer) int {
 		"line, never dropped: every such problem is printed, as FILE:LINE: what: why,\n" +
 		"and nothing is written. The file written passes `jetcron job validate`.\n" +
 		"Needs no server."})
-	out := c.fs.String("o", "", "write the job file to `OUT` instead of stdout (replaced whole, or left as it was)")
+	out := c.fs.String("o", "", "write the job file to `OUT` instead of stdout, replacing it whole")
 	pos, code, ok := c.parse(args, 1, 1, stdout, stderr)
 	if !ok {
 		return code
@@ -49,8 +49,8 @@ func cmdJobImport(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	if err := writeFileAtomic(*out, data); err != nil {
-		return fail(stderr, err)
+	if err := atomicfile.Write(*out, data, 0o644); err != nil {
+		return fail(stderr, fmt.Errorf("write the job file: %w", err))
 	}
 	fmt.Fprintf(stdout, "Job %q imported to %s; store it with: jetcron job run %s\n", name, *out, *out)
 	return exitOK
@@ -71,34 +71,4 @@ func readNomadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("nomad job file %s is larger than %d bytes", path, maxNomadFileSize)
 	}
 	return data, nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, renamed over path once complete: path holds the whole file or is
-// left as it was.
-func writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
