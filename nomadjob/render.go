@@ -156,7 +156,11 @@ func (t *taskOut) node() *yaml.Node {
 		add(cfg, "command", plain(t.command), "")
 	}
 	if t.args != nil {
-		add(cfg, "args", flowList(t.args), "")
+		args := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, a := range t.args {
+			args.Content = append(args.Content, quoted(a))
+		}
+		add(cfg, "args", args, "")
 	}
 	if len(cfg.Content) > 0 {
 		add(m, "config", cfg, "")
@@ -232,7 +236,8 @@ func boolean(b bool) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
 }
 
-// flowList is a list of strings on one line: [dc1, dc2].
+// flowList is a list of strings on one line, quoted where YAML needs it:
+// [dc1, "dc*"].
 func flowList(items []string) *yaml.Node {
 	list := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, s := range items {
