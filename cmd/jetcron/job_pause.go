@@ -37,9 +37,12 @@ func cmdJobPause(args []string, stdout, stderr io.Writer) int {
 		switch {
 		case !res.Changed:
 			fmt.Fprintf(stdout, "Job %q is paused already, with that note; nothing changed\n", res.Job)
+		case res.WasPaused && res.PauseNote == "":
+			fmt.Fprintf(stdout, "Job %q was paused already (%s); its note is removed (revision %d)\n",
+				res.Job, noteOrNone(res.PreviousNote), res.Revision)
 		case res.WasPaused:
-			fmt.Fprintf(stdout, "Job %q was paused already (%s); its note is now %s (revision %d)\n",
-				res.Job, noteOrNone(res.PreviousNote), noteOrNone(res.PauseNote), res.Revision)
+			fmt.Fprintf(stdout, "Job %q was paused already (%s); its note is now %q (revision %d)\n",
+				res.Job, noteOrNone(res.PreviousNote), res.PauseNote, res.Revision)
 		default:
 			fmt.Fprintf(stdout, "Job %q paused (revision %d): each tick is recorded skipped with reason %q until `jetcron job resume %s`\n",
 				res.Job, res.Revision, pauseReason(res.PauseNote), res.Job)

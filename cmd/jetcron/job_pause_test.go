@@ -49,9 +49,18 @@ func TestJobPauseAndResumeSetAndRemoveThePauseInTheStoredFile(t *testing.T) {
 	if _, rev := storedJob(t, e, "mysql-backup"); code != exitOK || rev != 3 || stdout != "Job \"mysql-backup\" is paused already, with that note; nothing changed\n" {
 		t.Fatalf("same pause: code %d revision %d %q", code, rev, stdout)
 	}
+	// A pause without -note removes the note; the next one sets it again.
+	stdout, _, code = e.run(cmdJobPause, "mysql-backup")
+	if file, _ := storedJob(t, e, "mysql-backup"); code != exitOK || strings.Contains(file, "pause_note") ||
+		stdout != "Job \"mysql-backup\" was paused already (\"until Monday\"); its note is removed (revision 4)\n" {
+		t.Fatalf("pause without a note: code %d %q\n%s", code, stdout, file)
+	}
+	if _, _, code = e.run(cmdJobPause, "-note", "until Monday", "mysql-backup"); code != exitOK {
+		t.Fatalf("pause: code %d", code)
+	}
 
 	stdout, _, code = e.run(cmdJobResume, "mysql-backup")
-	if code != exitOK || stdout != "Job \"mysql-backup\" resumed (it was paused: \"until Monday\"; revision 4): the ticks from now on launch, those of the pause stay skipped\n" {
+	if code != exitOK || stdout != "Job \"mysql-backup\" resumed (it was paused: \"until Monday\"; revision 6): the ticks from now on launch, those of the pause stay skipped\n" {
 		t.Fatalf("resume: code %d %q", code, stdout)
 	}
 	if file, _ = storedJob(t, e, "mysql-backup"); strings.Contains(file, "paused") || strings.Contains(file, "pause_note") || !strings.Contains(file, "# hourly") {
@@ -59,7 +68,7 @@ func TestJobPauseAndResumeSetAndRemoveThePauseInTheStoredFile(t *testing.T) {
 	}
 	// Resuming a job that is not paused: says so, exit 0, nothing written.
 	stdout, _, code = e.run(cmdJobResume, "mysql-backup")
-	if _, rev := storedJob(t, e, "mysql-backup"); code != exitOK || rev != 4 || stdout != "Job \"mysql-backup\" is not paused; nothing changed\n" {
+	if _, rev := storedJob(t, e, "mysql-backup"); code != exitOK || rev != 6 || stdout != "Job \"mysql-backup\" is not paused; nothing changed\n" {
 		t.Fatalf("resume of a running job: code %d revision %d %q", code, rev, stdout)
 	}
 }
