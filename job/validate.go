@@ -137,6 +137,11 @@ func (j *Job) PauseReason() string {
 	return "paused: " + j.PauseNote
 }
 
+// IsPauseReason reports whether a skipped run's reason is a PauseReason.
+func IsPauseReason(reason string) bool {
+	return reason == "paused" || strings.HasPrefix(reason, "paused: ")
+}
+
 // locations caches loaded time zones: time.LoadLocation reads and parses the zone
 // database on every call, and a cluster may hold 100,000 jobs in a few zones.
 var locations sync.Map // name → *time.Location
