@@ -11,7 +11,7 @@ import (
 )
 
 // maxResume is how long after a ticker leader's death, pause or partition launching
-// may take to resume (guarantee 6: "within a few seconds"; the lock TTL is 1.5s, and a
+// may take to resume (guarantee 6: "within a few seconds"; the lock TTL is 800ms, and a
 // Raft election of a stream whose leader died takes 4-9s).
 const maxResume = 12 * time.Second
 
