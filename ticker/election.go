@@ -1,6 +1,7 @@
 package ticker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,12 +19,14 @@ import (
 // Leadership is a KV key with a TTL (the bucket's MaxAge), as in choria's asyncjobs
 // election. A candidate takes it with Create, which only one of any number of
 // concurrent candidates can win. The holder renews it with a revision-checked Update
-// every TTL/4; each renewal writes a new message, whose age restarts the TTL. The
-// first renewal that fails or times out ends the lease, and so does the holder's own
-// clock: a lease is valid only until TTL (less a tenth for clock rates) after the
-// start of its last successful renewal, measured on the monotonic clock, so a holder
-// that was paused (SIGSTOP) knows on waking that it no longer leads, before it has
-// talked to anyone.
+// every TTL/4; each renewal writes a new message, whose age restarts the TTL. A
+// renewal that times out suspends launching until one succeeds; a renewal that finds
+// another revision ends the lease, unless that revision is the holder's own renewal
+// that timed out but was written (its value names this term), which it then renews.
+// The holder's own clock ends the lease too: a lease is valid only until TTL (less a
+// tenth for clock rates) after the start of its last successful renewal, measured on
+// the monotonic clock, so a holder that was paused (SIGSTOP) knows on waking that it
+// no longer leads, before it has talked to anyone.
 //
 // Every server watches the lock key, and a standby takes the lock over from the
 // newest revision it saw, with an update checked on that revision, in two cases:
@@ -241,6 +244,10 @@ func (l *lease) keep(ctx context.Context) {
 			wait = every
 		case ctx.Err() != nil:
 			return
+		case lockMoved(err) && l.isSuspended() && l.adopt(ctx, value):
+			// A renewal that got no answer was written after all: renew that revision.
+			e.log.Info().Uint64("lock_revision", l.Rev()).Msg("ticker lock renewal that timed out was written; renewing it")
+			wait = 0
 		case lockMoved(err):
 			e.log.Warn().Err(err).Msg("ticker lock taken over or expired; stepping down")
 			return
@@ -253,6 +260,34 @@ func (l *lease) keep(ctx context.Context) {
 			wait = every / 4
 		}
 	}
+}
+
+// isSuspended reports whether a renewal since the last good one got no answer.
+func (l *lease) isSuspended() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.suspended
+}
+
+// adopt reads the lock after a renewal that got no answer was followed by a revision
+// mismatch, which is what the holder's own renewal written without an answer (a
+// timeout under load) looks like. If the newest revision holds this term's value
+// (its holder and its start, written by nobody else), the lease goes on from it: a
+// renewal checked on that revision then proves that nobody wrote since. Until one
+// succeeds the lease stays suspended and its validity is not extended. A read from a
+// replica that lags can only return an older revision, whose renewal fails; then the
+// lease ends.
+func (l *lease) adopt(ctx context.Context, value []byte) bool {
+	ctx, cancel := context.WithTimeout(ctx, l.e.ttl/4)
+	defer cancel()
+	ent, err := l.e.kv.Get(ctx, subjects.LockKey)
+	if err != nil || ent.Revision() <= l.Rev() || !bytes.Equal(ent.Value(), value) {
+		return false
+	}
+	l.mu.Lock()
+	l.rev = ent.Revision()
+	l.mu.Unlock()
+	return true
 }
 
 // release deletes the lock if this lease still holds it, so that another server takes

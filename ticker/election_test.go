@@ -16,16 +16,19 @@ import (
 
 // lockKV is a one-key KV bucket with NATS's lock semantics: revision-checked writes,
 // delete markers, a watch, and expiry of a key whose newest write is older than the
-// TTL plus lag (NATS's expiry timer). Clients cut off get no answer.
+// TTL plus lag (NATS's expiry timer). Clients cut off get no answer; clients deaf
+// get none either, but their writes are made.
 type lockKV struct {
 	ttl, lag time.Duration
 	mu       sync.Mutex
 	seq      uint64
 	op       jetstream.KeyValueOp // of the newest entry; none when seq == 0
+	value    []byte               // of the newest entry
 	written  time.Time            // of the newest entry
 	expired  bool
 	watchers []chan jetstream.KeyValueEntry
 	cut      map[string]bool
+	deaf     map[string]int // how many more updates of the client get no answer
 	// writes lists every successful write: who, how, from which revision.
 	writes []lockWrite
 }
@@ -39,7 +42,7 @@ type lockWrite struct {
 }
 
 func newLockKV(ttl, lag time.Duration) *lockKV {
-	return &lockKV{ttl: ttl, lag: lag, cut: map[string]bool{}}
+	return &lockKV{ttl: ttl, lag: lag, cut: map[string]bool{}, deaf: map[string]int{}}
 }
 
 // present reports whether the key holds a value (not deleted, not expired). Lock held.
@@ -60,14 +63,21 @@ func (k *lockKV) lastSeq() uint64 {
 }
 
 // write appends an entry and sends it to every watcher. Lock held.
-func (k *lockKV) write(client, kind string, from uint64, op jetstream.KeyValueOp) uint64 {
+func (k *lockKV) write(client, kind string, from uint64, op jetstream.KeyValueOp, value []byte) uint64 {
 	k.seq++
-	k.op, k.written, k.expired = op, time.Now(), false
+	k.op, k.value, k.written, k.expired = op, value, time.Now(), false
 	k.writes = append(k.writes, lockWrite{client: client, kind: kind, from: from, rev: k.seq, at: k.written})
 	for _, w := range k.watchers {
 		w <- lockEntry{rev: k.seq, op: op}
 	}
 	return k.seq
+}
+
+// makeDeaf has the client's next n updates written without an answer.
+func (k *lockKV) makeDeaf(client string, n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.deaf[client] = n
 }
 
 func (k *lockKV) setCut(client string, cut bool) {
@@ -102,7 +112,7 @@ func (c *lockClient) lock(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (c *lockClient) Create(ctx context.Context, _ string, _ []byte, _ ...jetstream.KVCreateOpt) (uint64, error) {
+func (c *lockClient) Create(ctx context.Context, _ string, value []byte, _ ...jetstream.KVCreateOpt) (uint64, error) {
 	if err := c.lock(ctx); err != nil {
 		return 0, err
 	}
@@ -110,18 +120,28 @@ func (c *lockClient) Create(ctx context.Context, _ string, _ []byte, _ ...jetstr
 	if c.k.present() {
 		return 0, jetstream.ErrKeyExists
 	}
-	return c.k.write(c.name, "create", 0, jetstream.KeyValuePut), nil
+	return c.k.write(c.name, "create", 0, jetstream.KeyValuePut, value), nil
 }
 
-func (c *lockClient) Update(ctx context.Context, _ string, _ []byte, rev uint64) (uint64, error) {
+func (c *lockClient) Update(ctx context.Context, _ string, value []byte, rev uint64) (uint64, error) {
 	if err := c.lock(ctx); err != nil {
 		return 0, err
 	}
-	defer c.k.mu.Unlock()
 	if last := c.k.lastSeq(); last != rev {
+		c.k.mu.Unlock()
 		return 0, fmt.Errorf("wrong last sequence: %d: %w", last, jetstream.ErrKeyRevisionMismatch)
 	}
-	return c.k.write(c.name, "update", rev, jetstream.KeyValuePut), nil
+	won := c.k.write(c.name, "update", rev, jetstream.KeyValuePut, value)
+	deaf := c.k.deaf[c.name] > 0
+	if deaf {
+		c.k.deaf[c.name]--
+	}
+	c.k.mu.Unlock()
+	if deaf {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return won, nil
 }
 
 func (c *lockClient) Delete(ctx context.Context, _ string, _ ...jetstream.KVDeleteOpt) error {
@@ -129,7 +149,7 @@ func (c *lockClient) Delete(ctx context.Context, _ string, _ ...jetstream.KVDele
 		return err
 	}
 	defer c.k.mu.Unlock()
-	c.k.write(c.name, "delete", c.k.seq, jetstream.KeyValueDelete)
+	c.k.write(c.name, "delete", c.k.seq, jetstream.KeyValueDelete, nil)
 	return nil
 }
 
@@ -140,7 +160,7 @@ func (c *lockClient) Get(ctx context.Context, _ string) (jetstream.KeyValueEntry
 	defer c.k.mu.Unlock()
 	switch {
 	case c.k.present():
-		return lockEntry{rev: c.k.seq, op: jetstream.KeyValuePut}, nil
+		return lockEntry{rev: c.k.seq, op: jetstream.KeyValuePut, value: c.k.value}, nil
 	case c.k.seq != 0 && !c.k.expired:
 		return nil, jetstream.ErrKeyDeleted
 	default:
@@ -186,13 +206,14 @@ func (w *lockWatcher) Stop() error {
 }
 
 type lockEntry struct {
-	rev uint64
-	op  jetstream.KeyValueOp
+	rev   uint64
+	op    jetstream.KeyValueOp
+	value []byte
 }
 
 func (lockEntry) Bucket() string                    { return "lock" }
 func (lockEntry) Key() string                       { return "ticker" }
-func (lockEntry) Value() []byte                     { return nil }
+func (e lockEntry) Value() []byte                   { return e.value }
 func (e lockEntry) Revision() uint64                { return e.rev }
 func (lockEntry) Created() time.Time                { return time.Time{} }
 func (lockEntry) Delta() uint64                     { return 0 }
@@ -341,6 +362,37 @@ func TestOfManyStandbysExactlyOneTakesOverTheLock(t *testing.T) {
 		}
 		if won != 1 {
 			t.Fatalf("%d standbys took the lock", won)
+		}
+	})
+}
+
+func TestAHolderWhoseRenewalWasWrittenWithoutAnAnswerKeepsTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		kv := newLockKV(testTTL, 300*time.Millisecond)
+		a := startCandidate(t.Context(), kv, "a", testTTL)
+		held := <-a.won
+		b := startCandidate(t.Context(), kv, "b", testTTL)
+		time.Sleep(testTTL)
+		// a's next renewal is written but its answer lost (a timeout under load):
+		// its retry finds the lock at a revision that is a's own.
+		kv.makeDeaf("a", 1)
+		time.Sleep(3 * testTTL)
+		synctest.Wait()
+		select {
+		case <-held.Lost():
+			t.Fatal("a stepped down over its own renewal")
+		case <-b.won:
+			t.Fatalf("b took the lock from a holder that renews it: %+v", kv.history())
+		default:
+		}
+		if !held.Valid() {
+			t.Fatal("a's lease is not valid again after a renewal succeeded")
+		}
+		h := kv.history()
+		for i, w := range h[1:] {
+			if w.kind == "update" && w.from != h[i].rev {
+				t.Fatalf("an update not checked on the revision before it: %+v", w)
+			}
 		}
 	})
 }
