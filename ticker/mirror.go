@@ -414,12 +414,13 @@ func (d *dispatcher) uncount(e *runEntry) {
 	e.countedJob, e.countedNode = false, ""
 }
 
-// willReschedule reports whether a lost run has reschedule attempts left. A run of
-// a tick before its job was last deleted has none: it belongs to the deleted job,
+// willReschedule reports whether a lost run has reschedule attempts left. A
+// sysbatch run has none: it is its node's (pinned). A run of a tick before its job
+// was last deleted has none: it belongs to the deleted job,
 // whose policy is gone with it, not to the job made again under the same key.
 func (d *dispatcher) willReschedule(run *subjects.Run) bool {
 	je := d.jobs[run.Job]
-	return je != nil && je.plan != nil && run.Attempts < je.plan.attempts && je.owns(run)
+	return je != nil && je.plan != nil && !pinned(run) && run.Attempts < je.plan.attempts && je.owns(run)
 }
 
 // owns reports whether the run is of the job as it is now: its tick came after the
@@ -436,7 +437,7 @@ func (d *dispatcher) activeOf(jobKey string) []activeRun {
 	}
 	out := make([]activeRun, 0, len(runs))
 	for _, e := range runs {
-		out = append(out, activeRun{id: e.run.ID, key: e.key, confirmed: e.confirmed})
+		out = append(out, activeRun{id: e.run.ID, key: e.key, confirmed: e.confirmed, node: e.run.Node})
 	}
 	slices.SortFunc(out, func(a, b activeRun) int {
 		switch {

@@ -39,6 +39,10 @@ func (d *dispatcher) write(op func(ctx context.Context, l leaseView) (func(), er
 // settles the tick once it is read back: a stream's leader refuses a create while
 // another one for the key is still proposed, and that one may never be stored.
 func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
+	if len(a.nodes) > 0 {
+		d.createTick(je, a, now) // sysbatch
+		return
+	}
 	key, tick := subjects.RunKey(je.facts.key, a.tick), a.tick
 	run := subjects.Run{
 		ID: subjects.RunID(je.facts.key, tick), Job: je.facts.key, Scheduled: tick.Unix(),
@@ -317,6 +321,10 @@ func (d *dispatcher) force(f forceRequest) {
 	}
 	if active := d.activeOf(f.job); je.plan.overlap && len(active) > 0 {
 		f.reply(subjects.ForceReply{Skipped: "prohibit_overlap: " + active[0].id + " is still running"})
+		return
+	}
+	if je.plan.sysbatch {
+		d.forceTick(f, je, now)
 		return
 	}
 	node, why := place(je.plan, d.nodeView(now), nil, f.job, tick)
