@@ -57,7 +57,11 @@ func printPlan(w io.Writer, p *operator.Plan) {
 	tw := newTable(w)
 	row(tw, "Tick", "Job", "Node", "Eligible", "Blocked")
 	for _, t := range p.Ticks {
-		row(tw, formatTime(t.Tick, time.Local), t.Job, orDash(t.Node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked))
+		node := t.Node
+		if len(t.Nodes) > 0 {
+			node = "every eligible: " + strings.Join(t.Nodes, ",") // sysbatch
+		}
+		row(tw, formatTime(t.Tick, time.Local), t.Job, orDash(node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked))
 	}
 	tw.Flush()
 	if p.Truncated {
