@@ -123,7 +123,7 @@ type decision struct {
 //   - catchup: latest: a tick with a newer owned tick at or before horizon is skipped.
 //   - prohibit_overlap: a tick of a version that prohibits overlap is skipped while
 //     the job has an active run, one confirmed active by a read that began at or
-//     after the tick; an active run not so confirmed is read again first
+//     after the tick was due; an active run not so confirmed is read again first
 //     (actConfirm), and the job is decided again once it was.
 //   - Placement: a launch goes to the eligible, ready, not draining node with the
 //     fewest queued and running allocations; among equals, the one a hash of the job
@@ -187,7 +187,7 @@ func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, no
 		case t.plan.latest && i < len(due)-1:
 			d.skip(t, "catchup: latest launches only the newest missed tick")
 		case t.plan.overlap && running > 0:
-			if stale := unconfirmed(active, t.tick); len(stale) > 0 && running == len(active) {
+			if stale := unconfirmed(active, t.plan.dueAt(f.key, t.tick)); len(stale) > 0 && running == len(active) {
 				d.actions = append(d.actions, action{kind: actConfirm, tick: t.tick, plan: t.plan, confirm: stale})
 				return d.withWake(spans, horizon, f.key)
 			}

@@ -113,3 +113,28 @@ func TestDecideWithAJitterLongerThanThePeriod(t *testing.T) {
 		t.Fatalf("wakes at %v, want %v", d.wake.Sub(start), wake.Sub(start))
 	}
 }
+
+// TestDecideReadsAgainARunConfirmedActiveOnlyBeforeAJitteredTickWasDue proves that
+// prohibit_overlap counts from when the tick is due: a run seen active after the tick
+// but before its offset passed may have ended since, so it is read again.
+func TestDecideReadsAgainARunConfirmedActiveOnlyBeforeAJitteredTickWasDue(t *testing.T) {
+	var p planner
+	f := jobFacts{key: "j", settled: at(5), versions: []version{{rev: 1, stored: at(0), plan: mustPlan(t, &p, "j", jobYAML("@every 10s", "  jitter: 5s\n  prohibit_overlap: true"))}}}
+	due := at(10).Add(job.JitterOffset("j", at(10), 5*time.Second))
+	if due.Sub(at(10)) < 100*time.Millisecond {
+		t.Fatalf("offset %s too short for this test", due.Sub(at(10)))
+	}
+	for _, row := range []struct {
+		confirmed time.Time
+		want      actionKind
+	}{
+		{at(10).Add(time.Millisecond), actConfirm}, // after the tick, before it was due
+		{due, actSkip},
+	} {
+		active := []activeRun{{id: "j/periodic-1", key: "j.1", confirmed: row.confirmed}}
+		d := decide(&f, active, []placement.Node{node("a", true, false, 0)}, due, due)
+		if len(d.actions) != 1 || d.actions[0].kind != row.want {
+			t.Fatalf("confirmed at %v: actions %+v, want one of kind %d", row.confirmed.Sub(start), d.actions, row.want)
+		}
+	}
+}
