@@ -228,3 +228,61 @@ func TestAForcedSysbatchRunRunsOnEveryEligibleNode(t *testing.T) {
 		}
 	})
 }
+
+// A backfill of a sysbatch job launches each tick without a record on every node
+// eligible now; with prohibit_overlap the ticks go one after another, oldest first,
+// each once every node's run of the one before ended.
+func TestBackfillOfASysbatchJobRunsEachTickOnEveryNodeAndOverlappingOnesInTurn(t *testing.T) {
+	for _, overlap := range []bool{false, true} {
+		simulate(t, start.Add(2*time.Hour), func(t *testing.T, s *sim) {
+			s.node("a", 10*time.Second)
+			s.node("b", 20*time.Second)
+			extra := ""
+			if overlap {
+				extra = "  prohibit_overlap: true"
+			}
+			s.putJob("j", sysbatchYAML("*/10 * * * *", extra))
+			d := newDispatcher(s.store, s.clock, zerolog.Nop())
+			force := make(chan forceRequest)
+			terms := make(chan leaseView, 1)
+			terms <- alwaysLeader{}
+			ctx, cancel := context.WithCancel(s.ctx)
+			defer cancel()
+			go func() { _ = d.run(ctx, terms, force) }()
+			time.Sleep(time.Second)
+			replies := make(chan subjects.ForceReply, 1)
+			force <- forceRequest{job: "j", backfill: &subjects.BackfillRequest{From: start.Unix(), To: start.Add(30 * time.Minute).Unix()},
+				reply: func(r subjects.ForceReply) { replies <- r }}
+			if r := <-replies; r.Backfill == nil || r.Backfill.Launched != 4 {
+				t.Fatalf("backfill: %+v, want 4 ticks launched", r)
+			}
+			time.Sleep(3 * time.Minute)
+			execs := s.executions()
+			var prevEnd time.Time
+			for m := 0; m <= 30; m += 10 {
+				tr := s.tickRecord("j", m*60)
+				if tr.State != subjects.StateLaunched || !tr.Backfill || !slices.Equal(tr.Nodes, []string{"a", "b"}) {
+					t.Fatalf("minute %d: %s on %v (backfill %v), want launched on a and b", m, tr.State, tr.Nodes, tr.Backfill)
+				}
+				var firstStart, lastEnd time.Time
+				for _, n := range []string{"a", "b"} {
+					r, ok := s.nodeRun("j", m*60, n)
+					if !ok || r.State != subjects.StateComplete || !r.Backfill || execs[r.ID] != 1 {
+						t.Fatalf("minute %d on %s: %+v (found %v), want complete, once, marked backfill", m, n, r, ok)
+					}
+					a := r.Current()
+					if firstStart.IsZero() || a.Started.Before(firstStart) {
+						firstStart = *a.Started
+					}
+					if a.Finished.After(lastEnd) {
+						lastEnd = *a.Finished
+					}
+				}
+				if overlap && firstStart.Before(prevEnd) {
+					t.Fatalf("with prohibit_overlap minute %d started at %s, before the tick before it ended at %s", m, firstStart, prevEnd)
+				}
+				prevEnd = lastEnd
+			}
+		})
+	}
+}

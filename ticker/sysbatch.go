@@ -91,6 +91,9 @@ func (d *dispatcher) placeTick(key string) {
 	if je != nil && je.plan != nil && je.owns(&e.run) {
 		plan = je.plan
 	}
+	if plan != nil && plan.overlap && e.run.Backfill && d.backfillWaits(e) {
+		return // the sweep places it once the job's earlier runs ended
+	}
 	now := d.clock.Now()
 	var missing []nodeRun
 	for _, name := range e.run.Nodes {
@@ -100,7 +103,7 @@ func (d *dispatcher) placeTick(key string) {
 		}
 		nr := subjects.Run{
 			ID: subjects.NodeRunID(e.run.Job, tick, name), Job: e.run.Job, Scheduled: e.run.Scheduled,
-			Forced: e.run.Forced, Jitter: e.run.Jitter, Node: name, State: subjects.StateQueued,
+			Forced: e.run.Forced, Backfill: e.run.Backfill, Jitter: e.run.Jitter, Node: name, State: subjects.StateQueued,
 		}
 		if plan == nil {
 			nr.State, nr.Reason = subjects.StateSkipped, "job removed before the run could be placed"
@@ -198,6 +201,35 @@ func (d *dispatcher) createNodeRun(ctx context.Context, l leaseView, m nodeRun, 
 		}
 	}
 	return rev, nil
+}
+
+// backfillTick makes run the record of a backfilled sysbatch tick: queued on every
+// node of view eligible now, or skipped when there is none.
+func backfillTick(run *subjects.Run, plan *jobPlan, view []placement.Node, now time.Time) {
+	run.Late = subjects.MillisOf(now.Sub(time.Unix(run.Scheduled, 0)))
+	eligible, why := placement.Eligible(plan.placement, view)
+	if len(eligible) == 0 {
+		run.State, run.Reason = subjects.StateSkipped, "no eligible node: "+why
+		return
+	}
+	for _, n := range eligible {
+		run.Nodes = append(run.Nodes, n.Name)
+	}
+}
+
+// backfillWaits reports whether a backfilled sysbatch tick of a prohibit_overlap job
+// waits to be placed: while the job has another active run, but for the records of
+// later backfilled ticks, which wait behind it (the oldest goes first).
+func (d *dispatcher) backfillWaits(e *runEntry) bool {
+	for _, o := range d.active[e.run.Job] {
+		switch {
+		case o == e, o.run.Scheduled == e.run.Scheduled:
+		case isTick(&o.run) && o.run.Backfill && o.run.Scheduled > e.run.Scheduled:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // nodeRef is the named node as an allocation records it (its ID, when known).
