@@ -118,8 +118,25 @@ func (d *dispatcher) placeTick(key string) {
 	e.busy = true
 	rev, tickRun := e.rev, e.run
 	log := d.log.With().Str("job", tickRun.Job).Str("run_id", tickRun.ID).Logger()
+	// made is written off the loop by the write and read on the loop by what it
+	// hands back (finish), which runs after it.
+	made := map[string]uint64{}
+	// finish takes the node runs made into the loop's view: those this write made at
+	// their revision; the others (refused as existing, or failed) are left to the
+	// watch, unless it told the truth already.
+	finish := func() {
+		for _, m := range missing {
+			ne := d.runs[m.key]
+			switch nrev := made[m.key]; {
+			case ne == nil || ne.rev != 0:
+			case nrev > 0:
+				ne.rev, ne.busy, ne.published = nrev, false, d.clock.Now()
+			default:
+				d.untrack(m.key)
+			}
+		}
+	}
 	d.write(func(ctx context.Context, l leaseView) (func(), error) {
-		made := map[string]uint64{}
 		var failed error
 		for _, m := range missing {
 			nrev, err := d.createNodeRun(ctx, l, m, plan)
@@ -129,28 +146,13 @@ func (d *dispatcher) placeTick(key string) {
 			}
 			made[m.key] = nrev
 		}
-		finish := func() {
-			for _, m := range missing {
-				ne := d.runs[m.key]
-				switch nrev, ok := made[m.key]; {
-				case ne == nil || ne.rev != 0:
-					// The watch told the truth already.
-				case ok && nrev > 0:
-					ne.rev, ne.busy, ne.published = nrev, false, d.clock.Now()
-				default:
-					d.untrack(m.key) // refused as existing, or failed: the watch tells
-				}
-			}
-		}
 		if failed != nil {
-			finish()
 			return nil, fmt.Errorf("make the tick's node runs: %w", failed)
 		}
 		done := cloneRun(tickRun)
 		done.State = subjects.StateLaunched
 		newRev, err := d.store.UpdateRun(ctx, key, &done, rev)
 		if err != nil {
-			finish()
 			return nil, fmt.Errorf("mark the tick launched: %w", err)
 		}
 		d.emit(&done, nil)
@@ -167,11 +169,7 @@ func (d *dispatcher) placeTick(key string) {
 		}, nil
 	}, func(err error) {
 		d.notBusy(key, rev)
-		for _, m := range missing {
-			if ne := d.runs[m.key]; ne != nil && ne.rev == 0 {
-				d.untrack(m.key)
-			}
-		}
+		finish()
 		if !errors.Is(err, errNotLeader) && !errors.Is(err, ErrConflict) {
 			log.Warn().Err(err).Strs("nodes", tickRun.Nodes).Msg("sysbatch tick not fully placed; the sweep tries again")
 		}
