@@ -15,52 +15,23 @@ import (
 // two tickers cannot both decide it), that lists the nodes; then a run per node at
 // NodeRunKey, each made create-if-absent and launched to its node as a batch job's
 // run is. The tick's record stays queued until every node's run exists, and ends
-// launched. A leader that finds a tick record still queued (its maker died between
-// the two steps) makes the missing node runs from the list: making them again is
-// harmless, as each create is refused once the run exists.
+// launched (create makes the record, placeTick the rest). A leader that finds a
+// tick record still queued (its maker died between the two steps) makes the
+// missing node runs from the list: making them again is harmless, as each create
+// is refused once the run exists.
 //
 // A node's run is that node's: it is never re-placed or rescheduled elsewhere
 // (Run.Node pins it), so a run lost with its node, or a launch whose node died
 // before claiming it, ends lost.
 
-// createTick makes the record of a sysbatch tick that decide launched on a.nodes,
-// then its node runs.
-func (d *dispatcher) createTick(je *jobEntry, a action, now time.Time) {
-	key, tick := subjects.RunKey(je.facts.key, a.tick), a.tick
-	run := subjects.Run{
-		ID: subjects.RunID(je.facts.key, tick), Job: je.facts.key, Scheduled: tick.Unix(), State: subjects.StateQueued,
-		Jitter: subjects.MillisOf(a.plan.dueAt(je.facts.key, tick).Sub(tick)),
-	}
-	run.Late = subjects.MillisOf(now.Sub(tick) - run.Jitter.Duration())
-	for _, n := range a.nodes {
+// listNodes makes run the record of a sysbatch tick placed on nodes: it lists them,
+// and each counts the run in its load, for the jobs decided after it on the same
+// view.
+func listNodes(run *subjects.Run, nodes []*placement.Node) {
+	for _, n := range nodes {
 		run.Nodes = append(run.Nodes, n.Name)
-		n.Load++ // the view the jobs after this one are decided on counts it
+		n.Load++
 	}
-	d.track(key, run, 0)
-	e := d.runs[key]
-	e.busy, e.confirmed = true, now
-	if je.facts.records == nil {
-		je.facts.records = map[int64]recordState{}
-	}
-	je.facts.records[tick.Unix()] = recordWriting
-	d.createRecord(key, run, a.plan, nil, func(ok bool) {
-		if e := d.runs[key]; !ok && e != nil && e.rev == 0 {
-			d.untrack(key)
-		}
-		if je.facts.records[tick.Unix()] == recordWriting {
-			if ok {
-				je.facts.records[tick.Unix()] = recordWritten
-			} else {
-				delete(je.facts.records, tick.Unix())
-			}
-		}
-		if ok {
-			d.placeTick(key)
-			d.wakeNow(je)
-		} else {
-			d.wakeAt(je, d.clock.Now().Add(writeRetry))
-		}
-	})
 }
 
 // isTick reports whether the run is a sysbatch tick's record still waiting for its
@@ -210,9 +181,7 @@ func backfillTick(run *subjects.Run, plan *jobPlan, view []placement.Node, now t
 		run.State, run.Reason = subjects.StateSkipped, "no eligible node: "+why
 		return
 	}
-	for _, n := range eligible {
-		run.Nodes = append(run.Nodes, n.Name)
-	}
+	listNodes(run, eligible)
 }
 
 // backfillWaits reports whether a backfilled sysbatch tick of a prohibit_overlap job
@@ -265,9 +234,7 @@ func (d *dispatcher) forceTick(f forceRequest, je *jobEntry, now time.Time) {
 	key := subjects.RunKey(f.job, tick)
 	run := subjects.Run{ID: subjects.RunID(f.job, tick), Job: f.job, Scheduled: tick.Unix(), Forced: true, State: subjects.StateQueued}
 	run.Late = subjects.MillisOf(now.Sub(tick))
-	for _, n := range eligible {
-		run.Nodes = append(run.Nodes, n.Name)
-	}
+	listNodes(&run, eligible)
 	d.track(key, run, 0)
 	d.runs[key].busy = true
 	d.createRecord(key, run, je.plan, f.reply, func(ok bool) {

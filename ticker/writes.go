@@ -39,10 +39,6 @@ func (d *dispatcher) write(op func(ctx context.Context, l leaseView) (func(), er
 // settles the tick once it is read back: a stream's leader refuses a create while
 // another one for the key is still proposed, and that one may never be stored.
 func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
-	if len(a.nodes) > 0 {
-		d.createTick(je, a, now) // sysbatch
-		return
-	}
 	key, tick := subjects.RunKey(je.facts.key, a.tick), a.tick
 	run := subjects.Run{
 		ID: subjects.RunID(je.facts.key, tick), Job: je.facts.key, Scheduled: tick.Unix(),
@@ -53,9 +49,14 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 		run.State, run.Reason = subjects.StateSkipped, a.reason
 	} else {
 		run.State = subjects.StateQueued
-		run.Allocations = []subjects.Allocation{allocation(a.node, a.reason, now, &run)}
-		if a.node != nil {
-			a.node.Load++
+		switch {
+		case len(a.nodes) > 0:
+			listNodes(&run, a.nodes) // a sysbatch tick: its node runs follow (placeTick)
+		default:
+			run.Allocations = []subjects.Allocation{allocation(a.node, a.reason, now, &run)}
+			if a.node != nil {
+				a.node.Load++
+			}
 		}
 		d.track(key, run, 0)
 		e := d.runs[key]
@@ -77,6 +78,7 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 			}
 		}
 		if ok {
+			d.placeTick(key)
 			d.wakeNow(je)
 		} else {
 			d.wakeAt(je, d.clock.Now().Add(writeRetry))
