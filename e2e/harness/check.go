@@ -60,7 +60,8 @@ func (r *Result) violate(format string, args ...any) {
 //     with a reason (2); no run for a tick that no definition schedules;
 //   - no two executions of a prohibit_overlap job at once, but for lost ones (3);
 //   - run records only move forward, and what they say matches the ledger;
-//   - every run recorded complete ran to its end in the ledger.
+//   - every run recorded complete ran to its end in the ledger; a paused span's
+//     ticks are skipped for the pause, none executes (checkPause).
 func Check(in CheckInput) *Result {
 	res := &Result{}
 	ix := indexOf(in)
@@ -79,6 +80,7 @@ func Check(in CheckInput) *Result {
 	for _, job := range in.Book.Keys() {
 		if !allRaw(in.Book.Defs(job)) {
 			res.Rows = append(res.Rows, checkJob(res, in, ix, job))
+			checkPause(res, in, ix, job)
 		}
 	}
 	return res
@@ -465,6 +467,8 @@ func reasonClass(r string) string {
 		return "outside-window"
 	case strings.Contains(r, "removed"):
 		return "job-removed"
+	case r == "paused" || strings.HasPrefix(r, "paused: "):
+		return "paused"
 	}
 	if len(r) > 30 {
 		r = r[:30]

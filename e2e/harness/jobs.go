@@ -29,6 +29,10 @@ type JobSpec struct {
 	Constraint string
 	// Sysbatch makes it type sysbatch: each tick on every eligible host.
 	Sysbatch bool
+	// Paused and PauseNote are the job file's pause: its ticks are recorded skipped
+	// with PauseReason, none launches.
+	Paused    bool
+	PauseNote string
 }
 
 // jobType is the job file's type.
@@ -78,6 +82,12 @@ func (s JobSpec) YAML(script, ledgerDir, key string) string {
 	fmt.Fprintf(&b, "task:\n  driver: raw_exec\n  kill_timeout: 1s\n  config:\n    command: /bin/sh\n")
 	fmt.Fprintf(&b, "    args: [%q, %q, %q, %q]\n", script, filepath.Join(ledgerDir, key+".log"),
 		strconv.Itoa(s.steps()), strconv.FormatFloat(s.step().Seconds(), 'f', 3, 64))
+	if s.Paused {
+		fmt.Fprintf(&b, "paused: true\n")
+	}
+	if s.PauseNote != "" {
+		fmt.Fprintf(&b, "pause_note: %q\n", s.PauseNote)
+	}
 	return b.String()
 }
 
@@ -165,6 +175,9 @@ func (b *Book) WriteFile(path string) error {
 				what = "delete"
 			case d.Spec != nil:
 				what = fmt.Sprintf("%s every %s overlap %v", d.Spec.jobType(), d.Spec.Every, d.Spec.Overlap)
+				if d.Spec.Paused {
+					what += fmt.Sprintf(" paused %q", d.Spec.PauseNote)
+				}
 			}
 			acked := "not acknowledged: " + fmt.Sprint(d.Err)
 			if d.OK() {
