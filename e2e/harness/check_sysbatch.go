@@ -23,8 +23,8 @@ func anySysbatch(defs []*Def) bool {
 //     each has a run of its own (ID <job>/periodic-<unix>/<node>) that ended by the
 //     time the scenario settled;
 //   - no run on a node the tick was not placed on, and none of a skipped tick;
-//   - a node's run is that node's: one allocation, on that node; a lost run is never
-//     moved to another node;
+//   - a node's run is that node's: every allocation on that node (a restart after a
+//     failure adds one there), none after a lost one; a lost run is never moved;
 //   - at most one execution per (tick, node), on that node (checkRunExecs).
 func checkSysbatch(res *Result, in CheckInput, ix *index, job string, ticks map[int64]subjects.Run, row *JobRow) {
 	nodeRuns := map[int64]map[string]subjects.Run{}
@@ -68,13 +68,16 @@ func checkSysbatch(res *Result, in CheckInput, ix *index, job string, ticks map[
 			if !recorded || !slices.Contains(tr.Nodes, n) {
 				res.violate("%s: a run on %s, but the tick's record (found %v) was not placed there: %v", nr.ID, n, recorded, tr.Nodes)
 			}
-			for _, a := range nr.Allocations {
+			for i, a := range nr.Allocations {
+				switch {
+				case a.Node != n:
+					res.violate("%s: moved off its node %s: allocations %v", nr.ID, n, allocNodes(nr.Allocations))
+				case i > 0 && nr.Allocations[i-1].State == subjects.StateLost:
+					res.violate("%s: run again after it was lost on %s: allocations %v", nr.ID, n, allocNodes(nr.Allocations))
+				}
 				if a.State == subjects.StateLost {
 					row.Lost++
 				}
-			}
-			if len(nr.Allocations) > 1 || len(nr.Allocations) == 1 && nr.Allocations[0].Node != n {
-				res.violate("%s: moved off its node %s: allocations %v", nr.ID, n, allocNodes(nr.Allocations))
 			}
 			es := ix.execsByRun[nr.ID]
 			for _, x := range es {
