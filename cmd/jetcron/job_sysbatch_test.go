@@ -56,12 +56,12 @@ func TestJobStatusOfASysbatchJobListsItsRunsPerNodeAndATickItsNodeRuns(t *testin
 	}
 	want := "" +
 		"Previously launched runs:\n" +
-		"ID                                         Status\n" +
-		"backup/periodic-1476824400                 skipped\n" +
-		"backup/periodic-1476828000/n1              failed\n" +
-		"backup/periodic-1476828000/n2.example.com  complete\n" +
-		"backup/periodic-1476831600/n1              running\n" +
-		"backup/periodic-1476831600/n2.example.com  running\n"
+		"ID                                         Status    Reason\n" +
+		"backup/periodic-1476824400                 skipped   no eligible node: no node is ready\n" +
+		"backup/periodic-1476828000/n1              failed    -\n" +
+		"backup/periodic-1476828000/n2.example.com  complete  -\n" +
+		"backup/periodic-1476831600/n1              running   -\n" +
+		"backup/periodic-1476831600/n2.example.com  running   -\n"
 	if !strings.Contains(stdout, "Type                 = sysbatch\n") || !strings.HasSuffix(stdout, want) {
 		t.Fatalf("got\n%s\nwant it to end with\n%s", stdout, want)
 	}
