@@ -22,6 +22,7 @@ func TestNotableEventsAreEndsAndSkipsButNotPausedTicks(t *testing.T) {
 		{subjects.StateSkipped, "pausedness is not a pause", true},
 		{subjects.StateRunning, "", false},
 		{subjects.StateQueued, "", false},
+		{subjects.StateLaunched, "", false}, // a sysbatch tick's record: its node runs are notified
 	} {
 		if got := notable(&subjects.Event{State: row.state, Reason: row.reason}); got != row.want {
 			t.Errorf("%s %q: notable = %v, want %v", row.state, row.reason, got, row.want)
