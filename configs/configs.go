@@ -262,9 +262,10 @@ const DefaultShutdownGrace = 30 * time.Second
 // holder trusts its lease only until the TTL after its last renewal began), but
 // a holder that cannot renew within it (a renewal every TTL/4, a lease that
 // runs out at 0.9 TTL) loses the lock for nothing and launching pauses while it
-// changes hands. With the holder's CPUs kept 100% busy by other processes for
-// a minute, renewals came at most 0.2 s late (BENCHMARKS.md, false failovers);
-// 800ms keeps a wide margin over that and the median failover under a second.
+// changes hands. With the holder's CPUs kept 100% busy by other processes
+// (1 to 16 busy threads per CPU, for minutes), renewals came at most 0.33 s
+// late and the lock never changed hands (BENCHMARKS.md, false failovers);
+// 800ms keeps a margin over that and the median failover under a second.
 // It applies to a cluster's lock bucket when the bucket is made: a cluster
 // made with another TTL keeps that one.
 const DefaultLockTTL = 800 * time.Millisecond
