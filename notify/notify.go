@@ -249,7 +249,9 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.
 	return errors.Join(failed...)
 }
 
-// notable reports whether an event of state can be notified.
+// notable reports whether an event of state can be notified: a run's outcome. The
+// restarting event of an execution that failed and starts again is not one: the
+// run is notified once, with the outcome of its last execution.
 func notable(s subjects.RunState) bool {
 	return s == subjects.StateFailed || s == subjects.StateLost || s == subjects.StateSkipped || s == subjects.StateComplete
 }
