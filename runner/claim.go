@@ -18,9 +18,10 @@ type attempt struct {
 	run     subjects.Run
 	rev     uint64
 	allocID string
-	// index is the allocation's place in the record (1-based).
-	index   int
-	started time.Time
+	// index is the allocation's place in the record (1-based), restart which restart
+	// of the placement it is (0: the allocation the ticker placed).
+	index, restart int
+	started        time.Time
 }
 
 // claim moves the launch's allocation from queued to running with a revision-checked

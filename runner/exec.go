@@ -75,15 +75,16 @@ type outcome struct {
 	exitCode *int
 	err      string
 	output   []byte
-	// lost: killed because the run was declared lost.
-	lost bool
+	// lost: killed because the run was declared lost; shutdown: stopped because the
+	// agent shut down. Neither is restarted.
+	lost, shutdown bool
 }
 
 func failed(err error) outcome {
 	return outcome{state: subjects.StateFailed, err: err.Error()}
 }
 
-// runHere is a run on this node, from its claim to its end.
+// runHere is a run on this node, from its claim to its end, across its restarts.
 type runHere struct {
 	key    string
 	launch *subjects.Launch
@@ -95,6 +96,25 @@ type runHere struct {
 	taskErr error
 	// dir is the fresh working directory made for the run, if one was.
 	dir string
+	// output is the tail of what the run's executions printed, each restart's after
+	// a line that says which restart it is.
+	output []byte
+}
+
+// addOutput appends an execution's output to the run's, with a line before a
+// restart's that names it (its allocation's reason), and keeps the last
+// OutputTailSize bytes.
+func (h *runHere) addOutput(a *attempt, out []byte) {
+	if a.restart > 0 {
+		if n := len(h.output); n > 0 && h.output[n-1] != '\n' {
+			h.output = append(h.output, '\n')
+		}
+		h.output = fmt.Appendf(h.output, "--- jetcron: %s ---\n", a.run.Current().Reason)
+	}
+	h.output = append(h.output, out...)
+	if n := len(h.output); n > OutputTailSize {
+		h.output = append([]byte(nil), h.output[n-OutputTailSize:]...)
+	}
 }
 
 // cleanup removes the run's fresh working directory, if it has one.
@@ -107,9 +127,11 @@ func (h *runHere) cleanup(log zerolog.Logger) {
 	}
 }
 
-// execute runs a claimed launch to its end and records how it ended. It calls
-// release (which frees the run's slot) as soon as the command has exited, before the
-// outcome is written: the slot bounds the commands executing, not the writes.
+// execute runs a claimed launch to its end and records how it ended: its first
+// execution and, while they fail and the launch's restart policy has restarts
+// left, its restarts on this node (restart.go). It calls release (which frees the
+// run's slot) as soon as the command has exited, before the end is written: the
+// slot bounds the commands executing, not the writes; a restart takes a slot again.
 // runLog is the run's logger, without an allocation.
 func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, a *attempt, release func(), runLog zerolog.Logger) {
 	h := &runHere{key: key, launch: l, log: runLog}
@@ -118,21 +140,29 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, a
 	}
 	defer h.cleanup(runLog)
 
-	log := runLog.With().Str("alloc", a.allocID).Logger()
+	log := h.attemptLog(a)
 	log.Info().Int64("late_ms", int64(l.Late)).Msg("run claimed")
 	s.event(subjects.Event{
 		RunID: l.RunID, Job: l.Job, State: subjects.StateRunning, Node: s.opts.Name,
 		AllocID: a.allocID, Late: l.Late, Time: a.started,
 	}, log)
-	out := s.runAttempt(ctx, h, a, log)
-	release()
-	finished := s.opts.Clock.Now().UTC()
-	// No output, no write (a burst of quiet jobs costs the servers one write less
-	// each), unless an earlier allocation of the run may have left some.
-	if len(out.output) > 0 || a.index > 1 {
-		s.storeOutput(key, out.output, log)
+	for {
+		out := s.runAttempt(ctx, h, a, log)
+		release()
+		finished := s.opts.Clock.Now().UTC()
+		h.addOutput(a, out.output)
+		// No output, no write (a burst of quiet jobs costs the servers one write less
+		// each), unless an earlier allocation of the run may have left some.
+		if len(h.output) > 0 || a.index > 1 {
+			s.storeOutput(key, h.output, log)
+		}
+		next, ok := s.afterAttempt(h, a, out, finished, log)
+		if !ok {
+			return
+		}
+		a, release = next.attempt, next.release
+		log = next.log
 	}
-	s.recordOutcome(h, a, out, finished, log)
 }
 
 // runAttempt executes the attempt's command once, where the fence loop can kill it.

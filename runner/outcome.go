@@ -51,7 +51,7 @@ func (s *session) endEvent(h *runHere, a *attempt, out outcome, finished time.Ti
 	return subjects.Event{
 		RunID: h.launch.RunID, Job: h.launch.Job, State: out.state, Node: s.opts.Name, AllocID: a.allocID,
 		ExitCode: out.exitCode, Duration: subjects.MillisOf(finished.Sub(a.started)), Reason: out.err,
-		Time: finished,
+		Restart: a.restart, Time: finished,
 	}
 }
 

@@ -97,6 +97,7 @@ func newSession(r *Runner, nodeID string) *session {
 	}
 	s.attrs = s.member.PlacementAttrs()
 	s.runsCtx, s.killRuns = context.WithCancelCause(context.Background())
+	s.stopBegun = make(chan struct{})
 	return s
 }
 

@@ -90,7 +90,7 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 
 	o := exitOutcome(werr)
 	o.output = out.Bytes()
-	o.lost = lost
+	o.lost, o.shutdown = lost, shutdown && !lost
 	if reason != "" {
 		o.state = subjects.StateFailed
 		switch {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,7 +57,7 @@ func (s *session) runTask(ctx context.Context, e *execution, h *runHere, a *atte
 	}
 	select {
 	case <-ctx.Done():
-		return outcome{state: subjects.StateFailed, err: context.Cause(ctx).Error()}
+		return outcome{state: subjects.StateFailed, err: context.Cause(ctx).Error(), shutdown: true}
 	case <-e.lost:
 		return outcome{state: subjects.StateFailed, err: ReasonLost, lost: true}
 	default:
@@ -75,9 +76,25 @@ func (s *session) runTask(ctx context.Context, e *execution, h *runHere, a *atte
 	return s.spawn(ctx, e, cmd, time.Duration(task.Timeout), killTimeout, log)
 }
 
-// workDir is the directory the run's command runs in: a fresh one, removed when
-// the run ends (runHere.cleanup).
+// workDir is the directory the run's command runs in. The task's work_dir is used
+// as it is: it must exist on this node, and jetcron never makes nor removes it.
+// Without one, the run gets a fresh directory at its first execution, kept for its
+// restarts (as Nomad keeps a task's directory across its restarts) and removed when
+// the run ends (runHere.cleanup). The output never goes through it: it is read
+// from a pipe.
 func (s *session) workDir(h *runHere, as *runUser) (string, error) {
+	if dir := h.task.WorkDir; dir != "" {
+		fi, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return "", fmt.Errorf("work_dir %s does not exist on node %s", dir, s.opts.Name)
+		case err != nil:
+			return "", fmt.Errorf("work_dir %s on node %s: %w", dir, s.opts.Name, err)
+		case !fi.IsDir():
+			return "", fmt.Errorf("work_dir %s is not a directory on node %s", dir, s.opts.Name)
+		}
+		return dir, nil
+	}
 	if h.dir == "" {
 		dir, err := s.freshDir(h.launch.AllocID, as)
 		if err != nil {
