@@ -24,8 +24,10 @@ const (
 func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream, srv *embed.Server) error {
 	var kv jetstream.KeyValue
 	for attempt := 1; kv == nil; attempt++ {
-		// The stream may be electing a leader (a restart): try again.
-		tryCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// The stream may be electing a leader (a restart): try again, first soon (an
+		// election takes a few seconds; a lookup sent before it ended waits in vain),
+		// then with longer tries for a slow cluster.
+		tryCtx, cancel := context.WithTimeout(ctx, min(time.Duration(attempt)*time.Second, 5*time.Second))
 		b, err := js.KeyValue(tryCtx, subjects.ServersBucket)
 		cancel()
 		switch {

@@ -194,7 +194,7 @@ func TestParseReportsEachBadInputWithItsFieldAndLine(t *testing.T) {
 			{"restart.delay", 6, "30h is over the limit of 24h"},
 		}},
 		{"pause note without a pause", "j", fileWith("pause_note: db migration\n"), []FieldError{{"pause_note", 6, "the job is not paused"}}},
-		{"pause note too long", "j", fileWith("paused: true\npause_note: "+strings.Repeat("x", 501)+"\n"), []FieldError{{"pause_note", 7, "is 501 characters long; the limit is 500"}}},
+		{"pause note too long", "j", fileWith("paused: true\npause_note: " + strings.Repeat("x", 501) + "\n"), []FieldError{{"pause_note", 7, "is 501 characters long; the limit is 500"}}},
 		{"pause note on two lines", "j", fileWith("paused: true\npause_note: \"a\\nb\"\n"), []FieldError{{"pause_note", 7, "control character"}}},
 		{"relative work_dir", "j", "periodic: {cron: \"@hourly\"}\ntask: {config: {command: /bin/true}, work_dir: tmp/x}\n", []FieldError{{"task.work_dir", 2, `"tmp/x" is not an absolute path`}}},
 		{"repeated field", "j", fileWith("priority: 10\npriority: 20\n"), []FieldError{{"priority", 7, `field "priority" repeats the one on line 6`}}},

@@ -187,7 +187,14 @@ type Run struct {
 	Reason string `json:"reason,omitempty"`
 	// Forced marks a run made by `job periodic force`.
 	Forced bool `json:"forced,omitempty"`
-	// Late is how long after its tick the run's current allocation was placed.
+	// Backfill marks a run made by `job backfill`: it may wait for its turn behind
+	// the job's other runs (prohibit_overlap) however old its tick is.
+	Backfill bool `json:"backfill,omitempty"`
+	// Jitter is how long after its tick the run was due: the job's periodic.jitter
+	// offset for the tick.
+	Jitter Millis `json:"jitter_ms,omitempty"`
+	// Late is how long after it was due (its tick plus Jitter) the run's current
+	// allocation was placed.
 	Late Millis `json:"late_ms"`
 	// Attempts counts reschedules after lost allocations.
 	Attempts int `json:"attempts"`
@@ -294,9 +301,39 @@ type Lock struct {
 	Since  time.Time `json:"since"`
 }
 
-// ForceReply answers a `job periodic force` request.
+// ForceReply answers a `job periodic force` request, or a `job backfill` one.
 type ForceReply struct {
 	RunID   string `json:"run_id,omitempty"`
 	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Backfill is the answer to a backfill request.
+	Backfill *BackfillReply `json:"backfill,omitempty"`
+}
+
+// BackfillLimit is how many ticks one `job backfill` launches unless forced;
+// BackfillForcedLimit bounds even a forced one.
+const (
+	BackfillLimit       = 10_000
+	BackfillForcedLimit = 100_000
+)
+
+// BackfillRequest is the body of a request on ForceSubject that asks the ticker to
+// launch each tick of the job in [From, To] (Unix seconds, both in the past) that has
+// no run record yet; an empty body asks for a forced run instead.
+type BackfillRequest struct {
+	From  int64 `json:"from"`
+	To    int64 `json:"to"`
+	Force bool  `json:"force,omitempty"` // allow up to BackfillForcedLimit ticks
+}
+
+// BackfillReply says what a backfill did: of Ticks in the range, Launched got a new
+// run (queued), Existing had a record already and were left alone, and Failed could
+// not be written (asking again launches them).
+type BackfillReply struct {
+	Ticks    int    `json:"ticks"`
+	Launched int    `json:"launched"`
+	Existing int    `json:"existing"`
+	Failed   int    `json:"failed,omitempty"`
+	First    string `json:"first_run_id,omitempty"` // the oldest run launched
+	Last     string `json:"last_run_id,omitempty"`  // the newest run launched
 }

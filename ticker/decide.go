@@ -109,12 +109,17 @@ type decision struct {
 //   - A tick with a record, or with a write under way, is left alone.
 //   - Removed: when the job's newest version owns nothing (deleted, or made again
 //     invalid after a deletion), its unrecorded ticks are skipped.
-//   - Catch-up window: a tick more than its version's catchup_window old is skipped;
-//     beyond maxSkipRecords such ticks, the oldest are only summed up.
+//   - Jitter: a tick is due at its tick plus its version's jitter offset for (job,
+//     tick); until then it waits, as a tick after horizon does. Every rule below
+//     counts from when a tick is due.
+//   - Catch-up window: a tick due more than its version's catchup_window ago is
+//     skipped; beyond maxSkipRecords such ticks, the oldest are only summed up.
+//   - Paused: a tick of a paused version is skipped with its note; resuming (a
+//     version stored without the pause) owns only the ticks after it.
 //   - catchup: latest: a tick with a newer owned tick at or before horizon is skipped.
 //   - prohibit_overlap: a tick of a version that prohibits overlap is skipped while
 //     the job has an active run, one confirmed active by a read that began at or
-//     after the tick; an active run not so confirmed is read again first
+//     after the tick was due; an active run not so confirmed is read again first
 //     (actConfirm), and the job is decided again once it was.
 //   - Placement: a launch goes to the eligible, ready, not draining node with the
 //     fewest queued and running allocations; among equals, the one a hash of the job
@@ -123,21 +128,26 @@ type decision struct {
 func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, now time.Time) decision {
 	spans, current := ownership(f.versions, f.settled, horizon)
 	d := decision{settled: horizon}
-	old := oldTicks{now: now}
-	var due []tickOf
-	for _, s := range spans {
-		for t := s.plan.schedule.Next(s.after); !t.IsZero() && (s.until.IsZero() || !t.After(s.until)) && !t.After(horizon); t = s.plan.schedule.Next(t) {
-			if now.Sub(t) > s.plan.window && f.records[t.Unix()] == 0 {
-				t = old.add(t, s.plan)
-				continue
-			}
-			due = append(due, tickOf{t, s.plan})
-		}
-	}
 	// settle keeps the settled mark below every owned tick without a written record.
 	settle := func(t time.Time) {
 		if f.records[t.Unix()] != recordWritten && !t.After(d.settled) {
 			d.settled = t.Add(-time.Nanosecond)
+		}
+	}
+	old := oldTicks{now: now}
+	var due []tickOf
+	for _, s := range spans {
+		for t := s.plan.schedule.Next(s.after); !t.IsZero() && (s.until.IsZero() || !t.After(s.until)) && !t.After(horizon); t = s.plan.schedule.Next(t) {
+			at := s.plan.dueAt(f.key, t)
+			switch {
+			case at.After(horizon):
+				settle(t) // held back by its jitter
+				d.wakeBy(at)
+			case now.Sub(at) > s.plan.window && f.records[t.Unix()] == 0:
+				t = old.add(t, s.plan)
+			default:
+				due = append(due, tickOf{t, s.plan})
+			}
 		}
 	}
 	for _, o := range old.kept {
@@ -162,12 +172,14 @@ func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, no
 		switch {
 		case current == nil:
 			d.skip(t, "job removed before a ticker could launch this tick")
+		case t.plan.paused != "":
+			d.skip(t, t.plan.paused)
 		case t.plan.latest && i < len(due)-1:
 			d.skip(t, "catchup: latest launches only the newest missed tick")
 		case t.plan.overlap && running > 0:
-			if stale := unconfirmed(active, t.tick); len(stale) > 0 && running == len(active) {
+			if stale := unconfirmed(active, t.plan.dueAt(f.key, t.tick)); len(stale) > 0 && running == len(active) {
 				d.actions = append(d.actions, action{kind: actConfirm, tick: t.tick, plan: t.plan, confirm: stale})
-				return d.withWake(spans, horizon)
+				return d.withWake(spans, horizon, f.key)
 			}
 			d.skip(t, "prohibit_overlap: "+blocker(active, d.actions)+" is still running")
 		default:
@@ -179,7 +191,7 @@ func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, no
 			running++
 		}
 	}
-	return d.withWake(spans, horizon)
+	return d.withWake(spans, horizon, f.key)
 }
 
 // tickOf is a tick and the plan of the version that owns it.
@@ -192,9 +204,10 @@ func (d *decision) skip(t tickOf, reason string) {
 	d.actions = append(d.actions, action{kind: actSkip, tick: t.tick, plan: t.plan, reason: reason})
 }
 
-// withWake sets the decision's wake: the first tick after horizon of any version that
-// may own ticks after it.
-func (d decision) withWake(spans []span, horizon time.Time) decision {
+// withWake sets the decision's wake: the soonest a tick after horizon of any version
+// that may own ticks after it is due (its tick plus its jitter; a later tick may be
+// due sooner than an earlier one whose jitter is longer).
+func (d decision) withWake(spans []span, horizon time.Time, key string) decision {
 	for _, s := range spans {
 		if !s.until.IsZero() && !s.until.After(horizon) {
 			continue
@@ -203,12 +216,18 @@ func (d decision) withWake(spans []span, horizon time.Time) decision {
 		if s.after.After(from) {
 			from = s.after
 		}
-		t := s.plan.schedule.Next(from)
-		if !t.IsZero() && (s.until.IsZero() || !t.After(s.until)) && (d.wake.IsZero() || t.Before(d.wake)) {
-			d.wake = t
+		for t := s.plan.schedule.Next(from); !t.IsZero() && (s.until.IsZero() || !t.After(s.until)) && (d.wake.IsZero() || t.Before(d.wake)); t = s.plan.schedule.Next(t) {
+			d.wakeBy(s.plan.dueAt(key, t))
 		}
 	}
 	return d
+}
+
+// wakeBy brings the decision's wake forward to at.
+func (d *decision) wakeBy(at time.Time) {
+	if d.wake.IsZero() || at.Before(d.wake) {
+		d.wake = at
+	}
 }
 
 // unconfirmed returns the keys of the active runs not confirmed at or after tick.

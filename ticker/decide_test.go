@@ -198,6 +198,26 @@ var decideRows = []decideRow{
 		horizon:  2, want: []string{"2 wait no eligible node: no node is ready"}, wantSettled: 1.999999999, wantWake: 4,
 	},
 	{
+		name:     "a tick of a paused version is skipped with its note",
+		versions: []ver{{at: 0, cron: "@every 2s", extra: "paused: true\npause_note: db migration"}},
+		horizon:  4, want: []string{"2 skip paused: db migration", "4 skip paused: db migration"}, wantSettled: 1.999999999, wantWake: 6,
+	},
+	{
+		name:     "a pause without a note says paused",
+		versions: []ver{{at: 0, cron: "@every 2s", extra: "paused: true"}},
+		horizon:  2, want: []string{"2 skip paused"}, wantSettled: 1.999999999, wantWake: 4,
+	},
+	{
+		name:     "resuming launches nothing from the paused span, only the ticks after it",
+		versions: []ver{{at: 0, cron: "@every 2s"}, {at: 3, cron: "@every 2s", extra: "paused: true"}, {at: 7, cron: "@every 2s"}},
+		horizon:  10, want: []string{"2 launch a", "4 skip paused", "6 skip paused", "8 launch a", "10 launch a"}, wantSettled: 1.999999999, wantWake: 12,
+	},
+	{
+		name:     "a paused tick older than the catch-up window is skipped as such",
+		versions: []ver{{at: 0, cron: "@every 1m", extra: "  catchup_window: 1m\npaused: true"}},
+		horizon:  180, want: []string{"60 skip outside the catch-up window", "120 skip paused", "180 skip paused"}, wantSettled: 59.999999999, wantWake: 240,
+	},
+	{
 		name:     "a version stored after the horizon wakes the job at its first tick",
 		versions: []ver{{at: 0, cron: "@every 10s"}, {at: 4, cron: "@every 3s"}},
 		settled:  2, horizon: 3, wantSettled: 3, wantWake: 6,

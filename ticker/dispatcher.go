@@ -48,10 +48,12 @@ type leaseView interface {
 	Lost() <-chan struct{}
 }
 
-// forceRequest is a `job periodic force` request waiting for its reply.
+// forceRequest is a `job periodic force` request, or a `job backfill` one, waiting
+// for its reply.
 type forceRequest struct {
-	job   string
-	reply func(subjects.ForceReply)
+	job      string
+	backfill *subjects.BackfillRequest // nil for a force
+	reply    func(subjects.ForceReply)
 }
 
 // dispatcher is the ticker's scheduler: a thin shell around decide. One loop owns all
@@ -155,7 +157,11 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 		case fn := <-d.done:
 			fn()
 		case f := <-force:
-			d.force(f)
+			if f.backfill != nil {
+				d.backfill(f)
+			} else {
+				d.force(f)
+			}
 		case <-timer.C:
 		case <-sweep.C:
 			d.sweep()

@@ -418,6 +418,7 @@ type fakeRunner struct {
 	dead   bool
 	silent bool           // heartbeats do not reach the store; runs go on
 	gen    int            // the runner process's start; runs of an earlier one never finish
+	fails  bool           // its runs end failed, exit code 1
 	execs  map[string]int // executions per run ID
 }
 
@@ -514,9 +515,14 @@ func (r *fakeRunner) launch(ctx context.Context, l subjects.Launch) {
 			return
 		}
 		end := time.Now().UTC()
-		code := 0
-		a.State, a.Finished, a.ExitCode = subjects.StateComplete, &end, &code
-		run.State = subjects.StateComplete
+		code, state := 0, subjects.StateComplete
+		r.mu.Lock()
+		if r.fails {
+			code, state = 1, subjects.StateFailed
+		}
+		r.mu.Unlock()
+		a.State, a.Finished, a.ExitCode = state, &end, &code
+		run.State = state
 		_, _ = r.s.UpdateRun(ctx, key, &run, rev)
 	}()
 }

@@ -323,8 +323,8 @@ func (d *dispatcher) applyRun(c Change, read bool) {
 		return
 	}
 	d.recorded(&run)
-	// A lost run is kept until the sweep has seen whether its job reschedules it.
-	if run.State.Terminal() && run.State != subjects.StateLost {
+	// A lost or failed run is kept while its job reschedules it.
+	if run.State.Terminal() && !d.willReschedule(&run) {
 		d.untrack(c.Key)
 		return
 	}
@@ -377,7 +377,7 @@ func (d *dispatcher) untrack(key string) {
 // launch again, which a newer tick must not overtake.
 func (d *dispatcher) count(e *runEntry) {
 	run := &e.run
-	if !run.State.Terminal() || run.State == subjects.StateLost && d.willReschedule(run) {
+	if !run.State.Terminal() || d.willReschedule(run) {
 		e.countedJob = true
 		if d.active[run.Job] == nil {
 			d.active[run.Job] = map[string]*runEntry{}
@@ -414,12 +414,16 @@ func (d *dispatcher) uncount(e *runEntry) {
 	e.countedJob, e.countedNode = false, ""
 }
 
-// willReschedule reports whether a lost run has reschedule attempts left. A run of
-// a tick before its job was last deleted has none: it belongs to the deleted job,
-// whose policy is gone with it, not to the job made again under the same key.
+// willReschedule reports whether a run that ended runs again by its job's reschedule
+// policy (awaitsReschedule). A run of a tick before its job was last deleted does
+// not: it belongs to the deleted job, whose policy is gone with it, not to the job
+// made again under the same key.
 func (d *dispatcher) willReschedule(run *subjects.Run) bool {
 	je := d.jobs[run.Job]
-	return je != nil && je.plan != nil && run.Attempts < je.plan.attempts && je.owns(run)
+	if je == nil || je.plan == nil {
+		return false
+	}
+	return awaitsReschedule(run, je.plan.policy, je.owns(run))
 }
 
 // owns reports whether the run is of the job as it is now: its tick came after the

@@ -87,6 +87,15 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 	}, nil
 }
 
+// dueAt is when the tick of the plan's job (named key) is due: the tick delayed by
+// its jitter offset, the same on every ticker.
+func (p *jobPlan) dueAt(key string, tick time.Time) time.Time {
+	if p.jitter == 0 {
+		return tick
+	}
+	return tick.Add(job.JitterOffset(key, tick, p.jitter))
+}
+
 // pauseReason is the reason recorded for the ticks of a paused job.
 func pauseReason(j *job.Job) string {
 	switch {

@@ -1,11 +1,13 @@
 package ticker
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -46,6 +48,53 @@ func TestRunOfADeadNodeIsLostAndRescheduledOnAnother(t *testing.T) {
 		}
 		if r.Allocations[1].Node != "b" || r.State != subjects.StateComplete || r.Attempts != 1 {
 			t.Fatalf("run %+v: want rescheduled to b and complete", r)
+		}
+	})
+}
+
+func TestAFailedRunIsRescheduledOnAnotherNodeOnlyWhenOnFailureAsks(t *testing.T) {
+	for _, onFailure := range []bool{false, true} {
+		simulate(t, start, func(t *testing.T, s *sim) {
+			a := s.node("a", 10*time.Second)
+			a.fails = true
+			s.putJob("j", jobYAML("0 * * * *", fmt.Sprintf("reschedule: {attempts: 1, delay: 5s, on_failure: %v}", onFailure)))
+			stop := s.dispatch(alwaysLeader{})
+			time.Sleep(time.Hour + time.Second) // the 01:00 run starts on a, the only node
+			s.node("b", 10*time.Second)
+			time.Sleep(time.Minute)
+			stop()
+			r, _, _ := s.store.run(subjects.RunKey("j", start.Add(time.Hour)))
+			if first := r.Allocations[0]; first.Node != "a" || first.State != subjects.StateFailed {
+				t.Fatalf("first allocation %+v: want failed on a", first)
+			}
+			switch {
+			case !onFailure && (len(r.Allocations) != 1 || r.State != subjects.StateFailed):
+				t.Fatalf("without on_failure: run %s with %d allocations; want failed, not run again", r.State, len(r.Allocations))
+			case onFailure && (len(r.Allocations) != 2 || r.Allocations[1].Node != "b" || r.State != subjects.StateComplete || r.Attempts != 1):
+				t.Fatalf("with on_failure: run %+v; want run again on b (not a, where it failed) and complete", r)
+			}
+		})
+	}
+}
+
+func TestAJitteredRunWaitingForANodeCountsItsWindowFromWhenItWasDue(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("web-1", time.Second)
+		s.putJob("j", jobYAML("0 * * * *", `  jitter: 50m
+  catchup_window: 5m
+constraints:
+  - attribute: "${attr.unique.hostname}"
+    regexp: ".*mysql-backup"`))
+		stop := s.dispatch(alwaysLeader{})
+		tick := start.Add(time.Hour)
+		due := tick.Add(job.JitterOffset("j", tick, 50*time.Minute))
+		time.Sleep(due.Add(2 * time.Minute).Sub(s.clock.Now())) // waiting for a node, within the window
+		s.node("db-mysql-backup", time.Second)
+		time.Sleep(time.Minute)
+		stop()
+		r, _, _ := s.store.run(subjects.RunKey("j", tick))
+		if r.State != subjects.StateComplete || r.Jitter.Duration() != due.Sub(tick) {
+			t.Fatalf("the %s tick, due at %s: %s %q jitter %s; want complete: it waited 2 of its 5 minutes", tick.Format("15:04"), due.Format("15:04:05"), r.State, r.Reason, r.Jitter.Duration())
 		}
 	})
 }

@@ -2,8 +2,10 @@ package ticker
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"github.com/jetcron/jetcron/placement"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -57,16 +59,20 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		cur.State, cur.Error, cur.Finished = subjects.StateLost, why, ptr(now.UTC())
 		next.State = subjects.StateLost
 		d.update(e, next, nil)
-	case run.State == subjects.StateLost:
-		if !d.willReschedule(&run) || a == nil || a.Finished == nil {
+	case run.State == subjects.StateLost || run.State == subjects.StateFailed:
+		at, ended := time.Time{}, false
+		if d.willReschedule(&run) {
+			at, ended = rescheduleAt(&run, je.plan.policy)
+		}
+		if !ended {
 			if je != nil && !je.owns(&run) {
 				d.log.Info().Str("job", run.Job).Str("run_id", run.ID).Time("deleted", je.state.Deleted).
-					Msg("lost run not relaunched: its tick is from before the job was deleted and made again")
+					Msg("run not relaunched: its tick is from before the job was deleted and made again")
 			}
 			d.untrack(e.key)
 			return
 		}
-		if now.Before(a.Finished.Add(je.plan.delay)) {
+		if now.Before(at) {
 			return
 		}
 		if je.plan.overlap && len(d.active[je.facts.key]) > 1 && d.firstActive(je.facts.key) != e {
@@ -74,8 +80,8 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		}
 		next := cloneRun(run)
 		next.Attempts++
-		next.State = subjects.StateQueued
-		next.Allocations = append(next.Allocations, d.allocate(je, now, &next))
+		next.State, next.Reason = subjects.StateQueued, ""
+		next.Allocations = append(next.Allocations, d.allocateAvoiding(je, now, &next, a.Node))
 		d.update(e, next, je.plan)
 	case run.State == subjects.StateQueued && a != nil:
 		d.sweepQueued(e, je, a, window, now)
@@ -102,6 +108,9 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 	}
 	switch {
 	case a.Node == "" && je.plan.overlap && len(d.active[je.facts.key]) > 1 && d.firstActive(je.facts.key) != e:
+		if run.Backfill {
+			return // a backfilled run waits for its turn, oldest first
+		}
 		// Runs of one prohibit_overlap job waited for a node together (made by terms
 		// that could not see each other's): only the first may run.
 		next := cloneRun(run)
@@ -117,7 +126,11 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 			d.update(e, next, je.plan)
 			return
 		}
-		if now.Sub(tick) > window {
+		waited := now.Sub(tick) - run.Jitter.Duration() // since it was due
+		if run.Backfill {
+			waited = now.Sub(a.Created) // a backfilled tick is old by design
+		}
+		if waited > window {
 			next.State = subjects.StateSkipped
 			next.Reason = "skipped: " + next.Reason + " within the catch-up window"
 			next.Current().State = subjects.StateSkipped
@@ -209,6 +222,19 @@ func ptr[T any](v T) *T { return &v }
 
 // allocate makes a queued allocation for a run of je on the node placement picks now.
 func (d *dispatcher) allocate(je *jobEntry, now time.Time, run *subjects.Run) subjects.Allocation {
-	node, why := place(je.plan, d.nodeView(now), nil, je.facts.key, time.Unix(run.Scheduled, 0))
+	return d.allocateAvoiding(je, now, run, "")
+}
+
+// allocateAvoiding is allocate for a run that lost or failed on node avoid: it goes
+// to another eligible node when there is one, else back to avoid.
+func (d *dispatcher) allocateAvoiding(je *jobEntry, now time.Time, run *subjects.Run, avoid string) subjects.Allocation {
+	view, tick := d.nodeView(now), time.Unix(run.Scheduled, 0)
+	if avoid != "" {
+		others := slices.DeleteFunc(slices.Clone(view), func(n placement.Node) bool { return n.Name == avoid })
+		if node, _ := place(je.plan, others, nil, je.facts.key, tick); node != nil {
+			return allocation(node, "", now, run)
+		}
+	}
+	node, why := place(je.plan, view, nil, je.facts.key, tick)
 	return allocation(node, why, now, run)
 }

@@ -154,7 +154,7 @@ func (t *Ticker) Run(ctx context.Context) error {
 }
 
 // term is one leadership term: keep the lease, hand it to the dispatcher, answer
-// force requests, until the lease is lost or ctx ends.
+// force and backfill requests, until the lease is lost or ctx ends.
 func (t *Ticker) term(ctx context.Context, l *lease, terms chan<- leaseView, force chan<- forceRequest) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -177,8 +177,16 @@ func (t *Ticker) term(ctx context.Context, l *lease, terms chan<- leaseView, for
 			reply(subjects.ForceReply{Error: err.Error()})
 			return
 		}
+		req := forceRequest{job: job, reply: reply}
+		if len(m.Data) > 0 {
+			req.backfill = &subjects.BackfillRequest{}
+			if err := json.Unmarshal(m.Data, req.backfill); err != nil {
+				reply(subjects.ForceReply{Error: "unreadable backfill request: " + err.Error()})
+				return
+			}
+		}
 		select {
-		case force <- forceRequest{job: job, reply: reply}:
+		case force <- req:
 		case <-ctx.Done():
 		}
 	})

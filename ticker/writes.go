@@ -42,8 +42,9 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 	key, tick := subjects.RunKey(je.facts.key, a.tick), a.tick
 	run := subjects.Run{
 		ID: subjects.RunID(je.facts.key, tick), Job: je.facts.key, Scheduled: tick.Unix(),
-		Late: subjects.MillisOf(now.Sub(tick)),
+		Jitter: subjects.MillisOf(a.plan.dueAt(je.facts.key, tick).Sub(tick)),
 	}
+	run.Late = subjects.MillisOf(now.Sub(tick) - run.Jitter.Duration())
 	if a.kind == actSkip {
 		run.State, run.Reason = subjects.StateSkipped, a.reason
 	} else {
@@ -131,7 +132,7 @@ func (d *dispatcher) createRecord(key string, run subjects.Run, plan *jobPlan, r
 // allocation makes a queued allocation on node, or on none with run.Reason saying why.
 func allocation(node *placement.Node, why string, now time.Time, run *subjects.Run) subjects.Allocation {
 	a := subjects.Allocation{ID: newAllocID(), State: subjects.StateQueued, Created: now.UTC()}
-	run.Late = subjects.MillisOf(now.Sub(time.Unix(run.Scheduled, 0)))
+	run.Late = subjects.MillisOf(now.Sub(time.Unix(run.Scheduled, 0).Add(run.Jitter.Duration())))
 	if node == nil {
 		run.Reason = "waiting: " + why
 		return a

@@ -469,8 +469,13 @@ func (c *Cluster) Nodes(ctx context.Context) ([]Member, error) {
 	return c.members(ctx, "node", "status", "-json")
 }
 
+// membersTimeout bounds one members poll: a poll that reaches a Raft group whose
+// leader was just killed hangs until the survivors elect another (4-9 s), and a
+// fresh poll then answers at once, so polls are short and repeated.
+const membersTimeout = 3 * time.Second
+
 func (c *Cluster) members(ctx context.Context, args ...string) ([]Member, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, membersTimeout)
 	defer cancel()
 	out, err := c.JetcronAs(ctx, Reader, args...)
 	if err != nil {
