@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,6 +214,49 @@ func TestRestartNotStartedOnceDeclaredLostDuringItsDelay(t *testing.T) {
 	}
 }
 
+// The write that schedules a restart is fenced too: when the ticker declared the run
+// lost between the end of its execution and that write (this host paused right
+// then), the write conflicts, no restart is appended, and the end is published as
+// finished after being declared lost. The program hands over through two FIFOs so
+// that the test declares the run lost while it is still running but about to exit,
+// between two fence checks (heartbeats every 10 s).
+func TestRestartNotScheduledOnceDeclaredLost(t *testing.T) {
+	e := newEnv(t, 1)
+	opts := e.options(t, "n1")
+	opts.HeartbeatInterval, opts.HeartbeatTTL = 10*time.Second, 30*time.Second
+	startRunner(t, opts)
+	evs := e.events(t, "late")
+	dir := t.TempDir()
+	ready, proceed := filepath.Join(dir, "ready"), filepath.Join(dir, "go")
+	for _, f := range []string{ready, proceed} {
+		if err := syscall.Mkfifo(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := script(t, `echo x >> "`+dir+`/count"; echo ready > "`+ready+`"; read x < "`+proceed+`"; exit 3`+"\n")
+	l := e.launchRestart(t, opts.Name, "late", tick(1), rawTask(prog), subjects.Restart{Attempts: 2, Delay: 100})
+
+	if b, err := os.ReadFile(ready); err != nil || strings.TrimSpace(string(b)) != "ready" {
+		t.Fatalf("read %s: %q %v", ready, b, err)
+	}
+	lostRev := e.declareLost(t, l)
+	if err := os.WriteFile(proceed, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, evs, l.RunID, subjects.StateFailed)
+	if want := ReasonFinishedLost + ": exit code 3"; ev.Reason != want {
+		t.Fatalf("final event reason %q, want %q (the program must exit on its own, not be killed by the fence)", ev.Reason, want)
+	}
+	time.Sleep(500 * time.Millisecond) // five restart delays
+	run, rev, err := e.record(t, l)
+	if err != nil || rev != lostRev || run.State != subjects.StateLost || len(run.Allocations) != 1 {
+		t.Errorf("record %+v (revision %d, want %d): want it as the ticker left it, lost, no restart", run, rev, lostRev)
+	}
+	if n := len(lines(t, dir+"/count")); n != 1 {
+		t.Errorf("the program ran %d times, want once", n)
+	}
+}
+
 // A run killed because it was declared lost, or by the agent's shutdown grace, is
 // not restarted, whatever its restart policy.
 func TestNotRestartedWhenKilled(t *testing.T) {
@@ -222,7 +266,7 @@ func TestNotRestartedWhenKilled(t *testing.T) {
 		state subjects.RunState
 		err   string
 	}{
-		{"declared lost", func(t *testing.T, e *testEnv, _ *testRunner, l *subjects.Launch) { e.declareLost(t, l) },
+		{"declared lost", func(t *testing.T, e *testEnv, _ *testRunner, l *subjects.Launch) { _ = e.declareLost(t, l) },
 			subjects.StateLost, "node n1 stopped heartbeating"},
 		{"killed by the shutdown grace", func(t *testing.T, _ *testEnv, tr *testRunner, _ *subjects.Launch) { tr.stop(t) },
 			subjects.StateFailed, "agent shut down: still running after the 1s shutdown grace"},
@@ -343,8 +387,8 @@ func (e *testEnv) launchRestart(t *testing.T, node, jobName string, tick time.Ti
 }
 
 // declareLost plays the ticker's sweep on a running run: its current allocation is
-// lost, with a revision-checked update.
-func (e *testEnv) declareLost(t *testing.T, l *subjects.Launch) {
+// lost, with a revision-checked update. It returns the revision written.
+func (e *testEnv) declareLost(t *testing.T, l *subjects.Launch) uint64 {
 	t.Helper()
 	run, rev, err := e.record(t, l)
 	if err != nil {
@@ -356,9 +400,11 @@ func (e *testEnv) declareLost(t *testing.T, l *subjects.Launch) {
 	run.State = subjects.StateLost
 	data, _ := json.Marshal(&run)
 	key, _ := subjects.RunKeyOf(l.RunID)
-	if _, err := e.b.Runs.Update(ctxT(t), key, data, rev); err != nil {
+	lostRev, err := e.b.Runs.Update(ctxT(t), key, data, rev)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return lostRev
 }
 
 // story waits for n events of the run and returns them in the order published.
