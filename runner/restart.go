@@ -87,7 +87,7 @@ func (s *session) scheduleRestart(h *runHere, a *attempt, out outcome, finished 
 		s.endNotRecorded(ev, out, &written, err, log)
 		return nil, time.Time{}, false
 	}
-	finishedLog(log.Warn(), out, finished.Sub(a.started)).Int("restart", n).Int("restarts", pol.Attempts).
+	finishedLog(log.Warn(), out, finished.Sub(a.started)).Int("next_restart", n).Int("restart_attempts", pol.Attempts).
 		Int64("delay_ms", pol.Delay.Duration().Milliseconds()).Str("restart_alloc", alloc.ID).
 		Msg("run failed; restarting it after the delay")
 	// The execution's end, not the run's: an event of its own state, which metrics
