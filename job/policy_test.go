@@ -1,6 +1,7 @@
 package job
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +68,46 @@ func TestPolicyFieldsDecode(t *testing.T) {
 		t.Errorf("paused %v %q", j.Paused, j.PauseNote)
 	case j.Task.WorkDir != "/srv/y":
 		t.Errorf("work_dir %q, want it cleaned", j.Task.WorkDir)
+	}
+}
+
+func TestPauseReasonIsPausedWithTheNote(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file string
+		want string
+	}{
+		{"not paused", "", ""},
+		{"paused without a note", "paused: true\n", "paused"},
+		{"paused with a note", "paused: true\npause_note: db migration\n", "paused: db migration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := parseOK(t, "j", "task: {config: {command: /bin/true}}\nperiodic: {cron: \"@hourly\"}\n"+tc.file)
+			if got := j.PauseReason(); got != tc.want {
+				t.Errorf("PauseReason() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckPauseNoteRefusesLongNotesAndLineBreaks(t *testing.T) {
+	for _, tc := range []struct {
+		name, note, want string
+	}{
+		{"empty", "", ""},
+		{"500 characters, some of them multi-byte", strings.Repeat("é", MaxPauseNote), ""},
+		{"501 characters", strings.Repeat("x", MaxPauseNote+1), "is 501 characters long; the limit is 500"},
+		{"a line break", "db\nmigration", "control character (a line break?)"},
+		{"a tab", "db\tmigration", "control character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckPauseNote(tc.note)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

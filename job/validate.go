@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -18,13 +19,15 @@ const (
 	maxRescheduleDelay = day
 	maxJitter          = day
 	maxCrons           = 32
-	maxPauseNote       = 500 // characters
 	maxAttempts        = 100
 	maxTimeout         = 30 * day
 	maxKillTimeout     = time.Hour
 	maxCPU             = 1_000_000  // MHz
 	maxMemory          = 10_000_000 // MB
 )
+
+// MaxPauseNote is the longest pause_note, in characters.
+const MaxPauseNote = 500
 
 // jobName is what a job's key must look like.
 var jobName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -99,15 +102,44 @@ func (j *Job) validate(p *problems, key string, now time.Time) {
 
 // validatePause checks the pause note: one line a person wrote, of bounded length.
 func (j *Job) validatePause(p *problems) {
-	note := j.PauseNote
-	switch {
-	case note != "" && !j.Paused:
+	if j.PauseNote != "" && !j.Paused {
 		p.addf("pause_note", "is set but the job is not paused; set paused: true or leave the note out")
-	case utf8.RuneCountInString(note) > maxPauseNote:
-		p.addf("pause_note", "is %d characters long; the limit is %d", utf8.RuneCountInString(note), maxPauseNote)
-	case strings.ContainsFunc(note, unicode.IsControl):
-		p.addf("pause_note", "contains a control character (a line break?); write the note on one line")
+		return
 	}
+	if err := CheckPauseNote(j.PauseNote); err != nil {
+		p.addf("pause_note", "%s", err)
+	}
+}
+
+// CheckPauseNote says what is wrong with a pause note (nil when nothing is): at most
+// MaxPauseNote characters, on one line, without control characters. `jetcron job
+// pause -note` checks its note with it before writing anything.
+func CheckPauseNote(note string) error {
+	switch n := utf8.RuneCountInString(note); {
+	case n > MaxPauseNote:
+		return fmt.Errorf("is %d characters long; the limit is %d", n, MaxPauseNote)
+	case strings.ContainsFunc(note, unicode.IsControl):
+		return errors.New("contains a control character (a line break?); write the note on one line")
+	}
+	return nil
+}
+
+// PauseReason is the reason the ticker records for each tick of the job while it is
+// paused, and the plan shows: "paused: NOTE", or "paused" without a note; "" when
+// the job is not paused.
+func (j *Job) PauseReason() string {
+	switch {
+	case !j.Paused:
+		return ""
+	case j.PauseNote == "":
+		return "paused"
+	}
+	return "paused: " + j.PauseNote
+}
+
+// IsPauseReason reports whether a skipped run's reason is a PauseReason.
+func IsPauseReason(reason string) bool {
+	return reason == "paused" || strings.HasPrefix(reason, "paused: ")
 }
 
 // locations caches loaded time zones: time.LoadLocation reads and parses the zone

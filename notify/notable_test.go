@@ -6,17 +6,28 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// Only a run's outcome is notified: not its start, nor the restarting event of an
-// execution that failed and starts again (a restarted run is notified once, with
-// the outcome of its last execution, so a run that completes on its restart fires
-// no failed webhook).
-func TestOnlyARunsOutcomeIsNotable(t *testing.T) {
-	for state, want := range map[subjects.RunState]bool{
-		subjects.StateComplete: true, subjects.StateFailed: true, subjects.StateLost: true, subjects.StateSkipped: true,
-		subjects.StateQueued: false, subjects.StateRunning: false, subjects.StateRestarting: false,
+func TestNotableEventsAreEndsAndSkipsButNotPausedTicks(t *testing.T) {
+	for _, row := range []struct {
+		state  subjects.RunState
+		reason string
+		want   bool
+	}{
+		{subjects.StateFailed, "exit code 1", true},
+		{subjects.StateLost, "node a stopped heartbeating", true},
+		{subjects.StateComplete, "", true},
+		{subjects.StateSkipped, "prohibit_overlap: j/periodic-1 is still running", true},
+		{subjects.StateSkipped, "outside the catch-up window of 10m", true},
+		{subjects.StateSkipped, "paused: db migration", false},
+		{subjects.StateSkipped, "paused", false},
+		{subjects.StateSkipped, "pausedness is not a pause", true},
+		{subjects.StateRunning, "", false},
+		// A failed execution its runner starts again: the run has not ended, and a run
+		// that completes on its restart must fire no failed webhook.
+		{subjects.StateRestarting, "restart 1 of 2 at 2026-11-25T12:00:15Z after exit code 3", false},
+		{subjects.StateQueued, "", false},
 	} {
-		if got := notable(state); got != want {
-			t.Errorf("notable(%s) = %v, want %v", state, got, want)
+		if got := notable(&subjects.Event{State: row.state, Reason: row.reason}); got != row.want {
+			t.Errorf("%s %q: notable = %v, want %v", row.state, row.reason, got, row.want)
 		}
 	}
 }

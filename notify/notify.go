@@ -207,7 +207,7 @@ func (n *Notifier) handle(ctx context.Context, msg jetstream.Msg) {
 
 // deliver POSTs the event to every webhook of its job that asked for its outcome.
 func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.Event, log zerolog.Logger) error {
-	if !notable(ev.State) || ev.Job == "" {
+	if !notable(ev) || ev.Job == "" {
 		return nil
 	}
 	v, err := n.opts.Client.LoadJob(ctx, ev.Job)
@@ -249,11 +249,19 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.
 	return errors.Join(failed...)
 }
 
-// notable reports whether an event of state can be notified: a run's outcome. The
-// restarting event of an execution that failed and starts again is not one: the
-// run is notified once, with the outcome of its last execution.
-func notable(s subjects.RunState) bool {
-	return s == subjects.StateFailed || s == subjects.StateLost || s == subjects.StateSkipped || s == subjects.StateComplete
+// notable reports whether an event can be notified: a run that ended, or a tick
+// skipped for any reason but a pause. A paused job was paused on purpose; a webhook
+// per paused tick would bury the notifications that matter. The restarting event of
+// an execution that failed and starts again is not a run's end: a restarted run is
+// notified once, with the outcome of its last execution.
+func notable(ev *subjects.Event) bool {
+	switch ev.State {
+	case subjects.StateFailed, subjects.StateLost, subjects.StateComplete:
+		return true
+	case subjects.StateSkipped:
+		return !job.IsPauseReason(ev.Reason)
+	}
+	return false
 }
 
 // outcomes are the notifications an event makes: its state, and recovered for the

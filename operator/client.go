@@ -21,6 +21,9 @@ type Client struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	address string
+	// beforePauseWrite, when set (by tests), is called between a pause's read of the
+	// job and its revision-checked write, with the try's number from 1.
+	beforePauseWrite func(try int)
 }
 
 // New makes a Client on a connection and its JetStream context. address names the

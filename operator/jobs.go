@@ -26,6 +26,7 @@ const RecentRuns = 10
 // Job statuses.
 const (
 	JobRunning = "running" // the newest version is valid and launches
+	JobPaused  = "paused"  // the newest version is valid and paused: its ticks are skipped
 	JobInvalid = "invalid" // the newest version is invalid; the last valid one launches
 	JobDead    = "dead"    // the job was stopped (deleted from the jobs bucket)
 )
@@ -64,8 +65,9 @@ func NewJobView(name string, entry jetstream.KeyValueEntry, state *subjects.JobS
 	return v
 }
 
-// Status is running, invalid or dead; errText is the validation error of an invalid
-// job. The ticker's verdict counts unless it predates the current version.
+// Status is running, paused, invalid or dead; errText is the validation error of an
+// invalid job (Pause has a paused job's note). The ticker's verdict counts unless it
+// predates the current version.
 func (v *JobView) Status() (status, errText string) {
 	if v.Entry == nil {
 		return JobDead, ""
@@ -78,8 +80,20 @@ func (v *JobView) Status() (status, errText string) {
 		return JobInvalid, v.ParseErr.Error()
 	case stateCurrent:
 		return JobInvalid, "invalid (the ticker gave no reason)"
+	case v.Current != nil && v.Current.Paused:
+		return JobPaused, ""
 	}
 	return JobRunning, ""
+}
+
+// Pause says whether the version that launches (LastSpec) is paused, and its note;
+// false for a stopped job. An invalid newest version leaves the last valid one
+// running, paused or not.
+func (v *JobView) Pause() (paused bool, note string) {
+	if v.Entry == nil || v.LastSpec == nil {
+		return false, ""
+	}
+	return v.LastSpec.Paused, v.LastSpec.PauseNote
 }
 
 // Location is the last valid version's time zone, else UTC.
@@ -91,9 +105,9 @@ func (v *JobView) Location() *time.Location {
 }
 
 // NextLaunch is the next launch after now of the version that launches; zero when
-// none does (dead, never valid, or a schedule that has ended).
+// none does (dead, never valid, paused, or a schedule that has ended).
 func (v *JobView) NextLaunch(now time.Time) time.Time {
-	if v.Entry == nil || v.LastSpec == nil {
+	if paused, _ := v.Pause(); v.Entry == nil || v.LastSpec == nil || paused {
 		return time.Time{}
 	}
 	return v.LastSpec.Schedule().Next(now)
@@ -106,6 +120,9 @@ type JobRow struct {
 	Priority int    `json:"priority"`
 	Status   string `json:"status"`
 	Error    string `json:"error,omitempty"`
+	// Paused is set while the version that launches is paused, with its note.
+	Paused    bool   `json:"paused,omitempty"`
+	PauseNote string `json:"pause_note,omitempty"`
 	// LastResult is the state of the job's newest finished run (complete, failed,
 	// lost, skipped), empty when none has finished; LastRun is its ID and
 	// LastReason why it failed, was lost or was skipped.
@@ -167,6 +184,7 @@ func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) 
 	for _, v := range views {
 		status, errText := v.Status()
 		r := JobRow{ID: v.Name, Status: status, Error: errText}
+		r.Paused, r.PauseNote = v.Pause()
 		if v.LastSpec != nil {
 			r.Type, r.Priority = v.LastSpec.Type, v.LastSpec.Priority
 		}
@@ -386,6 +404,8 @@ type JobStatus struct {
 	Datacenters        []string   `json:"datacenters"`
 	Status             string     `json:"status"`
 	Error              string     `json:"error,omitempty"`
+	Paused             bool       `json:"paused,omitempty"`
+	PauseNote          string     `json:"pause_note,omitempty"`
 	Periodic           bool       `json:"periodic"`
 	NextPeriodicLaunch *time.Time `json:"next_periodic_launch,omitempty"`
 	Revision           uint64     `json:"revision,omitempty"`
@@ -408,6 +428,7 @@ func (c *Client) Job(ctx context.Context, name string, now time.Time) (*JobStatu
 	}
 	status, errText := v.Status()
 	out := &JobStatus{ID: name, Name: name, Status: status, Error: errText, Periodic: true, Runs: runs}
+	out.Paused, out.PauseNote = v.Pause()
 	if v.LastSpec != nil {
 		out.Type, out.Priority, out.Datacenters = v.LastSpec.Type, v.LastSpec.Priority, v.LastSpec.Datacenters
 	}

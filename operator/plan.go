@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/placement"
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -28,12 +29,18 @@ type PlanTick struct {
 	Job   string    `json:"job"`
 	RunID string    `json:"run_id,omitempty"`
 	Tick  time.Time `json:"tick,omitzero"`
+	// Start is when the tick would start: the tick delayed by the job's jitter
+	// offset (job.JitterOffset), the tick itself without periodic.jitter. The run ID
+	// stays the tick's.
+	Start time.Time `json:"start,omitzero"`
 	// Eligible are the nodes that may take it now; Node the one the ticker would
 	// pick among them, at equal load.
 	Eligible []string `json:"eligible,omitempty"`
 	Node     string   `json:"node,omitempty"`
-	// Blocked says why the tick would not launch now: the job is invalid, no node
-	// is eligible (and why), or an earlier run is still running (prohibit_overlap).
+	// Blocked says why the tick would not launch now: the job is invalid, paused
+	// ("paused: NOTE", as the ticker records it), no node is eligible (and why: none
+	// ready, a constraint, every one that fits draining), or an earlier run is still
+	// running (prohibit_overlap).
 	Blocked string `json:"blocked,omitempty"`
 }
 
@@ -152,8 +159,9 @@ func (c *Client) overlapBlock(ctx context.Context, v *JobView) (string, error) {
 	return "", nil
 }
 
-// planJob lists at most limit ticks of v in [from, to). overlap, if set, blocks the
-// first of them. A job with no valid version is one row saying so, without a tick.
+// planJob lists at most limit ticks of v in [from, to), each with when it would
+// start. A paused job's ticks are blocked by the pause; else overlap, if set, blocks
+// the first of them. A job with no valid version is one row saying so, without a tick.
 func planJob(v *JobView, nodes []placement.Node, from, to time.Time, limit int, overlap string) []PlanTick {
 	if v.Entry == nil {
 		return nil
@@ -168,10 +176,14 @@ func planJob(v *JobView, nodes []placement.Node, from, to time.Time, limit int, 
 	for i, n := range eligible {
 		names[i] = n.Name
 	}
+	paused := spec.PauseReason()
 	var out []PlanTick
 	for t := spec.Schedule().Next(from.Add(-time.Nanosecond)); !t.IsZero() && t.Before(to) && len(out) < limit; t = spec.Schedule().Next(t) {
-		pt := PlanTick{Job: v.Name, RunID: subjects.RunID(v.Name, t), Tick: t, Eligible: names}
+		start := t.Add(job.JitterOffset(v.Name, t, time.Duration(spec.Periodic.Jitter)))
+		pt := PlanTick{Job: v.Name, RunID: subjects.RunID(v.Name, t), Tick: t, Start: start, Eligible: names}
 		switch {
+		case paused != "":
+			pt.Blocked = paused
 		case len(out) == 0 && overlap != "":
 			pt.Blocked = overlap
 		case len(eligible) == 0:

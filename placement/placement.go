@@ -27,41 +27,52 @@ type Node struct {
 
 // Eligible returns the nodes that may take a run of j now: alive, in j's datacenters,
 // with its driver and meeting its constraints, not draining or stopping; in the order
-// of nodes. When there is none, why says what kept the last one out: "no node is
-// registered", "no node is ready", "node N: <the constraint it fails>", "every
-// eligible node is draining", or "node N is stopping".
+// of nodes. When there is none, why says what kept them out: "no node is
+// registered", "no node is ready"; when some node meets j but each such node is
+// draining or stopping, "every eligible node is draining" (or "node N is stopping",
+// "every eligible node is draining or stopping"), whatever the order of the nodes;
+// else "node N: <the constraint it fails>" of the last node j's constraints keep out.
 //
 // The ticker calls it for every launch: the reason is put into words only when no
 // node is eligible.
 func Eligible(j *job.Job, nodes []Node) (eligible []*Node, why string) {
-	var last *Node // the last node kept out, and by what
+	var out *Node // the last node j's constraints keep out, and by what
 	var reason string
+	var stopping *Node // the last node that meets j but is stopping
+	draining := false  // a node that meets j is draining
 	for i := range nodes {
 		n := &nodes[i]
 		if !n.Alive {
 			continue
 		}
-		var ok bool
-		if ok, reason = j.Eligible(n.Attrs); !ok || n.Drain || n.Stopping {
-			last = n
+		if ok, r := j.Eligible(n.Attrs); !ok {
+			out, reason = n, r
 			continue
 		}
-		eligible = append(eligible, n)
+		switch {
+		case n.Drain:
+			draining = true
+		case n.Stopping:
+			stopping = n
+		default:
+			eligible = append(eligible, n)
+		}
 	}
 	switch {
 	case len(eligible) > 0:
 		return eligible, ""
-	case last == nil && len(nodes) > 0:
-		return nil, "no node is ready"
-	case last == nil:
-		return nil, "no node is registered"
-	case reason != "":
-		return nil, "node " + last.Name + ": " + reason
-	case last.Drain:
+	case draining && stopping != nil:
+		return nil, "every eligible node is draining or stopping"
+	case draining:
 		return nil, "every eligible node is draining"
-	default:
-		return nil, "node " + last.Name + " is stopping"
+	case stopping != nil:
+		return nil, "node " + stopping.Name + " is stopping"
+	case out != nil:
+		return nil, "node " + out.Name + ": " + reason
+	case len(nodes) > 0:
+		return nil, "no node is ready"
 	}
+	return nil, "no node is registered"
 }
 
 // Pick chooses among eligible (not empty) the node with the fewest allocations (its

@@ -37,6 +37,10 @@ func TestEligibleKeepsReadyMatchingUndrainedNodesAndSaysWhyWhenNone(t *testing.T
 		{"a constraint keeps the node out", []Node{node("a", true, false, 0, "darwin")}, nil, `node a: constraint ${attr.kernel.name} = "linux" not met`},
 		{"draining", []Node{node("a", true, true, 0, "linux")}, nil, "every eligible node is draining"},
 		{"stopping", []Node{{Name: "a", Alive: true, Stopping: true, Attrs: node("a", true, false, 0, "linux").Attrs}}, nil, "node a is stopping"},
+		{"draining, before a node a constraint keeps out", []Node{node("drain", true, true, 0, "linux"), node("mac", true, false, 0, "darwin")}, nil, "every eligible node is draining"},
+		{"draining, after a node a constraint keeps out", []Node{node("mac", true, false, 0, "darwin"), node("drain", true, true, 0, "linux")}, nil, "every eligible node is draining"},
+		{"a draining node a constraint keeps out anyway", []Node{node("mac", true, true, 0, "darwin")}, nil, `node mac: constraint ${attr.kernel.name} = "linux" not met`},
+		{"one draining, one stopping", []Node{node("drain", true, true, 0, "linux"), {Name: "b", Alive: true, Stopping: true, Attrs: node("b", true, false, 0, "linux").Attrs}}, nil, "every eligible node is draining or stopping"},
 		{"down, draining, wrong kernel and one fit", []Node{
 			node("down", false, false, 0, "linux"), node("drain", true, true, 0, "linux"),
 			node("mac", true, false, 0, "darwin"), node("fit", true, false, 0, "linux"),

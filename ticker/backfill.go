@@ -66,7 +66,7 @@ func (d *dispatcher) backfill(f forceRequest) {
 	for _, tick := range ticks {
 		key := subjects.RunKey(f.job, tick)
 		if _, known := d.runs[key]; known || je.facts.records[tick.Unix()] != 0 {
-			tally.Existing++
+			tally.count(subjects.ForceReply{}) // existing; under its lock, as writes answer meanwhile
 			continue
 		}
 		run := subjects.Run{ID: subjects.RunID(f.job, tick), Job: f.job, Scheduled: tick.Unix(), Backfill: true, State: subjects.StateQueued}

@@ -77,7 +77,7 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 		overlap:   j.Periodic.ProhibitOverlap,
 		jitter:    time.Duration(j.Periodic.Jitter),
 		restart:   subjects.Restart{Attempts: j.Restart.Attempts, Delay: subjects.MillisOf(time.Duration(j.Restart.Delay))},
-		paused:    pauseReason(j),
+		paused:    j.PauseReason(),
 	}
 	return &jobPlan{
 		schedule:  p.schedules.share(scheduleKey{strings.Join(j.Expressions(), "\n"), j.Periodic.TimeZone}, &schedule{j.Schedule()}),
@@ -94,17 +94,6 @@ func (p *jobPlan) dueAt(key string, tick time.Time) time.Time {
 		return tick
 	}
 	return tick.Add(job.JitterOffset(key, tick, p.jitter))
-}
-
-// pauseReason is the reason recorded for the ticks of a paused job.
-func pauseReason(j *job.Job) string {
-	switch {
-	case !j.Paused:
-		return ""
-	case j.PauseNote == "":
-		return "paused"
-	}
-	return "paused: " + j.PauseNote
 }
 
 // sharedCache keeps one copy of a value that many jobs have in common, for as long as

@@ -32,6 +32,8 @@ type launchesJSON struct {
 	Error    string   `json:"error,omitempty"`
 	Revision uint64   `json:"revision,omitempty"`
 	Launches []string `json:"launches,omitempty"`
+	// Resumed: job run stored a file without paused over a paused job.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // cmdJobValidate is `jetcron job validate [-from RFC3339] [-count N] FILE`.
@@ -83,7 +85,8 @@ func cmdJobValidate(args []string, stdout, stderr io.Writer) int {
 func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job run", args: "FILE", synopsis: "Validates a job file, stores it in the " + subjects.JobsBucket + " bucket under the job's\n" +
 		"name (its name: field, else the file's base name without its extension), and\n" +
-		"prints its next launches. Storing a job that exists replaces it."})
+		"prints its next launches. Storing a job that exists replaces it; a file without\n" +
+		"paused over a paused job resumes it (and says so)."})
 	count := c.fs.Int("count", defaultLaunches, "how many launches to print")
 	pos, code, ok := c.parse(args, 1, 1, stdout, stderr)
 	if !ok {
@@ -106,16 +109,24 @@ func cmdJobRun(args []string, stdout, stderr io.Writer) int {
 		return c.fail(stderr, err)
 	}
 	defer done()
+	wasPaused, note, err := cl.PauseOf(ctx, name)
+	if err != nil {
+		return c.fail(stderr, err)
+	}
 	rev, err := cl.Submit(ctx, name, data)
 	if err != nil {
 		return c.fail(stderr, err)
 	}
+	resumed := resumeNotice(name, wasPaused, note, j)
 	ls := launches(j, time.Now(), *count)
 	if c.json {
-		if err := printJSON(stdout, launchesJSON{Job: name, Valid: true, Revision: rev, Launches: ls}); err != nil {
+		if err := printJSON(stdout, launchesJSON{Job: name, Valid: true, Revision: rev, Launches: ls, Resumed: resumed != ""}); err != nil {
 			return c.fail(stderr, err)
 		}
 		return exitOK
+	}
+	if resumed != "" {
+		fmt.Fprintf(stderr, "Warning: %s\n", resumed)
 	}
 	if why, err := cl.NoEligibleNode(ctx, j, time.Now()); err == nil && why != "" {
 		fmt.Fprintf(stderr, "Warning: no node is eligible now: %s\n", why)

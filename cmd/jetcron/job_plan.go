@@ -14,8 +14,10 @@ import (
 func cmdJobPlan(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "job plan", args: "[JOB]", synopsis: "Lists every tick the ticker would launch in the next window, of every job or of\n" +
 		"JOB: the nodes eligible now, the one that would be chosen at equal load, and\n" +
-		"what would block the tick (an invalid file, no eligible node and why, a run\n" +
-		"still running under prohibit_overlap). The same as GET /v1/plan."})
+		"what would block the tick (an invalid file, a pause and its note, no eligible\n" +
+		"node and why, a run still running under prohibit_overlap). With\n" +
+		"periodic.jitter, Start is when each tick would start; its run ID stays the\n" +
+		"tick's. The same as GET /v1/plan."})
 	next := c.fs.Duration("next", operator.DefaultPlanWindow, "the window to plan, from -from")
 	from := c.fs.String("from", "", "start of the window, RFC 3339 (default now); a truncated plan says where to go on")
 	limit := c.fs.Int("limit", operator.DefaultPlanLimit, fmt.Sprintf("most ticks to list (up to %d)", operator.MaxPlanLimit))
@@ -54,10 +56,23 @@ func printPlan(w io.Writer, p *operator.Plan) {
 		fmt.Fprintf(w, "No ticks from %s to %s\n", formatTime(p.From, time.Local), formatTime(p.To, time.Local))
 		return
 	}
-	tw := newTable(w)
-	row(tw, "Tick", "Job", "Node", "Eligible", "Blocked")
+	// A Start column when a job's jitter delays a tick.
+	jitter := false
 	for _, t := range p.Ticks {
-		row(tw, formatTime(t.Tick, time.Local), t.Job, orDash(t.Node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked))
+		jitter = jitter || !t.Start.Equal(t.Tick)
+	}
+	tw := newTable(w)
+	if jitter {
+		row(tw, "Tick", "Start", "Job", "Node", "Eligible", "Blocked")
+	} else {
+		row(tw, "Tick", "Job", "Node", "Eligible", "Blocked")
+	}
+	for _, t := range p.Ticks {
+		cols := []string{formatTime(t.Tick, time.Local), t.Job, orDash(t.Node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked)}
+		if jitter {
+			cols = append(cols[:1], append([]string{formatTime(t.Start, time.Local)}, cols[1:]...)...)
+		}
+		row(tw, cols...)
 	}
 	tw.Flush()
 	if p.Truncated {

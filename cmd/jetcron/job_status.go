@@ -88,13 +88,17 @@ func writeJobStatus(w io.Writer, v *operator.JobView, status, errText, warning s
 	if errText != "" {
 		fields = append(fields, [2]string{"Error", errText})
 	}
+	fields = append(fields, pauseFields(v)...)
 	if warning != "" {
 		fields = append(fields, [2]string{"Warning", warning})
 	}
 	fields = append(fields, [2]string{"Periodic", "true"})
+	paused, _ := v.Pause()
 	switch {
 	case status == operator.JobDead:
 		fields = append(fields, [2]string{"Next Periodic Launch", "none (job stopped)"})
+	case paused:
+		fields = append(fields, [2]string{"Next Periodic Launch", "none (job paused: jetcron job resume " + v.Name + ")"})
 	case v.LastSpec == nil:
 		fields = append(fields, [2]string{"Next Periodic Launch", "none (no valid version)"})
 	case next.IsZero():
@@ -110,10 +114,23 @@ func writeJobStatus(w io.Writer, v *operator.JobView, status, errText, warning s
 		fmt.Fprintln(w, "No runs yet")
 		return
 	}
+	// A Reason column when a run has one (skipped: why; failed: its error).
+	withReason := false
+	for i := range runs {
+		withReason = withReason || operator.RunReason(&runs[i]) != ""
+	}
 	tw := newTable(w)
-	row(tw, "ID", "Status")
-	for _, r := range runs {
-		row(tw, r.ID, string(r.State))
+	if !withReason {
+		row(tw, "ID", "Status")
+		for _, r := range runs {
+			row(tw, r.ID, string(r.State))
+		}
+		tw.Flush()
+		return
+	}
+	row(tw, "ID", "Status", "Reason")
+	for i, r := range runs {
+		row(tw, r.ID, string(r.State), orDash(operator.RunReason(&runs[i])))
 	}
 	tw.Flush()
 }

@@ -41,6 +41,8 @@ func subcommands() []subcommand {
 		{[]string{"job", "plan"}, "list the ticks of the next hours, where each would run, what would block it", cmdJobPlan},
 		{[]string{"job", "periodic", "force"}, "launch a run of a job now", cmdJobPeriodicForce},
 		{[]string{"job", "backfill"}, "launch the past ticks of a range that have no record, once", cmdJobBackfill},
+		{[]string{"job", "pause"}, "pause a job: its ticks are recorded skipped, with a note, until it is resumed", cmdJobPause},
+		{[]string{"job", "resume"}, "resume a paused job: the ticks from now on launch", cmdJobResume},
 		{[]string{"job", "stop"}, "delete a job from the jobs bucket", cmdJobStop},
 		{[]string{"run", "logs"}, "print the captured output of a run", cmdRunLogs},
 		{[]string{"acl", "bootstrap"}, "make the credentials of a new cluster, one per role", cmdACLBootstrap},

@@ -47,7 +47,7 @@ func TestDispatchHelpListsCommandsAndExits0(t *testing.T) {
 func TestDispatchReachesEachCommand(t *testing.T) {
 	// Each command's -h names the command, so the dispatch went to the right one.
 	for _, path := range []string{"server members", "node status", "node drain", "job run", "job validate",
-		"job import", "job status", "job periodic force", "job stop", "run logs"} {
+		"job import", "job status", "job periodic force", "job backfill", "job pause", "job resume", "job stop", "run logs"} {
 		var out, errOut bytes.Buffer
 		code := run(append(strings.Fields(path), "-h"), &out, &errOut)
 		if code != exitOK || !strings.HasPrefix(out.String(), "Usage: jetcron "+path+" ") {
@@ -84,7 +84,7 @@ func TestCompletionCompletesEveryCommandPath(t *testing.T) {
 	}
 	for _, want := range []string{
 		`"") COMPREPLY=($(compgen -W "acl agent completion job node run server tls version"`,
-		`"job") COMPREPLY=($(compgen -W "backfill import periodic plan run status stop validate"`,
+		`"job") COMPREPLY=($(compgen -W "backfill import pause periodic plan resume run status stop validate"`,
 		`"job periodic") COMPREPLY=($(compgen -W "force"`,
 	} {
 		if !strings.Contains(script, want) {

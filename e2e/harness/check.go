@@ -63,7 +63,8 @@ func (r *Result) violate(format string, args ...any) {
 //     with a reason (2); no run for a tick that no definition schedules;
 //   - no two executions of a prohibit_overlap job at once, but for lost ones (3);
 //   - run records only move forward, and what they say matches the ledger;
-//   - every run recorded complete ran to its end in the ledger.
+//   - every run recorded complete ran to its end in the ledger; a paused span's
+//     ticks are skipped for the pause, none executes (checkPause).
 func Check(in CheckInput) *Result {
 	res := &Result{}
 	ix := indexOf(in)
@@ -82,6 +83,7 @@ func Check(in CheckInput) *Result {
 	for _, job := range in.Book.Keys() {
 		if !allRaw(in.Book.Defs(job)) {
 			res.Rows = append(res.Rows, checkJob(res, in, ix, job))
+			checkPause(res, in, ix, job)
 		}
 	}
 	return res

@@ -154,6 +154,8 @@ func reasonClass(r string) string {
 		return "outside-window"
 	case strings.Contains(r, "removed"):
 		return "job-removed"
+	case r == "paused" || strings.HasPrefix(r, "paused: "):
+		return "paused"
 	}
 	if len(r) > 30 {
 		r = r[:30]

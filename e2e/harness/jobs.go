@@ -33,6 +33,10 @@ type JobSpec struct {
 	// FailFirst makes the first FailFirst executions of each tick fail (exit 1)
 	// after their steps.
 	FailFirst int
+	// Paused and PauseNote are the job file's pause: its ticks are recorded skipped
+	// with PauseReason, none launches.
+	Paused    bool
+	PauseNote string
 }
 
 func (s JobSpec) steps() int {
@@ -81,6 +85,12 @@ func (s JobSpec) YAML(script, ledgerDir, key string) string {
 	fmt.Fprintf(&b, "  config:\n    command: /bin/sh\n")
 	fmt.Fprintf(&b, "    args: [%q, %q, %q, %q]\n", script, filepath.Join(ledgerDir, key+".log"),
 		strconv.Itoa(s.steps()), strconv.FormatFloat(s.step().Seconds(), 'f', 3, 64))
+	if s.Paused {
+		fmt.Fprintf(&b, "paused: true\n")
+	}
+	if s.PauseNote != "" {
+		fmt.Fprintf(&b, "pause_note: %q\n", s.PauseNote)
+	}
 	return b.String()
 }
 
@@ -168,6 +178,9 @@ func (b *Book) WriteFile(path string) error {
 				what = "delete"
 			case d.Spec != nil:
 				what = fmt.Sprintf("every %s overlap %v", d.Spec.Every, d.Spec.Overlap)
+				if d.Spec.Paused {
+					what += fmt.Sprintf(" paused %q", d.Spec.PauseNote)
+				}
 			}
 			acked := "not acknowledged: " + fmt.Sprint(d.Err)
 			if d.OK() {

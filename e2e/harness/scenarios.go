@@ -41,6 +41,7 @@ func Scenarios(netnsErr error) []Scenario {
 	sc := []Scenario{
 		LeaderKill(3),
 		LeaderPause(2),
+		JobPause(),
 		Partition(netnsErr),
 		RunnerKill(20),
 		RunnerPause(20),
