@@ -36,7 +36,8 @@ type nextAttempt struct {
 }
 
 // afterAttempt records how the execution a ended, and returns the restart that
-// follows it, if there is one.
+// follows it, if there is one. A run killed as lost is never restarted here (the
+// ticker may have placed it elsewhere), nor one the agent's shutdown stopped.
 func (s *session) afterAttempt(h *runHere, a *attempt, out outcome, finished time.Time, log zerolog.Logger) (nextAttempt, bool) {
 	pol := h.launch.Restart
 	if out.state != subjects.StateFailed || out.lost || out.shutdown || a.restart >= pol.Attempts {
