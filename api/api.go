@@ -224,7 +224,9 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, runID string) {
 	}
 }
 
-// run serves /v1/run/<job>/periodic-<unix> and /v1/run/<id>/logs.
+// run serves /v1/run/<job>/periodic-<unix>[/<node>] (a sysbatch tick with its node
+// runs) and /v1/run/<id>/logs. A path ending in /logs is always the logs view: the
+// record of a node named "logs" is not served at its bare path.
 func (s *server) run(ctx context.Context, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if runID, ok := strings.CutSuffix(id, "/logs"); ok {
@@ -234,7 +236,7 @@ func (s *server) run(ctx context.Context, r *http.Request) (any, error) {
 		}
 		return operator.RunOutput{RunID: runID, Output: string(logs), Run: run}, nil
 	}
-	return s.opts.Client.Run(ctx, id)
+	return s.opts.Client.RunStatus(ctx, id)
 }
 
 func (s *server) nodes(ctx context.Context, _ *http.Request) (any, error) {

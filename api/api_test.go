@@ -265,3 +265,36 @@ func TestFollowStreamsTheRunAsServerSentEventsUntilItEnds(t *testing.T) {
 		t.Fatalf("events after the end %q, want the complete run with its output, then end", rest)
 	}
 }
+
+func TestASysbatchTickIsServedWithItsNodeRunsAndEachNodeRunAtItsOwnPath(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, e.b.Jobs, "backup", []byte("type: sysbatch\n"+jobFile))
+	at := time.Unix(3600, 0)
+	tick := subjects.Run{ID: "backup/periodic-3600", Job: "backup", Scheduled: 3600, State: subjects.StateLaunched, Nodes: []string{"n1", "n2"}}
+	e.put(t, e.b.Runs, subjects.RunKey("backup", at), tick)
+	var nodeRuns []subjects.Run
+	for _, n := range tick.Nodes {
+		r := subjects.Run{ID: subjects.NodeRunID("backup", at, n), Job: "backup", Scheduled: 3600, Node: n, State: subjects.StateComplete,
+			Allocations: []subjects.Allocation{{ID: "a-" + n, Node: n, State: subjects.StateComplete}}}
+		e.put(t, e.b.Runs, subjects.NodeRunKey("backup", at, n), r)
+		nodeRuns = append(nodeRuns, r)
+	}
+	e.put(t, e.b.Logs, subjects.NodeRunKey("backup", at, "n2"), []byte("n2 done\n"))
+	s := e.serve(t, api.Options{})
+	for _, tc := range []struct {
+		path string
+		want string
+	}{
+		{"/v1/run/backup/periodic-3600", jsonOf(t, operator.RunStatus{Run: tick, NodeRuns: nodeRuns})},
+		{"/v1/run/backup/periodic-3600/n2", jsonOf(t, nodeRuns[1])},
+		{"/v1/run/backup/periodic-3600/n2/logs", jsonOf(t, operator.RunOutput{RunID: "backup/periodic-3600/n2", Output: "n2 done\n", Run: &nodeRuns[1]})},
+		{"/v1/job/backup/runs", jsonOf(t, nodeRuns)},
+	} {
+		if code, body := get(t, s.URL+tc.path); code != http.StatusOK || body != tc.want {
+			t.Errorf("GET %s: %d\n%s\nwant\n%s", tc.path, code, body, tc.want)
+		}
+	}
+	if code, _ := get(t, s.URL+"/v1/run/backup/periodic-3600/n3"); code != http.StatusNotFound {
+		t.Errorf("GET a node run that does not exist: %d, want 404", code)
+	}
+}

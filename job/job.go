@@ -34,6 +34,18 @@ type Job struct {
 	location *time.Location
 }
 
+// Job types.
+const (
+	// TypeBatch runs each tick once, on one eligible node (the default).
+	TypeBatch = "batch"
+	// TypeSysbatch runs each tick once on every eligible node, as Nomad's periodic
+	// sysbatch: a run per node, pinned to it (never moved to another node).
+	TypeSysbatch = "sysbatch"
+)
+
+// Sysbatch reports whether each tick runs on every eligible node.
+func (j *Job) Sysbatch() bool { return j.Type == TypeSysbatch }
+
 // Periodic says when a job launches.
 type Periodic struct {
 	Cron string `yaml:"cron,omitempty" json:"cron,omitempty"` // Nomad's cron syntax; see ParseSchedule

@@ -241,7 +241,7 @@ func TestParseReportsEachBadInputWithItsFieldAndLine(t *testing.T) {
 		{"key too long", strings.Repeat("a", 65), minimal, []FieldError{{"", 0, "is 65 characters long; the limit is 64"}}},
 		{"name differs from key", "backup", fileWith("name: backups\n"), []FieldError{{"name", 6, `name "backups" does not match the job's key "backup"`}}},
 
-		{"service type", "j", fileWith("type: service\n"), []FieldError{{"type", 6, `type "service" is not supported`}}},
+		{"service type", "j", fileWith("type: service\n"), []FieldError{{"type", 6, `type "service" is not supported; the types are "batch" and "sysbatch"`}}},
 		{"priority out of range", "j", fileWith("priority: 0\n"), []FieldError{{"priority", 6, "0 is out of range 1-100"}}},
 		{"bad datacenter glob", "j", fileWith("datacenters: [dc1, \"dc[\"]\n"), []FieldError{{"datacenters[1]", 6, `"dc[" is not a datacenter name or glob`}}},
 		{"negative and absurd durations", "j", "periodic: {cron: \"@hourly\"}\ntask:\n  config: {command: /bin/true}\n  timeout: -1s\n  kill_timeout: 2h\nreschedule:\n  delay: 25h\n  attempts: 101\n", []FieldError{

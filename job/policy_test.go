@@ -111,3 +111,14 @@ func TestCheckPauseNoteRefusesLongNotesAndLineBreaks(t *testing.T) {
 		})
 	}
 }
+
+func TestSysbatchIsATypeAndBatchTheDefault(t *testing.T) {
+	j := parseOK(t, "j", "type: sysbatch\ntask: {config: {command: /bin/true}}\nperiodic: {cron: \"@hourly\"}\n")
+	if j.Type != TypeSysbatch || !j.Sysbatch() {
+		t.Fatalf("type %q, Sysbatch() %v: want sysbatch", j.Type, j.Sysbatch())
+	}
+	j = parseOK(t, "j", "task: {config: {command: /bin/true}}\nperiodic: {cron: \"@hourly\"}\n")
+	if j.Type != TypeBatch || j.Sysbatch() {
+		t.Fatalf("type %q, Sysbatch() %v: want the default, batch", j.Type, j.Sysbatch())
+	}
+}

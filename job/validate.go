@@ -77,10 +77,10 @@ func (j *Job) validate(p *problems, key string, now time.Time) {
 		}
 	}
 	if j.Type == "" {
-		j.Type = "batch"
+		j.Type = TypeBatch
 	}
-	if j.Type != "batch" {
-		p.addf("type", "type %q is not supported; the only type is \"batch\"", j.Type)
+	if j.Type != TypeBatch && j.Type != TypeSysbatch {
+		p.addf("type", "type %q is not supported; the types are %q and %q", j.Type, TypeBatch, TypeSysbatch)
 	}
 	if j.Priority < 1 || j.Priority > 100 {
 		p.addf("priority", "%d is out of range 1-100", j.Priority)

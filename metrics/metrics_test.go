@@ -48,6 +48,12 @@ func TestAnyServerScrapeShowsEveryJobsOutcomesAndLastSuccess(t *testing.T) {
 		{RunID: "backup/periodic-1800003600", Job: "backup", State: subjects.StateLost, Time: tick.Add(time.Hour)},
 		{RunID: "report/periodic-1800000000", Job: "report", State: subjects.StateComplete, Duration: 1500, Time: success},
 		{RunID: "report/periodic-1800000060", Job: "report", State: subjects.StateSkipped, Reason: "no eligible node", Time: tick.Add(time.Minute)},
+		// A sysbatch tick: its record's own launched event is no outcome; each node's
+		// run counts as a run of the job, its start delay from the tick.
+		{RunID: "sys/periodic-1800000000", Job: "sys", State: subjects.StateLaunched, Time: tick},
+		{RunID: "sys/periodic-1800000000/n1", Job: "sys", State: subjects.StateRunning, Node: "n1", Time: tick.Add(time.Second)},
+		{RunID: "sys/periodic-1800000000/n1", Job: "sys", State: subjects.StateComplete, Node: "n1", Duration: 1000, Time: tick.Add(2 * time.Second)},
+		{RunID: "sys/periodic-1800000000/n2", Job: "sys", State: subjects.StateComplete, Node: "n2", Duration: 1000, Time: tick.Add(3 * time.Second)},
 		// A run restarted after a failed execution counts once, with its outcome, and
 		// starts once.
 		{RunID: "flaky/periodic-1800000000", Job: "flaky", State: subjects.StateRunning, AllocID: "a1", Time: tick.Add(time.Second)},
@@ -97,11 +103,12 @@ func TestAnyServerScrapeShowsEveryJobsOutcomesAndLastSuccess(t *testing.T) {
 		`jetcron_runs_total{job="report",outcome="skipped"} 1`,
 		`jetcron_job_last_success_timestamp_seconds{job="report"} 1.80000009e+09`,
 		`jetcron_job_last_run_timestamp_seconds{job="backup",outcome="failed"} 1.800000005e+09`,
+		`jetcron_runs_total{job="sys",outcome="complete"} 2`,
 		`jetcron_runs_total{job="flaky",outcome="complete"} 1`,
-		`jetcron_run_start_delay_seconds_count 2`,
-		`jetcron_run_start_delay_seconds_sum 3`,
-		`jetcron_run_duration_seconds_count 3`,
-		`jetcron_run_duration_seconds_sum 5`,
+		`jetcron_run_start_delay_seconds_count 3`,
+		`jetcron_run_start_delay_seconds_sum 4`,
+		`jetcron_run_duration_seconds_count 5`,
+		`jetcron_run_duration_seconds_sum 7`,
 		`jetcron_ticker_leader 1`,
 		`jetcron_nodes{status="ready"} 1`,
 		`jetcron_nodes{status="down"} 0`,
@@ -116,6 +123,9 @@ func TestAnyServerScrapeShowsEveryJobsOutcomesAndLastSuccess(t *testing.T) {
 		if !strings.Contains(text, w) {
 			t.Errorf("scrape lacks %s", w)
 		}
+	}
+	if strings.Contains(text, `outcome="launched"`) {
+		t.Error("a sysbatch tick's launched record counts as an outcome")
 	}
 	if strings.Contains(text, `jetcron_job_last_success_timestamp_seconds{job="backup"}`) {
 		t.Error("backup never succeeded, yet has a last success time")

@@ -25,6 +25,7 @@ func TestNotableEventsAreEndsAndSkipsButNotPausedTicks(t *testing.T) {
 		// that completes on its restart must fire no failed webhook.
 		{subjects.StateRestarting, "restart 1 of 2 at 2026-11-25T12:00:15Z after exit code 3", false},
 		{subjects.StateQueued, "", false},
+		{subjects.StateLaunched, "", false}, // a sysbatch tick's record: its node runs are notified
 	} {
 		if got := notable(&subjects.Event{State: row.state, Reason: row.reason}); got != row.want {
 			t.Errorf("%s %q: notable = %v, want %v", row.state, row.reason, got, row.want)

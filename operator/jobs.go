@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -196,73 +195,6 @@ func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) 
 	return rows, nil
 }
 
-// lastResultTries bounds how many of a job's newest runs lastResults reads looking
-// for a finished one.
-const lastResultTries = 5
-
-// lastResults returns each job's newest finished run among its lastResultTries
-// newest, keyed by job name.
-func (c *Client) lastResults(ctx context.Context) (map[string]*subjects.Run, error) {
-	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
-	if err != nil {
-		return nil, err
-	}
-	ks, err := Keys(ctx, kv, ">")
-	if err != nil {
-		return nil, err
-	}
-	byJob := map[string][]runKey{}
-	for _, k := range ks {
-		rk, ok := parseRunKey(k)
-		if ok {
-			byJob[rk.token] = append(byJob[rk.token], rk)
-		}
-	}
-	out := map[string]*subjects.Run{}
-	for tok, rks := range byJob {
-		sort.Slice(rks, func(i, j int) bool { return rks[i].tick > rks[j].tick })
-		for i := 0; i < len(rks) && i < lastResultTries; i++ {
-			r, err := readRun(ctx, kv, rks[i].key)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if r.State.Terminal() {
-				name := r.Job
-				if name == "" {
-					if name, err = subjects.ParseToken(tok); err != nil {
-						break
-					}
-				}
-				out[name] = r
-				break
-			}
-		}
-	}
-	return out, nil
-}
-
-// runKey is a key of the run state bucket, read back.
-type runKey struct {
-	key, token string
-	tick       int64
-}
-
-// parseRunKey reads a subjects.RunKey back into its job token and tick.
-func parseRunKey(k string) (runKey, bool) {
-	i := strings.LastIndexByte(k, '.')
-	if i <= 0 {
-		return runKey{}, false
-	}
-	tick, err := strconv.ParseInt(k[i+1:], 10, 64)
-	if err != nil {
-		return runKey{}, false
-	}
-	return runKey{key: k, token: k[:i], tick: tick}, true
-}
-
 // readRun reads the run record at key; ErrNotFound when it is gone.
 func readRun(ctx context.Context, kv jetstream.KeyValue, key string) (*subjects.Run, error) {
 	e, err := kv.Get(ctx, key)
@@ -356,43 +288,6 @@ func ValidKey(name string) bool {
 		}
 	}
 	return true
-}
-
-// Runs returns the newest n runs of job, oldest first.
-func (c *Client) Runs(ctx context.Context, name string, n int) ([]subjects.Run, error) {
-	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
-	if err != nil {
-		return nil, err
-	}
-	ks, err := Keys(ctx, kv, subjects.JobRunsFilter(name))
-	if err != nil {
-		return nil, err
-	}
-	var sorted []runKey
-	for _, k := range ks {
-		if rk, ok := parseRunKey(k); ok {
-			sorted = append(sorted, rk)
-		}
-	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].tick < sorted[j].tick })
-	if len(sorted) > n {
-		sorted = sorted[len(sorted)-n:]
-	}
-	runs := make([]subjects.Run, 0, len(sorted))
-	for _, k := range sorted {
-		r, err := readRun(ctx, kv, k.key)
-		if errors.Is(err, ErrNotFound) {
-			continue // expired since the listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r.ID == "" {
-			r.ID = subjects.RunID(name, time.Unix(k.tick, 0))
-		}
-		runs = append(runs, *r)
-	}
-	return runs, nil
 }
 
 // JobStatus is one job with its newest runs (`job status JOB -json`, GET /v1/job/NAME).

@@ -67,6 +67,16 @@ func TestParseRunKeyReadsBackRunKey(t *testing.T) {
 	if _, ok := parseRunKey("no-tick"); ok {
 		t.Fatal("a key without a tick was read")
 	}
+	key = subjects.NodeRunKey("web.backup", time.Unix(1476824400, 0), "n1.example.com")
+	rk, ok = parseRunKey(key)
+	if !ok || rk.tick != 1476824400 || rk.token != subjects.Token("web.backup") || rk.node != subjects.Token("n1.example.com") {
+		t.Fatalf("%q: %+v %v", key, rk, ok)
+	}
+	for _, bad := range []string{"j.1.", "j.x.n", ".1"} {
+		if _, ok := parseRunKey(bad); ok {
+			t.Fatalf("%q was read as a run key", bad)
+		}
+	}
 }
 
 func TestValidKeyFollowsNATSKVRules(t *testing.T) {

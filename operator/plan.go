@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -34,9 +35,11 @@ type PlanTick struct {
 	// stays the tick's.
 	Start time.Time `json:"start,omitzero"`
 	// Eligible are the nodes that may take it now; Node the one the ticker would
-	// pick among them, at equal load.
+	// pick among them, at equal load. A sysbatch tick runs on every eligible node:
+	// Nodes lists them, and Node is empty.
 	Eligible []string `json:"eligible,omitempty"`
 	Node     string   `json:"node,omitempty"`
+	Nodes    []string `json:"nodes,omitempty"`
 	// Blocked says why the tick would not launch now: the job is invalid, paused
 	// ("paused: NOTE", as the ticker records it), no node is eligible (and why: none
 	// ready, a constraint, every one that fits draining), or an earlier run is still
@@ -144,17 +147,21 @@ func (c *Client) planViews(ctx context.Context, name string) ([]*JobView, error)
 }
 
 // overlapBlock says what would block the job's next tick under prohibit_overlap: its
-// newest run, while that is queued or running ("" otherwise).
+// newest run (any node's run of its newest sysbatch tick), while that is queued or
+// running ("" otherwise).
 func (c *Client) overlapBlock(ctx context.Context, v *JobView) (string, error) {
 	if v.Entry == nil || v.LastSpec == nil || !v.LastSpec.Periodic.ProhibitOverlap {
 		return "", nil
 	}
-	runs, err := c.Runs(ctx, v.Name, 1)
-	if err != nil {
+	runs, err := c.Runs(ctx, v.Name, RecentRuns)
+	if err != nil || len(runs) == 0 {
 		return "", err
 	}
-	if len(runs) == 1 && !runs[0].State.Terminal() {
-		return "prohibit_overlap: " + runs[0].ID + " is still " + string(runs[0].State), nil
+	newest := runs[len(runs)-1].Scheduled
+	for _, r := range runs {
+		if r.Scheduled == newest && !r.State.Terminal() {
+			return "prohibit_overlap: " + r.ID + " is still " + string(r.State), nil
+		}
 	}
 	return "", nil
 }
@@ -188,6 +195,8 @@ func planJob(v *JobView, nodes []placement.Node, from, to time.Time, limit int, 
 			pt.Blocked = overlap
 		case len(eligible) == 0:
 			pt.Blocked = "no eligible node: " + why
+		case spec.Sysbatch():
+			pt.Nodes = slices.Sorted(slices.Values(names)) // by name, as the ticker records them
 		default:
 			pt.Node = placement.Pick(eligible, nil, v.Name, t).Name
 		}

@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// Run returns the record of the run runID (`<job>/periodic-<unix>`).
+// Run returns the record of the run runID (`<job>/periodic-<unix>`, or
+// `<job>/periodic-<unix>/<node>` for a sysbatch job's run on one node).
 func (c *Client) Run(ctx context.Context, runID string) (*subjects.Run, error) {
 	key, err := subjects.RunKeyOf(runID)
 	if err != nil {
@@ -29,6 +31,54 @@ func (c *Client) Run(ctx context.Context, runID string) (*subjects.Run, error) {
 		return nil, fmt.Errorf("read run %q: %w", runID, err)
 	}
 	return r, nil
+}
+
+// RunStatus is a run's record as `job status RUN -json` prints it and /v1/run/<id>
+// serves it: the record's own fields, and for a sysbatch tick its runs on each node.
+type RunStatus struct {
+	subjects.Run
+	// NodeRuns are a sysbatch tick's runs on its nodes, in the order of its Nodes
+	// (one not made yet, or expired, is left out); absent for any other run.
+	NodeRuns []subjects.Run `json:"node_runs,omitempty"`
+}
+
+// RunStatus returns the record of the run runID (`<job>/periodic-<unix>`, or
+// `<job>/periodic-<unix>/<node>` for a sysbatch job's run on one node) and, for a
+// sysbatch tick, its runs on each node.
+func (c *Client) RunStatus(ctx context.Context, runID string) (*RunStatus, error) {
+	r, err := c.Run(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	st := &RunStatus{Run: *r}
+	if len(r.Nodes) > 0 && r.Node == "" {
+		if st.NodeRuns, err = c.NodeRuns(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// NodeRuns reads the runs on each node of the sysbatch tick whose record is tick, in
+// the order of its Nodes; a node whose run is not made yet, or expired, is left out.
+func (c *Client) NodeRuns(ctx context.Context, tick *subjects.Run) ([]subjects.Run, error) {
+	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	at := time.Unix(tick.Scheduled, 0)
+	var out []subjects.Run
+	for _, node := range tick.Nodes {
+		r, err := readRun(ctx, kv, subjects.NodeRunKey(tick.Job, at, node))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the runs of %s on its nodes: %w", tick.ID, err)
+		}
+		out = append(out, *r)
+	}
+	return out, nil
 }
 
 // RunOutput is a run's captured output with its record, as `run logs -json` prints

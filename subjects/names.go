@@ -24,8 +24,9 @@ const (
 
 // Buckets that are jetcron's own.
 const (
-	// RunStateBucket holds one record per run (key RunKey), written with
-	// revision-checked updates so that a run's state only moves forward.
+	// RunStateBucket holds one record per run (key RunKey; NodeRunKey for a sysbatch
+	// job's run on one node), written with revision-checked updates so that a run's
+	// state only moves forward.
 	RunStateBucket = "jetcron-runs"
 	// JobStateBucket holds the ticker's view of each job (key Token(job key)): valid or
 	// invalid with its error, the last valid file, the last launched tick.
@@ -35,7 +36,8 @@ const (
 	LockBucket = "jetcron-lock"
 	// ServersBucket holds one key per server agent: its registration and heartbeat.
 	ServersBucket = "jetcron-servers"
-	// LogsBucket holds the captured output tail of each run (key RunKey).
+	// LogsBucket holds the captured output tail of each run (key RunKey or
+	// NodeRunKey, as its record).
 	LogsBucket = "jetcron-logs"
 	// LockKey is the ticker lock's key in LockBucket.
 	LockKey = "ticker"
@@ -169,41 +171,101 @@ func JobFromForceSubject(subject string) (string, error) {
 const periodicInfix = "/periodic-"
 
 // RunID names the run of job for the tick at: "<job>/periodic-<unix seconds>", as Nomad.
+// For a sysbatch job it names the tick, whose runs on each node are NodeRunIDs.
 func RunID(job string, tick time.Time) string {
 	return job + periodicInfix + strconv.FormatInt(tick.Unix(), 10)
 }
 
-// ParseRunID reads a RunID back into its job and tick.
-func ParseRunID(id string) (job string, tick time.Time, err error) {
-	i := strings.LastIndex(id, periodicInfix)
-	if i <= 0 {
-		return "", time.Time{}, fmt.Errorf("run ID %q: want <job>/periodic-<unix seconds>: %w", id, ErrBadName)
-	}
-	sec, err := strconv.ParseInt(id[i+len(periodicInfix):], 10, 64)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("run ID %q: want <job>/periodic-<unix seconds>: %w", id, ErrBadName)
-	}
-	return id[:i], time.Unix(sec, 0).UTC(), nil
+// NodeRunID names the run of a sysbatch job's tick at on node:
+// "<job>/periodic-<unix seconds>/<node>". The node is its name as it is (a node name
+// may hold any character, "/" included: everything after the tick is the node).
+func NodeRunID(job string, tick time.Time, node string) string {
+	return RunID(job, tick) + "/" + node
 }
 
-// RunKey is the key of a run's record in RunStateBucket and of its output in LogsBucket.
+// ParseRunID reads a RunID or a NodeRunID back into its job and tick.
+func ParseRunID(id string) (job string, tick time.Time, err error) {
+	job, tick, _, err = SplitRunID(id)
+	return job, tick, err
+}
+
+// SplitRunID reads a RunID or a NodeRunID back into its job, tick and node (empty for
+// a RunID). Job names hold no "/", so the first "/periodic-" ends the job.
+func SplitRunID(id string) (job string, tick time.Time, node string, err error) {
+	bad := fmt.Errorf("run ID %q: want <job>/periodic-<unix seconds>[/<node>]: %w", id, ErrBadName)
+	i := strings.Index(id, periodicInfix)
+	if i <= 0 {
+		return "", time.Time{}, "", bad
+	}
+	digits, node, hasNode := strings.Cut(id[i+len(periodicInfix):], "/")
+	if hasNode && node == "" {
+		return "", time.Time{}, "", bad
+	}
+	sec, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return "", time.Time{}, "", bad
+	}
+	return id[:i], time.Unix(sec, 0).UTC(), node, nil
+}
+
+// RunKey is the key of a run's record in RunStateBucket and of its output in
+// LogsBucket: "<job token>.<unix seconds>". A sysbatch tick's record is here too; its
+// runs on each node are under NodeRunKey.
 func RunKey(job string, tick time.Time) string {
 	return Token(job) + "." + strconv.FormatInt(tick.Unix(), 10)
 }
 
-// RunKeyOf is RunKey for a run ID.
+// NodeRunKey is the key of the record (and output) of a sysbatch job's run on node
+// for the tick at: RunKey and the node's token, "<job token>.<unix seconds>.<node
+// token>". Tokens hold no ".", so the three parts read back unambiguously.
+func NodeRunKey(job string, tick time.Time, node string) string {
+	return RunKey(job, tick) + "." + Token(node)
+}
+
+// RunKeyOf is RunKey (or NodeRunKey) for a run ID.
 func RunKeyOf(runID string) (string, error) {
-	job, tick, err := ParseRunID(runID)
+	job, tick, node, err := SplitRunID(runID)
 	if err != nil {
 		return "", err
+	}
+	if node != "" {
+		return NodeRunKey(job, tick, node), nil
 	}
 	return RunKey(job, tick), nil
 }
 
-// JobRunsFilter matches the keys of every run of job in RunStateBucket.
-func JobRunsFilter(job string) string { return Token(job) + ".*" }
+// ParseRunKey reads a RunKey or a NodeRunKey back into its job, tick and node (empty
+// for a RunKey).
+func ParseRunKey(key string) (job string, tick time.Time, node string, err error) {
+	parts := strings.Split(key, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return "", time.Time{}, "", fmt.Errorf("run key %q: want <job>.<unix seconds>[.<node>]: %w", key, ErrBadName)
+	}
+	if job, err = ParseToken(parts[0]); err != nil {
+		return "", time.Time{}, "", fmt.Errorf("run key %q: %w", key, err)
+	}
+	sec, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return "", time.Time{}, "", fmt.Errorf("run key %q: want <job>.<unix seconds>[.<node>]: %w", key, ErrBadName)
+	}
+	if len(parts) == 3 {
+		if node, err = ParseToken(parts[2]); err != nil {
+			return "", time.Time{}, "", fmt.Errorf("run key %q: %w", key, err)
+		}
+	}
+	return job, time.Unix(sec, 0).UTC(), node, nil
+}
 
-// MsgID is the de-duplication ID of a run's launch: the run ID for its first
+// JobRunsFilter matches the keys of every run of job in RunStateBucket: its ticks'
+// records (RunKey) and its sysbatch runs on each node (NodeRunKey).
+func JobRunsFilter(job string) string { return Token(job) + ".>" }
+
+// TickRunsFilter matches the keys of the runs on each node of a sysbatch job's tick
+// at (NodeRunKey), not the tick's own record.
+func TickRunsFilter(job string, tick time.Time) string { return RunKey(job, tick) + ".*" }
+
+// MsgID is the de-duplication ID of a run's launch: the run ID (a NodeRunID for a
+// sysbatch run, so each node's launch of a tick is its own message) for its first
 // allocation, "<run ID>#<n>" for the n-th (a re-placement or a reschedule), so that
 // two tickers publishing the same allocation store one message.
 func MsgID(runID string, alloc int) string {

@@ -141,3 +141,68 @@ func TestLaunchFiltersOfEveryNodeMatchEachNodesLaunches(t *testing.T) {
 		t.Errorf("LaunchFilterAll %q matches an event", LaunchFilterAll)
 	}
 }
+
+func TestNodeRunIDNamesTheTickAndTheNode(t *testing.T) {
+	tick := time.Unix(1476824400, 0)
+	for _, node := range []string{"web-1", "web-1.example.com", "a/b", "logs"} {
+		id := NodeRunID("backup", tick, node)
+		if want := "backup/periodic-1476824400/" + node; id != want {
+			t.Fatalf("NodeRunID = %q, want %q", id, want)
+		}
+		job, back, n, err := SplitRunID(id)
+		if err != nil || job != "backup" || !back.Equal(tick) || n != node {
+			t.Fatalf("SplitRunID(%q) = %q, %v, %q, %v", id, job, back, n, err)
+		}
+		if job, back, err := ParseRunID(id); err != nil || job != "backup" || !back.Equal(tick) {
+			t.Fatalf("ParseRunID(%q) = %q, %v, %v", id, job, back, err)
+		}
+		key, err := RunKeyOf(id)
+		if err != nil || key != NodeRunKey("backup", tick, node) || key != "backup.1476824400."+Token(node) {
+			t.Fatalf("RunKeyOf(%q) = %q, %v", id, key, err)
+		}
+		job, back, n, err = ParseRunKey(key)
+		if err != nil || job != "backup" || !back.Equal(tick) || n != node {
+			t.Fatalf("ParseRunKey(%q) = %q, %v, %q, %v", key, job, back, n, err)
+		}
+	}
+	if _, _, n, err := SplitRunID(RunID("backup", tick)); err != nil || n != "" {
+		t.Fatalf("SplitRunID of a tick's ID: node %q, %v", n, err)
+	}
+	for _, bad := range []string{"backup/periodic-1/", "backup/periodic-x/n"} {
+		if _, _, _, err := SplitRunID(bad); !errors.Is(err, ErrBadName) {
+			t.Errorf("SplitRunID(%q) err = %v", bad, err)
+		}
+	}
+	for _, bad := range []string{"backup", "backup.x", "a.1.b.c", "a b.1", "a.1.=ZZ"} {
+		if _, _, _, err := ParseRunKey(bad); !errors.Is(err, ErrBadName) {
+			t.Errorf("ParseRunKey(%q) err = %v", bad, err)
+		}
+	}
+}
+
+func TestJobRunsFilterMatchesTicksAndNodeRunsOfItsJobOnly(t *testing.T) {
+	tick := time.Unix(1476824400, 0)
+	f := KVSubject(RunStateBucket, JobRunsFilter("backup"))
+	for _, key := range []string{RunKey("backup", tick), NodeRunKey("backup", tick, "web-1.example.com")} {
+		if !matches(f, KVSubject(RunStateBucket, key)) {
+			t.Errorf("JobRunsFilter does not match %q", key)
+		}
+	}
+	if matches(f, KVSubject(RunStateBucket, RunKey("backup2", tick))) {
+		t.Error("JobRunsFilter(backup) matches backup2's runs")
+	}
+	tf := KVSubject(RunStateBucket, TickRunsFilter("backup", tick))
+	if !matches(tf, KVSubject(RunStateBucket, NodeRunKey("backup", tick, "n1"))) ||
+		matches(tf, KVSubject(RunStateBucket, RunKey("backup", tick))) ||
+		matches(tf, KVSubject(RunStateBucket, NodeRunKey("backup", tick.Add(time.Second), "n1"))) {
+		t.Errorf("TickRunsFilter %q matches other than the tick's node runs", tf)
+	}
+}
+
+func TestMsgIDsOfOneTicksNodeRunsDiffer(t *testing.T) {
+	tick := time.Unix(1476824400, 0)
+	a, b := MsgID(NodeRunID("j", tick, "a"), 1), MsgID(NodeRunID("j", tick, "b"), 1)
+	if a == b || a == MsgID(RunID("j", tick), 1) {
+		t.Fatalf("message IDs %q and %q of two nodes' runs of one tick do not differ", a, b)
+	}
+}

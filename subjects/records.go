@@ -121,7 +121,9 @@ func MillisOf(d time.Duration) Millis { return Millis(d / time.Millisecond) }
 func (m Millis) Duration() time.Duration { return time.Duration(m) * time.Millisecond }
 
 // RunState is the state of a run or of one of its allocations. The order is forward
-// only: queued → running → complete | failed | lost; skipped is final from the start.
+// only: queued → running → complete | failed | lost; skipped is final from the start;
+// a sysbatch tick's record goes queued → launched once its run on every node it lists
+// exists.
 type RunState string
 
 // Run states.
@@ -132,6 +134,9 @@ const (
 	StateFailed   RunState = "failed"
 	StateLost     RunState = "lost"
 	StateSkipped  RunState = "skipped"
+	// StateLaunched ends a sysbatch tick's record: a run of the tick exists on each
+	// node the record lists (Run.Nodes), each with its own record and outcome.
+	StateLaunched RunState = "launched"
 	// StateRestarting is never a record's: it is the state of the Event published when
 	// an execution failed and its runner starts the run again on its node after the
 	// job's restart delay. The run's outcome is the event of its last execution.
@@ -140,7 +145,7 @@ const (
 
 // Terminal reports whether nothing follows s.
 func (s RunState) Terminal() bool {
-	return s == StateComplete || s == StateFailed || s == StateLost || s == StateSkipped
+	return s == StateComplete || s == StateFailed || s == StateLost || s == StateSkipped || s == StateLaunched
 }
 
 // Allocation is one placement of a run on a node: the first launch, a re-placement of
@@ -175,6 +180,10 @@ type Allocation struct {
 
 // Run is the record of one run (one tick of one job) in RunStateBucket. Every write
 // is revision-checked, so two writers never both move it from the same state.
+//
+// A sysbatch job's tick has a record of this kind under RunKey that lists its nodes
+// (Nodes) and holds no allocation, and one run per node under NodeRunKey (Node set,
+// ID a NodeRunID), each launched, claimed and recorded as a batch job's run.
 type Run struct {
 	ID        string `json:"id"`
 	Job       string `json:"job"`
@@ -198,6 +207,13 @@ type Run struct {
 	Late Millis `json:"late_ms"`
 	// Attempts counts reschedules after lost allocations.
 	Attempts int `json:"attempts"`
+	// Node is set on a sysbatch job's run on one node: the run is that node's, and
+	// runs there or nowhere (it is never re-placed or rescheduled on another node).
+	Node string `json:"node,omitempty"`
+	// Nodes is set on a sysbatch tick's record: the nodes the tick was placed on,
+	// decided once from the ticker's view of the nodes when the tick was due. Each
+	// has a run of the tick under NodeRunKey.
+	Nodes []string `json:"nodes,omitempty"`
 	// Restarts counts the restarts of failed executions its runners made (the
 	// allocations with Restart set).
 	Restarts    int          `json:"restarts,omitempty"`

@@ -70,15 +70,19 @@ func (d *dispatcher) backfill(f forceRequest) {
 			continue
 		}
 		run := subjects.Run{ID: subjects.RunID(f.job, tick), Job: f.job, Scheduled: tick.Unix(), Backfill: true, State: subjects.StateQueued}
-		var node *placement.Node
-		why := "backfill: waits for the job's earlier runs to end (prohibit_overlap)"
-		if !behind {
-			if node, why = place(je.plan, view, load, f.job, tick); node != nil {
-				load[node.Name]++
+		if je.plan.sysbatch {
+			backfillTick(&run, je.plan, view, now)
+		} else {
+			var node *placement.Node
+			why := "backfill: waits for the job's earlier runs to end (prohibit_overlap)"
+			if !behind {
+				if node, why = place(je.plan, view, load, f.job, tick); node != nil {
+					load[node.Name]++
+				}
+				behind = je.plan.overlap
 			}
-			behind = je.plan.overlap
+			run.Allocations = []subjects.Allocation{allocation(node, why, now, &run)}
 		}
-		run.Allocations = []subjects.Allocation{allocation(node, why, now, &run)}
 		d.track(key, run, 0)
 		d.runs[key].busy = true
 		pending++
@@ -88,6 +92,8 @@ func (d *dispatcher) backfill(f forceRequest) {
 			}
 			if !ok {
 				tally.fail()
+			} else {
+				d.placeTick(key) // a sysbatch tick: its node runs
 			}
 			if pending--; pending == 0 {
 				f.reply(tally.reply())

@@ -40,6 +40,8 @@ type activeRun struct {
 	// confirmed is when a read of its record from the bucket's leader began, which
 	// found it still active; zero if it was only seen on a watch.
 	confirmed time.Time
+	// node is the node a sysbatch run is pinned to; empty for any other run.
+	node string
 }
 
 // jobFacts is everything decide knows of one job.
@@ -75,8 +77,10 @@ type action struct {
 	plan *jobPlan // of the version that owns the tick
 	// reason is why a tick is skipped, or, for a launch with no node, why none fits.
 	reason string
-	// node is where a launch is placed; nil while no node is eligible.
-	node *placement.Node
+	// node is where a launch is placed; nil while no node is eligible, and for a
+	// sysbatch launch, which goes to every node in nodes.
+	node  *placement.Node
+	nodes []*placement.Node
 	// confirm are the keys of the runs to read again (actConfirm).
 	confirm []string
 }
@@ -125,6 +129,12 @@ type decision struct {
 //     fewest queued and running allocations; among equals, the one a hash of the job
 //     and tick picks, so runs spread the same way on every ticker. With no such node
 //     the run is queued with no node, saying why.
+//   - Sysbatch: a tick of a sysbatch version launches on every eligible, ready, not
+//     draining or stopping node of the view it is decided on, a run on each; a node
+//     that joins later gets only later ticks. With no such node the tick is skipped,
+//     saying why (it never waits for a node: a later node is not the tick's).
+//     prohibit_overlap counts each node's run as an active run of the job, and the
+//     reason names the node run that blocks.
 func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, now time.Time) decision {
 	spans, current := ownership(f.versions, f.settled, horizon)
 	d := decision{settled: horizon}
@@ -182,6 +192,10 @@ func decide(f *jobFacts, active []activeRun, nodes []placement.Node, horizon, no
 				return d.withWake(spans, horizon, f.key)
 			}
 			d.skip(t, "prohibit_overlap: "+blocker(active, d.actions)+" is still running")
+		case t.plan.sysbatch:
+			if d.launchEverywhere(t, nodes) {
+				running++
+			}
 		default:
 			node, why := place(t.plan, nodes, load, f.key, t.tick)
 			if node != nil {
@@ -241,9 +255,27 @@ func unconfirmed(active []activeRun, tick time.Time) []string {
 	return keys
 }
 
-// blocker names the run a tick overlaps: an active run of the job, else the newest
+// launchEverywhere launches a sysbatch tick on every eligible node, or skips it when
+// there is none. It reports whether it launched.
+func (d *decision) launchEverywhere(t tickOf, nodes []placement.Node) bool {
+	eligible, why := placement.Eligible(t.plan.placement, nodes)
+	if len(eligible) == 0 {
+		d.skip(t, "no eligible node: "+why)
+		return false
+	}
+	d.actions = append(d.actions, action{kind: actLaunch, tick: t.tick, plan: t.plan, nodes: eligible})
+	return true
+}
+
+// blocker names the run a tick overlaps: an active run of the job (a node's run of a
+// sysbatch tick before the tick's own record, which names no node), else the newest
 // launch of this decision.
 func blocker(active []activeRun, actions []action) string {
+	for _, r := range active {
+		if r.node != "" {
+			return r.id + " (on node " + r.node + ")"
+		}
+	}
 	if len(active) > 0 {
 		return active[0].id
 	}

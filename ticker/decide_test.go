@@ -13,8 +13,8 @@ import (
 func at(sec float64) time.Time { return start.Add(time.Duration(sec * float64(time.Second))) }
 
 // ver is a version of the job in a decide row: stored at a second, with a cron and
-// extra periodic lines; kind "" is a valid file, "delete" a deletion, "invalid" an
-// invalid file.
+// extra periodic lines; kind "" is a valid file, "sysbatch" a valid file of type
+// sysbatch, "delete" a deletion, "invalid" an invalid file.
 type ver struct {
 	at    float64
 	cron  string
@@ -23,9 +23,10 @@ type ver struct {
 }
 
 // run is an active run in a decide row: of a tick, confirmed at a second (-1: only
-// seen on a watch).
+// seen on a watch), on node (a sysbatch run; "" for a batch run).
 type run struct {
 	tick, confirmed float64
+	node            string
 }
 
 // decideRow is one rule of decide, as a sentence and its facts.
@@ -37,8 +38,9 @@ type decideRow struct {
 	active           []run
 	nodes            []placement.Node // default: node "a", ready and eligible
 	horizon, now     float64          // now defaults to horizon
-	// want is every action, in tick order: "<sec> launch <node>", "<sec> wait <why>",
-	// "<sec> skip <part of the reason>", "<sec> confirm".
+	// want is every action, in tick order: "<sec> launch <node>" ("<sec> launch
+	// <node>,<node>..." for a sysbatch launch), "<sec> wait <why>", "<sec> skip <part
+	// of the reason>", "<sec> confirm".
 	want        []string
 	wantSettled float64
 	wantWake    float64 // -1: never
@@ -224,6 +226,70 @@ var decideRows = []decideRow{
 	},
 }
 
+// sysbatchRows are the rows of decide's sysbatch rule.
+var sysbatchRows = []decideRow{
+	{
+		name:     "a sysbatch tick launches on every eligible node; down, draining and stopping ones are left out",
+		versions: []ver{{at: 0, cron: "@every 2s", kind: "sysbatch"}},
+		nodes: []placement.Node{
+			node("a", true, false, 0), node("busy", true, false, 7), node("down", false, false, 0), node("draining", true, true, 0), stopping("old"),
+		},
+		horizon: 4, want: []string{"2 launch a,busy", "4 launch a,busy"}, wantSettled: 1.999999999, wantWake: 6,
+	},
+	{
+		name:     "a sysbatch tick is placed on the nodes of the view it is decided on, one run each",
+		versions: []ver{{at: 0, cron: "@every 2s", kind: "sysbatch"}},
+		nodes:    []placement.Node{node("x", true, false, 0), node("y", true, false, 0), node("z", true, false, 0)},
+		horizon:  2, want: []string{"2 launch x,y,z"}, wantSettled: 1.999999999, wantWake: 4,
+	},
+	{
+		name:     "a sysbatch tick with no eligible node is skipped, saying why, and waits for none",
+		versions: []ver{{at: 0, cron: "@every 2s", kind: "sysbatch"}},
+		nodes:    []placement.Node{node("draining", true, true, 0), node("down", false, false, 0)},
+		horizon:  4, want: []string{"2 skip no eligible node: every eligible node is draining", "4 skip no eligible node"}, wantSettled: 1.999999999, wantWake: 6,
+	},
+	{
+		name:     "a sysbatch tick with no node at all is skipped as such",
+		versions: []ver{{at: 0, cron: "@every 2s", kind: "sysbatch"}},
+		nodes:    []placement.Node{},
+		horizon:  2, want: []string{"2 skip no eligible node: no node is registered"}, wantSettled: 1.999999999, wantWake: 4,
+	},
+	{
+		name:     "prohibit_overlap skips a sysbatch tick while a node's run of the previous tick is active, naming it",
+		versions: []ver{{at: 0, cron: "@every 2s", extra: "  prohibit_overlap: true", kind: "sysbatch"}},
+		settled:  2, written: []float64{2}, active: []run{{tick: 2, confirmed: 4.1, node: "b"}},
+		nodes:   []placement.Node{node("a", true, false, 0), node("b", true, false, 1)},
+		horizon: 4.5, want: []string{"4 skip prohibit_overlap: j/periodic-1772409602/b (on node b) is still running"}, wantSettled: 3.999999999, wantWake: 6,
+	},
+	{
+		name:     "prohibit_overlap reads a sysbatch node run again when only the watch saw it active",
+		versions: []ver{{at: 0, cron: "@every 2s", extra: "  prohibit_overlap: true", kind: "sysbatch"}},
+		settled:  2, written: []float64{2}, active: []run{{tick: 2, confirmed: -1, node: "b"}},
+		horizon: 4.5, want: []string{"4 confirm"}, wantSettled: 3.999999999, wantWake: 6,
+	},
+	{
+		name:     "prohibit_overlap skips the sysbatch ticks after one this decision launches",
+		versions: []ver{{at: 0, cron: "@every 2s", extra: "  prohibit_overlap: true", kind: "sysbatch"}},
+		horizon:  4, want: []string{"2 launch a", "4 skip prohibit_overlap: the run of"}, wantSettled: 1.999999999, wantWake: 6,
+	},
+	{
+		name:     "a sysbatch tick with a record or a write under way is left alone",
+		versions: []ver{{at: 0, cron: "@every 2s", kind: "sysbatch"}},
+		written:  []float64{2}, writing: []float64{4},
+		horizon: 6, want: []string{"6 launch a"}, wantSettled: 3.999999999, wantWake: 8,
+	},
+	{
+		name:     "a paused sysbatch version skips its ticks with its note, on no node",
+		versions: []ver{{at: 0, cron: "@every 2s", extra: "paused: true", kind: "sysbatch"}},
+		horizon:  2, want: []string{"2 skip paused"}, wantSettled: 1.999999999, wantWake: 4,
+	},
+	{
+		name:     "a sysbatch tick older than the catch-up window is skipped as such",
+		versions: []ver{{at: 0, cron: "@every 1m", extra: "  catchup_window: 1m", kind: "sysbatch"}},
+		horizon:  180, want: []string{"60 skip outside the catch-up window", "120 launch a", "180 launch a"}, wantSettled: 59.999999999, wantWake: 240,
+	},
+}
+
 func node(name string, alive, drain bool, load int) placement.Node {
 	return placement.Node{Name: name, ID: name + "-id", Alive: alive, Drain: drain, Load: load,
 		Attrs: map[string]string{"node.datacenter": "dc1", "driver.raw_exec": "1", "attr.kernel.name": "linux"}}
@@ -238,7 +304,7 @@ func stopping(name string) placement.Node {
 // TestDecide proves each rule of decide's doc comment with a row.
 func TestDecide(t *testing.T) {
 	var p planner
-	for _, row := range decideRows {
+	for _, row := range append(decideRows, sysbatchRows...) {
 		t.Run(row.name, func(t *testing.T) {
 			f := jobFacts{key: "j", settled: at(row.settled)}
 			if row.settled == 0 {
@@ -249,6 +315,8 @@ func TestDecide(t *testing.T) {
 				switch v.kind {
 				case "":
 					version.plan = mustPlan(t, &p, "j", jobYAML(v.cron, v.extra))
+				case "sysbatch":
+					version.plan = mustPlan(t, &p, "j", strings.Replace(jobYAML(v.cron, v.extra), "type: batch", "type: sysbatch", 1))
 				case "invalid":
 					version.invalid = true
 				}
@@ -264,6 +332,9 @@ func TestDecide(t *testing.T) {
 			var active []activeRun
 			for _, r := range row.active {
 				a := activeRun{id: fmt.Sprintf("j/periodic-%d", at(r.tick).Unix()), key: fmt.Sprintf("j.%d", at(r.tick).Unix())}
+				if r.node != "" {
+					a.id, a.key, a.node = a.id+"/"+r.node, a.key+"."+r.node, r.node
+				}
 				if r.confirmed >= 0 {
 					a.confirmed = at(r.confirmed)
 				}
@@ -284,6 +355,12 @@ func TestDecide(t *testing.T) {
 				switch a.kind {
 				case actLaunch:
 					switch {
+					case len(a.nodes) > 0:
+						var names []string
+						for _, n := range a.nodes {
+							names = append(names, n.Name)
+						}
+						got = append(got, fmt.Sprintf("%d launch %s", sec, strings.Join(names, ",")))
 					case a.node == nil:
 						got = append(got, fmt.Sprintf("%d wait %s", sec, a.reason))
 					case len(nodes) == 2 && nodes[0].Load == 0 && nodes[1].Load == 0:

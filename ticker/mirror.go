@@ -440,7 +440,7 @@ func (d *dispatcher) activeOf(jobKey string) []activeRun {
 	}
 	out := make([]activeRun, 0, len(runs))
 	for _, e := range runs {
-		out = append(out, activeRun{id: e.run.ID, key: e.key, confirmed: e.confirmed})
+		out = append(out, activeRun{id: e.run.ID, key: e.key, confirmed: e.confirmed, node: e.run.Node})
 	}
 	slices.SortFunc(out, func(a, b activeRun) int {
 		switch {

@@ -37,6 +37,8 @@ type policy struct {
 	overlap   bool          // periodic.prohibit_overlap
 	jitter    time.Duration // periodic.jitter
 	restart   subjects.Restart
+	// sysbatch: each tick runs on every eligible node (type: sysbatch).
+	sysbatch bool
 	// paused holds the reason of the ticks a paused version skips; empty if not paused.
 	paused string
 }
@@ -78,6 +80,7 @@ func (p *planner) plan(j *job.Job) (*jobPlan, error) {
 		jitter:    time.Duration(j.Periodic.Jitter),
 		restart:   subjects.Restart{Attempts: j.Restart.Attempts, Delay: subjects.MillisOf(time.Duration(j.Restart.Delay))},
 		paused:    j.PauseReason(),
+		sysbatch:  j.Sysbatch(),
 	}
 	return &jobPlan{
 		schedule:  p.schedules.share(scheduleKey{strings.Join(j.Expressions(), "\n"), j.Periodic.TimeZone}, &schedule{j.Schedule()}),

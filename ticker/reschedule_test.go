@@ -39,6 +39,20 @@ func TestAwaitsRescheduleByTheJobsPolicy(t *testing.T) {
 	}
 }
 
+// TestASysbatchRunNeverAwaitsReschedule proves that a sysbatch job's run on one node,
+// lost or failed, runs nowhere else: it is that node's.
+func TestASysbatchRunNeverAwaitsReschedule(t *testing.T) {
+	p := &policy{attempts: 2, onFailure: true}
+	for _, state := range []subjects.RunState{subjects.StateLost, subjects.StateFailed} {
+		if awaitsReschedule(&subjects.Run{State: state, Node: "a"}, p, true) {
+			t.Fatalf("a sysbatch run %s on node a awaits a reschedule", state)
+		}
+		if !awaitsReschedule(&subjects.Run{State: state}, p, true) {
+			t.Fatalf("the same run of a batch job, %s, does not await its reschedule", state)
+		}
+	}
+}
+
 func TestRescheduleIsDueTheDelayAfterTheLastAllocationEnded(t *testing.T) {
 	p := &policy{attempts: 1, delay: 5 * time.Second}
 	ended := start.Add(10 * time.Second)

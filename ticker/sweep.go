@@ -85,6 +85,8 @@ func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {
 		d.update(e, next, je.plan)
 	case run.State == subjects.StateQueued && a != nil:
 		d.sweepQueued(e, je, a, window, now)
+	case isTick(&run):
+		d.placeTick(e.key) // a sysbatch tick whose node runs are not all made
 	}
 }
 
@@ -136,6 +138,8 @@ func (d *dispatcher) sweepQueued(e *runEntry, je *jobEntry, a *subjects.Allocati
 			next.Current().State = subjects.StateSkipped
 			d.update(e, next, nil)
 		}
+	case pinned(&run) && d.nodeDown(a.Node, now):
+		d.loseUnclaimed(e, now) // a sysbatch run is its node's: never placed elsewhere
 	case d.nodeDown(a.Node, now):
 		next := cloneRun(run)
 		cur := next.Current()

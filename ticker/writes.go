@@ -49,9 +49,14 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 		run.State, run.Reason = subjects.StateSkipped, a.reason
 	} else {
 		run.State = subjects.StateQueued
-		run.Allocations = []subjects.Allocation{allocation(a.node, a.reason, now, &run)}
-		if a.node != nil {
-			a.node.Load++
+		switch {
+		case len(a.nodes) > 0:
+			listNodes(&run, a.nodes) // a sysbatch tick: its node runs follow (placeTick)
+		default:
+			run.Allocations = []subjects.Allocation{allocation(a.node, a.reason, now, &run)}
+			if a.node != nil {
+				a.node.Load++
+			}
 		}
 		d.track(key, run, 0)
 		e := d.runs[key]
@@ -73,6 +78,7 @@ func (d *dispatcher) create(je *jobEntry, a action, now time.Time) {
 			}
 		}
 		if ok {
+			d.placeTick(key)
 			d.wakeNow(je)
 		} else {
 			d.wakeAt(je, d.clock.Now().Add(writeRetry))
@@ -317,6 +323,10 @@ func (d *dispatcher) force(f forceRequest) {
 	}
 	if active := d.activeOf(f.job); je.plan.overlap && len(active) > 0 {
 		f.reply(subjects.ForceReply{Skipped: "prohibit_overlap: " + active[0].id + " is still running"})
+		return
+	}
+	if je.plan.sysbatch {
+		d.forceTick(f, je, now)
 		return
 	}
 	node, why := place(je.plan, d.nodeView(now), nil, f.job, tick)

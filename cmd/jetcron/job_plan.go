@@ -68,7 +68,11 @@ func printPlan(w io.Writer, p *operator.Plan) {
 		row(tw, "Tick", "Job", "Node", "Eligible", "Blocked")
 	}
 	for _, t := range p.Ticks {
-		cols := []string{formatTime(t.Tick, time.Local), t.Job, orDash(t.Node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked)}
+		node := t.Node
+		if len(t.Nodes) > 0 {
+			node = "every eligible: " + strings.Join(t.Nodes, ",") // sysbatch
+		}
+		cols := []string{formatTime(t.Tick, time.Local), t.Job, orDash(node), orDash(strings.Join(t.Eligible, ",")), orDash(t.Blocked)}
 		if jitter {
 			cols = append(cols[:1], append([]string{formatTime(t.Start, time.Local)}, cols[1:]...)...)
 		}

@@ -13,11 +13,12 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// cmdJobStatus is `jetcron job status [JOB | JOB/periodic-UNIX]`.
+// cmdJobStatus is `jetcron job status [JOB | JOB/periodic-UNIX[/NODE]]`.
 func cmdJobStatus(args []string, stdout, stderr io.Writer) int {
-	c := newCommand(usage{name: "job status", args: "[JOB | JOB/periodic-UNIX]", synopsis: "With no argument, lists every job and its last result. With JOB, shows the\n" +
+	c := newCommand(usage{name: "job status", args: "[JOB | JOB/periodic-UNIX[/NODE]]", synopsis: "With no argument, lists every job and its last result. With JOB, shows the\n" +
 		"job, its next launch and its newest runs. With a run ID, shows the run, why it\n" +
-		"failed or was skipped, and its allocations."})
+		"failed or was skipped, and its allocations; a sysbatch tick's, its runs on each\n" +
+		"node (JOB/periodic-UNIX/NODE)."})
 	return c.remote(args, 0, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		now := time.Now()
 		switch {
@@ -135,24 +136,28 @@ func writeJobStatus(w io.Writer, v *operator.JobView, status, errText, warning s
 	tw.Flush()
 }
 
-// runStatus prints `job status JOB/periodic-UNIX`.
+// runStatus prints `job status JOB/periodic-UNIX[/NODE]`.
 func runStatus(ctx context.Context, cl *client, runID string, now time.Time, asJSON bool, w io.Writer) error {
 	name, _, err := subjects.ParseRunID(runID)
 	if err != nil {
 		return err
 	}
-	r, err := cl.Run(ctx, runID)
+	st, err := cl.RunStatus(ctx, runID)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		return printJSON(w, r)
+		return printJSON(w, st)
 	}
 	v, err := cl.LoadJob(ctx, name)
 	if err != nil {
 		v = operator.NewJobView(name, nil, nil, nil) // the run outlived every trace of its job
 	}
-	writeRunStatus(w, runID, r, v, now)
+	if len(st.Nodes) > 0 && st.Node == "" {
+		writeTickStatus(w, runID, st, v, now) // a sysbatch tick
+		return nil
+	}
+	writeRunStatus(w, runID, &st.Run, v, now)
 	return nil
 }
 

@@ -551,7 +551,7 @@ func TestJobStatusAndStopOfUnknownJob(t *testing.T) {
 	}{
 		{cmdJobStatus, []string{"nope"}, "Error: job \"nope\" not found\n"},
 		{cmdJobStatus, []string{"nope/periodic-1476824400"}, "Error: run \"nope/periodic-1476824400\" not found\n"},
-		{cmdJobStatus, []string{"nope/periodic-x"}, "Error: run ID \"nope/periodic-x\": want <job>/periodic-<unix seconds>: malformed name\n"},
+		{cmdJobStatus, []string{"nope/periodic-x"}, "Error: run ID \"nope/periodic-x\": want <job>/periodic-<unix seconds>[/<node>]: malformed name\n"},
 		{cmdJobStop, []string{"nope"}, "Error: job \"nope\" not found\n"},
 		{cmdJobStop, []string{"no pe"}, "Error: job \"no pe\" not found\n"},
 		{cmdJobPeriodicForce, []string{"nope"}, "Error: job \"nope\" not found\n"},

@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// cmdRunLogs is `jetcron run logs [-f] JOB/periodic-UNIX`.
+// cmdRunLogs is `jetcron run logs [-f] JOB/periodic-UNIX[/NODE]`.
 func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
-	c := newCommand(usage{name: "run logs", args: "JOB/periodic-UNIX", synopsis: "Prints the captured output of a run: the tail of its combined stdout and\n" +
+	c := newCommand(usage{name: "run logs", args: "JOB/periodic-UNIX[/NODE]", synopsis: "Prints the captured output of a run: the tail of its combined stdout and\n" +
 		"stderr, as the runner stored it in the " + subjects.LogsBucket + " bucket. The output goes to\n" +
 		"stdout as it was captured; for a run that failed or was lost, its exit code and\n" +
 		"error follow on stderr. With -f, waits for the run to end, printing its output\n" +
@@ -70,6 +71,9 @@ func followRun(ctx context.Context, cl *client, runID string, asJSON bool, stdou
 func sayHowRunEnded(w io.Writer, runID string, r *subjects.Run, hasOutput bool) {
 	switch {
 	case r == nil:
+	case len(r.Nodes) > 0 && r.Node == "":
+		fmt.Fprintf(w, "Run %q is a sysbatch tick (%s): its output is each node's run's, e.g. run logs %s\n",
+			runID, r.State, subjects.NodeRunID(r.Job, time.Unix(r.Scheduled, 0), r.Nodes[0]))
 	case r.State == subjects.StateFailed || r.State == subjects.StateLost:
 		fmt.Fprintf(w, "Run %q %s: %s\n", runID, r.State, runOutcome(r))
 	case hasOutput:

@@ -32,7 +32,7 @@ func TestRunLogsWithoutOutputSaysWhy(t *testing.T) {
 		{"mysql-backup/periodic-1476824400", exitOK, "Run \"mysql-backup/periodic-1476824400\" is running: no output captured yet\n"},
 		{"mysql-backup/periodic-1476828000", exitOK, "Run \"mysql-backup/periodic-1476828000\" (complete) left no captured output\n"},
 		{"mysql-backup/periodic-1476831600", exitError, "Error: run \"mysql-backup/periodic-1476831600\" not found\n"},
-		{"mysql-backup", exitError, "Error: run ID \"mysql-backup\": want <job>/periodic-<unix seconds>: malformed name\n"},
+		{"mysql-backup", exitError, "Error: run ID \"mysql-backup\": want <job>/periodic-<unix seconds>[/<node>]: malformed name\n"},
 	} {
 		stdout, stderr, code := e.run(cmdRunLogs, tc.run)
 		if code != tc.code || stdout != "" || stderr != tc.stderr {

@@ -131,9 +131,9 @@ func checkJob(res *Result, in CheckInput, ix *index, job string) JobRow {
 	}
 	required := requiredTicks(defs, in.End.Add(-in.Grace))
 	row.Expected = len(required)
-	byTick := map[int64]subjects.Run{}
+	byTick := map[int64]subjects.Run{} // the ticks' own records (a sysbatch job's node runs apart)
 	for _, r := range ix.runsByJob[job] {
-		if !r.Forced {
+		if !r.Forced && r.Node == "" {
 			byTick[r.Scheduled] = r
 		}
 	}
@@ -209,8 +209,11 @@ func checkJob(res *Result, in CheckInput, ix *index, job string) JobRow {
 			row.Orphaned++
 		}
 	}
+	if anySysbatch(defs) {
+		checkSysbatch(res, in, ix, job, byTick, &row)
+	}
 	if allOverlap(defs) {
-		checkOverlap(res, job, es, ix.allocs, in.Settled)
+		checkOverlap(res, job, es, ix.allocs, in.Settled, anySysbatch(defs))
 	}
 	return row
 }
@@ -314,8 +317,9 @@ func allocOf(r *subjects.Run, id string) *subjects.Allocation {
 }
 
 // checkOverlap reports two executions of a prohibit_overlap job that ran at once,
-// unless one of them was declared lost.
-func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjects.Allocation, now time.Time) {
+// unless one of them was declared lost. A sysbatch job's executions of one tick, one
+// on each node, run at once by design: only those of different ticks count.
+func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjects.Allocation, now time.Time, sysbatch bool) {
 	end := func(e *Exec) (time.Time, bool) {
 		a := allocs[e.Alloc]
 		switch {
@@ -343,7 +347,7 @@ func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjec
 		}
 		for _, y := range es[i+1:] {
 			ye, ok := end(y)
-			if !ok || !y.Start.Before(xe) || !x.Start.Before(ye) {
+			if !ok || !y.Start.Before(xe) || !x.Start.Before(ye) || sysbatch && x.Sched == y.Sched {
 				continue
 			}
 			res.violate("%s: prohibit_overlap, but two executions ran at once: %s, and %s", job, x, y)

@@ -39,7 +39,7 @@ func checkForward(res *Result, key string, hist []Observed, final Observed) {
 			}
 		}
 		switch prev.State {
-		case subjects.StateComplete, subjects.StateFailed, subjects.StateSkipped:
+		case subjects.StateComplete, subjects.StateFailed, subjects.StateSkipped, subjects.StateLaunched:
 			if next.State != prev.State {
 				res.violate("%s: run moved from %s to %s (revision %d → %d)", prev.ID, prev.State, next.State, seq[i-1].Rev, seq[i].Rev)
 			}

@@ -33,10 +33,20 @@ type JobSpec struct {
 	// FailFirst makes the first FailFirst executions of each tick fail (exit 1)
 	// after their steps.
 	FailFirst int
+	// Sysbatch makes it type sysbatch: each tick on every eligible host.
+	Sysbatch bool
 	// Paused and PauseNote are the job file's pause: its ticks are recorded skipped
 	// with PauseReason, none launches.
 	Paused    bool
 	PauseNote string
+}
+
+// jobType is the job file's type.
+func (s JobSpec) jobType() string {
+	if s.Sysbatch {
+		return "sysbatch"
+	}
+	return "batch"
 }
 
 func (s JobSpec) steps() int {
@@ -56,7 +66,7 @@ func (s JobSpec) step() time.Duration {
 // YAML is the job file for key, writing to the ledger in dir.
 func (s JobSpec) YAML(script, ledgerDir, key string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "datacenters: [dc1]\ntype: batch\n")
+	fmt.Fprintf(&b, "datacenters: [dc1]\ntype: %s\n", s.jobType())
 	if s.Constraint != "" {
 		fmt.Fprintf(&b, "constraints:\n  - attribute: \"${attr.unique.hostname}\"\n    regexp: %q\n", s.Constraint)
 	}
@@ -177,7 +187,7 @@ func (b *Book) WriteFile(path string) error {
 			case d.Deleted:
 				what = "delete"
 			case d.Spec != nil:
-				what = fmt.Sprintf("every %s overlap %v", d.Spec.Every, d.Spec.Overlap)
+				what = fmt.Sprintf("%s every %s overlap %v", d.Spec.jobType(), d.Spec.Every, d.Spec.Overlap)
 				if d.Spec.Paused {
 					what += fmt.Sprintf(" paused %q", d.Spec.PauseNote)
 				}

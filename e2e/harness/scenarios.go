@@ -51,6 +51,7 @@ func Scenarios(netnsErr error) []Scenario {
 		Churn(30 * time.Second),
 		BadInputs(),
 		Observe(),
+		Sysbatch(),
 	}
 	return sc
 }

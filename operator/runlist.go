@@ -1,0 +1,212 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetcron/jetcron/subjects"
+)
+
+// This file lists a job's runs from the keys of the run state bucket: a tick's
+// record (subjects.RunKey) and, for a sysbatch tick, its runs on each node
+// (subjects.NodeRunKey), which stand for it in listings.
+
+// Runs returns the newest n runs of job, oldest first. A sysbatch tick whose runs on
+// its nodes exist is listed as those runs (by node), not as its own record.
+func (c *Client) Runs(ctx context.Context, name string, n int) ([]subjects.Run, error) {
+	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := Keys(ctx, kv, subjects.JobRunsFilter(name))
+	if err != nil {
+		return nil, err
+	}
+	var parsed []runKey
+	nodeTicks := map[int64]bool{}
+	for _, k := range ks {
+		if rk, ok := parseRunKey(k); ok {
+			parsed = append(parsed, rk)
+			nodeTicks[rk.tick] = nodeTicks[rk.tick] || rk.node != ""
+		}
+	}
+	var sorted []runKey
+	for _, rk := range parsed {
+		if rk.node != "" || !nodeTicks[rk.tick] {
+			sorted = append(sorted, rk)
+		}
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].tick != sorted[j].tick {
+			return sorted[i].tick < sorted[j].tick
+		}
+		return sorted[i].node < sorted[j].node
+	})
+	if len(sorted) > n {
+		sorted = sorted[len(sorted)-n:]
+	}
+	runs := make([]subjects.Run, 0, len(sorted))
+	for _, k := range sorted {
+		r, err := readRun(ctx, kv, k.key)
+		if errors.Is(err, ErrNotFound) {
+			continue // expired since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.ID == "" {
+			r.ID = subjects.RunID(name, time.Unix(k.tick, 0))
+			if node, err := subjects.ParseToken(k.node); k.node != "" && err == nil {
+				r.ID = subjects.NodeRunID(name, time.Unix(k.tick, 0), node)
+			}
+		}
+		runs = append(runs, *r)
+	}
+	return runs, nil
+}
+
+// lastResultTries bounds how many of a job's newest ticks lastResults reads looking
+// for a finished one.
+const lastResultTries = 5
+
+// lastResults returns each job's newest finished run among its lastResultTries
+// newest ticks, keyed by job name. A sysbatch tick has finished once every node's
+// run has: its result is the worst of them (failed, lost, then complete).
+func (c *Client) lastResults(ctx context.Context) (map[string]*subjects.Run, error) {
+	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := Keys(ctx, kv, ">")
+	if err != nil {
+		return nil, err
+	}
+	byJob := map[string][]runKey{}
+	for _, k := range ks {
+		rk, ok := parseRunKey(k)
+		if ok {
+			byJob[rk.token] = append(byJob[rk.token], rk)
+		}
+	}
+	out := map[string]*subjects.Run{}
+	for tok, rks := range byJob {
+		for i, tick := range ticksOf(rks) {
+			if i == lastResultTries {
+				break
+			}
+			r, err := tickResult(ctx, kv, tick)
+			if err != nil {
+				return nil, err
+			}
+			if r == nil {
+				continue
+			}
+			name := r.Job
+			if name == "" {
+				if name, err = subjects.ParseToken(tok); err != nil {
+					break
+				}
+			}
+			out[name] = r
+			break
+		}
+	}
+	return out, nil
+}
+
+// tickKeys are the keys of one tick of a job: its record's and its node runs'.
+type tickKeys struct {
+	tick  int64
+	keys  []runKey
+	nodes bool // some key is a node run's: they stand for the tick's record
+}
+
+// ticksOf groups a job's run keys by tick, newest tick first.
+func ticksOf(rks []runKey) []tickKeys {
+	at := map[int64]int{}
+	var out []tickKeys
+	for _, rk := range rks {
+		i, ok := at[rk.tick]
+		if !ok {
+			i = len(out)
+			at[rk.tick] = i
+			out = append(out, tickKeys{tick: rk.tick})
+		}
+		out[i].keys = append(out[i].keys, rk)
+		out[i].nodes = out[i].nodes || rk.node != ""
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].tick > out[j].tick })
+	return out
+}
+
+// tickResult is the finished run that stands for a tick: its record's, or for a
+// sysbatch tick the worst of its node runs once all have ended; nil while it has not
+// finished (or its records expired).
+func tickResult(ctx context.Context, kv jetstream.KeyValue, t tickKeys) (*subjects.Run, error) {
+	var worst *subjects.Run
+	for _, rk := range t.keys {
+		if t.nodes && rk.node == "" {
+			continue
+		}
+		r, err := readRun(ctx, kv, rk.key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !r.State.Terminal() || r.State == subjects.StateLaunched {
+			return nil, nil
+		}
+		if worst == nil || severity(r.State) > severity(worst.State) {
+			worst = r
+		}
+	}
+	return worst, nil
+}
+
+// severity orders outcomes for a sysbatch tick's result: a failure on one node
+// outweighs success on the others.
+func severity(s subjects.RunState) int {
+	switch s {
+	case subjects.StateFailed:
+		return 3
+	case subjects.StateLost:
+		return 2
+	case subjects.StateComplete:
+		return 1
+	}
+	return 0
+}
+
+// runKey is a key of the run state bucket, read back: a tick's record, or (node set)
+// a sysbatch job's run on one node.
+type runKey struct {
+	key, token string
+	tick       int64
+	node       string // the node's token; empty for a tick's record
+}
+
+// parseRunKey reads a subjects.RunKey or subjects.NodeRunKey back into its job
+// token, tick and node token.
+func parseRunKey(k string) (runKey, bool) {
+	tok, rest, ok := strings.Cut(k, ".")
+	if !ok || tok == "" {
+		return runKey{}, false
+	}
+	digits, node, hasNode := strings.Cut(rest, ".")
+	if hasNode && (node == "" || strings.Contains(node, ".")) {
+		return runKey{}, false
+	}
+	tick, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return runKey{}, false
+	}
+	return runKey{key: k, token: tok, tick: tick, node: node}, true
+}
