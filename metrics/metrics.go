@@ -120,8 +120,11 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Notified(outcome string) { m.notifications.WithLabelValues(outcome).Inc() }
 
 // Observe accounts for one run event: a terminal state counts a run of its outcome
-// and sets the job's last-run (and last-success) time; a running state observes the
-// start delay; complete and failed observe the duration.
+// and sets the job's last-run (and last-success) time; the running state of a run's
+// first execution observes the start delay; complete and failed observe the
+// duration (of the run's last execution). A run restarted after a failed execution
+// counts once, with its outcome: the failed execution's event is restarting, which
+// counts nothing, and a restart's running event is not the run's start.
 func (m *Metrics) Observe(ev *subjects.Event) {
 	if ev.Job == "" {
 		return
@@ -129,6 +132,9 @@ func (m *Metrics) Observe(ev *subjects.Event) {
 	ts := float64(ev.Time.UnixNano()) / 1e9
 	switch ev.State {
 	case subjects.StateRunning:
+		if ev.Restart > 0 {
+			return
+		}
 		if _, tick, err := subjects.ParseRunID(ev.RunID); err == nil && !ev.Time.IsZero() {
 			m.startDelay.Observe(max(0, ev.Time.Sub(tick).Seconds()))
 		}

@@ -54,6 +54,12 @@ func TestAnyServerScrapeShowsEveryJobsOutcomesAndLastSuccess(t *testing.T) {
 		{RunID: "sys/periodic-1800000000/n1", Job: "sys", State: subjects.StateRunning, Node: "n1", Time: tick.Add(time.Second)},
 		{RunID: "sys/periodic-1800000000/n1", Job: "sys", State: subjects.StateComplete, Node: "n1", Duration: 1000, Time: tick.Add(2 * time.Second)},
 		{RunID: "sys/periodic-1800000000/n2", Job: "sys", State: subjects.StateComplete, Node: "n2", Duration: 1000, Time: tick.Add(3 * time.Second)},
+		// A run restarted after a failed execution counts once, with its outcome, and
+		// starts once.
+		{RunID: "flaky/periodic-1800000000", Job: "flaky", State: subjects.StateRunning, AllocID: "a1", Time: tick.Add(time.Second)},
+		{RunID: "flaky/periodic-1800000000", Job: "flaky", State: subjects.StateRestarting, AllocID: "a1", Duration: 1000, Time: tick.Add(2 * time.Second)},
+		{RunID: "flaky/periodic-1800000000", Job: "flaky", State: subjects.StateRunning, AllocID: "a2", Restart: 1, Time: tick.Add(17 * time.Second)},
+		{RunID: "flaky/periodic-1800000000", Job: "flaky", State: subjects.StateComplete, AllocID: "a2", Restart: 1, Duration: 500, Time: tick.Add(18 * time.Second)},
 	}
 	for _, ev := range events {
 		data, _ := json.Marshal(ev)
@@ -98,10 +104,11 @@ func TestAnyServerScrapeShowsEveryJobsOutcomesAndLastSuccess(t *testing.T) {
 		`jetcron_job_last_success_timestamp_seconds{job="report"} 1.80000009e+09`,
 		`jetcron_job_last_run_timestamp_seconds{job="backup",outcome="failed"} 1.800000005e+09`,
 		`jetcron_runs_total{job="sys",outcome="complete"} 2`,
-		`jetcron_run_start_delay_seconds_count 2`,
-		`jetcron_run_start_delay_seconds_sum 3`,
-		`jetcron_run_duration_seconds_count 4`,
-		`jetcron_run_duration_seconds_sum 6.5`,
+		`jetcron_runs_total{job="flaky",outcome="complete"} 1`,
+		`jetcron_run_start_delay_seconds_count 3`,
+		`jetcron_run_start_delay_seconds_sum 4`,
+		`jetcron_run_duration_seconds_count 5`,
+		`jetcron_run_duration_seconds_sum 7`,
 		`jetcron_ticker_leader 1`,
 		`jetcron_nodes{status="ready"} 1`,
 		`jetcron_nodes{status="down"} 0`,
@@ -122,6 +129,9 @@ func TestAnyServerScrapeShowsEveryJobsOutcomesAndLastSuccess(t *testing.T) {
 	}
 	if strings.Contains(text, `jetcron_job_last_success_timestamp_seconds{job="backup"}`) {
 		t.Error("backup never succeeded, yet has a last success time")
+	}
+	if strings.Contains(text, `job="flaky",outcome="failed"`) || strings.Contains(text, `outcome="restarting"`) {
+		t.Error("the failed execution of a run restarted to completion counted as a run")
 	}
 }
 

@@ -21,6 +21,9 @@ func TestNotableEventsAreEndsAndSkipsButNotPausedTicks(t *testing.T) {
 		{subjects.StateSkipped, "paused", false},
 		{subjects.StateSkipped, "pausedness is not a pause", true},
 		{subjects.StateRunning, "", false},
+		// A failed execution its runner starts again: the run has not ended, and a run
+		// that completes on its restart must fire no failed webhook.
+		{subjects.StateRestarting, "restart 1 of 2 at 2026-11-25T12:00:15Z after exit code 3", false},
 		{subjects.StateQueued, "", false},
 		{subjects.StateLaunched, "", false}, // a sysbatch tick's record: its node runs are notified
 	} {

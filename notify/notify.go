@@ -251,7 +251,9 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.
 
 // notable reports whether an event can be notified: a run that ended, or a tick
 // skipped for any reason but a pause. A paused job was paused on purpose; a webhook
-// per paused tick would bury the notifications that matter.
+// per paused tick would bury the notifications that matter. The restarting event of
+// an execution that failed and starts again is not a run's end: a restarted run is
+// notified once, with the outcome of its last execution.
 func notable(ev *subjects.Event) bool {
 	switch ev.State {
 	case subjects.StateFailed, subjects.StateLost, subjects.StateComplete:

@@ -25,7 +25,8 @@ func (s *session) fenceLoop(ctx context.Context) {
 // fence reads the record of each run executing here and kills the process group of
 // every run whose current allocation is no longer this node's running one: the
 // ticker declared it lost (this process was paused past its TTL) or placed it again.
-// Only revisions after the claim count: an older one is a stale read from a replica
+// Only revisions after the write that started the execution (the claim, or a
+// restart's start) count: an older one is a stale read from a replica
 // that lags behind, which would show the allocation still queued. A record that
 // cannot be read is left for the next heartbeat; a record that is gone
 // (deleted by hand) cannot be rescheduled, so its run goes on.
@@ -46,9 +47,9 @@ func (s *session) fence(ctx context.Context) {
 			e.log.Debug().Err(err).Msg("fence: read run record")
 			continue
 		}
-		if entry.Revision() <= e.claimRev {
-			// The claim itself, or a stale read (gets are served by any replica):
-			// nothing after the claim to act on.
+		if entry.Revision() <= e.rev {
+			// The start itself, or a stale read (gets are served by any replica):
+			// nothing after the start to act on.
 			continue
 		}
 		var run subjects.Run
@@ -57,8 +58,7 @@ func (s *session) fence(ctx context.Context) {
 			continue
 		}
 		cur := run.Current()
-		if cur != nil && cur.ID == e.allocID && cur.State == subjects.StateRunning &&
-			cur.Node == s.opts.Name && cur.NodeID == s.nodeID {
+		if s.ours(cur, e.allocID) && cur.State == subjects.StateRunning {
 			continue
 		}
 		if !e.kill() {

@@ -6,6 +6,15 @@
 // shell in its own process group, and records the outcome, the output tail and the
 // run's events.
 //
+// Restarts: an execution that fails on its own (an exit code, a signal, a timeout, a
+// start error) is started again on this node after the delay of the launch's restart
+// policy, while the policy has restarts left, as Nomad's restart stanza in mode
+// "fail". Each restart is an allocation of the run record, made by the runner on its
+// own node and session; the run stays running in between (restart.go). A restart
+// starts only through a revision-checked update from the runner's own last write, so
+// one whose run was declared lost during its delay (this host paused past its TTL)
+// never starts.
+//
 // Fencing: on every heartbeat the runner re-reads the record of each run it executes.
 // If the run's current allocation is no longer this node's running one (typically the
 // ticker declared it lost while this process was paused), the runner kills the run's
@@ -115,8 +124,8 @@ type Options struct {
 	// enables the raw_exec driver, without which every run fails;
 	// CommandAllowlistOption, EnvAllowlistOption and AllowRootOption restrict it.
 	ClientOptions map[string]string
-	// DataDir holds the node ID (DataDir/node-id) and the runs' working directories
-	// (DataDir/runs/<alloc>) (required).
+	// DataDir holds the node ID (DataDir/node-id) and the working directories of the
+	// runs whose task names no work_dir (DataDir/runs/<alloc>) (required).
 	DataDir string
 	// MaxParallel bounds the runs executing at once; default 64.
 	MaxParallel int

@@ -15,6 +15,9 @@ type stopper struct {
 	// consuming.
 	runsCtx  context.Context
 	killRuns context.CancelCauseFunc
+	// stopBegun is closed when the stop begins: a restart waiting for its delay
+	// then ends the run failed instead of starting.
+	stopBegun chan struct{}
 }
 
 // stopping reports whether the stop has begun; the heartbeats then write
@@ -37,6 +40,7 @@ func (s *session) stop() {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	close(s.stopBegun)
 	running := s.executing()
 	s.log.Info().Int("runs", len(running)).Float64("grace_s", grace.Seconds()).
 		Msg("runner stopping: taking no more launches")

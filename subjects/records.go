@@ -137,6 +137,10 @@ const (
 	// StateLaunched ends a sysbatch tick's record: a run of the tick exists on each
 	// node the record lists (Run.Nodes), each with its own record and outcome.
 	StateLaunched RunState = "launched"
+	// StateRestarting is never a record's: it is the state of the Event published when
+	// an execution failed and its runner starts the run again on its node after the
+	// job's restart delay. The run's outcome is the event of its last execution.
+	StateRestarting RunState = "restarting"
 )
 
 // Terminal reports whether nothing follows s.
@@ -145,7 +149,9 @@ func (s RunState) Terminal() bool {
 }
 
 // Allocation is one placement of a run on a node: the first launch, a re-placement of
-// a launch whose node died before claiming it, or a reschedule after a lost run.
+// a launch whose node died before claiming it, a reschedule after a lost run (each
+// made by the ticker), or a restart after a failed execution (made by the runner
+// that ran it, on its own node and session).
 type Allocation struct {
 	// ID is 8 hex digits, unique per allocation.
 	ID string `json:"id"`
@@ -155,13 +161,21 @@ type Allocation struct {
 	// Session is the runner process that claimed it (Member.Session).
 	Session string   `json:"session,omitempty"`
 	State   RunState `json:"state"`
-	// Created is when the ticker placed it; Started and Finished are the runner's.
+	// Created is when the ticker placed it (or the runner made a restart); Started
+	// and Finished are the runner's.
 	Created  time.Time  `json:"created"`
 	Started  *time.Time `json:"started,omitempty"`
 	Finished *time.Time `json:"finished,omitempty"`
 	ExitCode *int       `json:"exit_code,omitempty"`
 	// Error says why it failed or was lost.
 	Error string `json:"error,omitempty"`
+	// Restart is, for an allocation its runner made to start a failed execution
+	// again, which restart it is (1 to RestartOf, the job's restart.attempts when it
+	// was placed); 0 for one the ticker placed.
+	Restart   int `json:"restart,omitempty"`
+	RestartOf int `json:"restart_of,omitempty"`
+	// Reason says why a restart exists: "restart 1 of 2 at <due> after exit code 3".
+	Reason string `json:"reason,omitempty"`
 }
 
 // Run is the record of one run (one tick of one job) in RunStateBucket. Every write
@@ -174,7 +188,9 @@ type Run struct {
 	ID        string `json:"id"`
 	Job       string `json:"job"`
 	Scheduled int64  `json:"scheduled"`
-	// State is the run's state: that of its last allocation, or skipped.
+	// State is the run's state: that of its last allocation, or skipped; but running
+	// while a restart's allocation is queued for its delay, so that the run stays
+	// active (prohibit_overlap, the ticker's lost-node sweep) between executions.
 	State RunState `json:"state"`
 	// Reason says why a run was skipped or is still queued.
 	Reason string `json:"reason,omitempty"`
@@ -197,7 +213,10 @@ type Run struct {
 	// Nodes is set on a sysbatch tick's record: the nodes the tick was placed on,
 	// decided once from the ticker's view of the nodes when the tick was due. Each
 	// has a run of the tick under NodeRunKey.
-	Nodes       []string     `json:"nodes,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
+	// Restarts counts the restarts of failed executions its runners made (the
+	// allocations with Restart set).
+	Restarts    int          `json:"restarts,omitempty"`
 	Allocations []Allocation `json:"allocations,omitempty"`
 }
 
@@ -256,16 +275,20 @@ func (l *Launch) MsgID() string {
 // Event is one change of a run, published on EventSubject so that
 // `nats stream view runs` tells each run's story.
 type Event struct {
-	RunID    string    `json:"run_id"`
-	Job      string    `json:"job"`
-	State    RunState  `json:"state"`
-	Node     string    `json:"node,omitempty"`
-	AllocID  string    `json:"alloc_id,omitempty"`
-	ExitCode *int      `json:"exit_code,omitempty"`
-	Late     Millis    `json:"late_ms,omitempty"`
-	Duration Millis    `json:"duration_ms,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Time     time.Time `json:"time"`
+	RunID    string   `json:"run_id"`
+	Job      string   `json:"job"`
+	State    RunState `json:"state"`
+	Node     string   `json:"node,omitempty"`
+	AllocID  string   `json:"alloc_id,omitempty"`
+	ExitCode *int     `json:"exit_code,omitempty"`
+	Late     Millis   `json:"late_ms,omitempty"`
+	Duration Millis   `json:"duration_ms,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	// Restart is the allocation's Restart: which restart of a failed execution it
+	// is (0: an allocation the ticker placed). Its running event is not the run's
+	// start (the run started with its first execution).
+	Restart int       `json:"restart,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // JobState is the ticker's record of a job in JobStateBucket under Token(job key).

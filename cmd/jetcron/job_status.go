@@ -161,6 +161,29 @@ func runStatus(ctx context.Context, cl *client, runID string, now time.Time, asJ
 	return nil
 }
 
+// restartFields are the Restarts line of a run whose runner restarted a failed
+// execution, and, while a restart waits for its delay, the Restarting line with its
+// reason ("restart 2 of 2 at <due> after exit code 3").
+func restartFields(r *subjects.Run) [][2]string {
+	if r.Restarts == 0 {
+		return nil
+	}
+	fields := [][2]string{{"Restarts", strconv.Itoa(r.Restarts)}}
+	if a := r.Current(); a != nil && a.Restart > 0 && a.State == subjects.StateQueued {
+		fields = append(fields, [2]string{"Restarting", a.Reason})
+	}
+	return fields
+}
+
+// restartOf is an allocation's Restart column: "1 of 2" for a restart of a failed
+// execution, "-" for an allocation the ticker placed.
+func restartOf(a *subjects.Allocation) string {
+	if a.Restart == 0 {
+		return "-"
+	}
+	return strconv.Itoa(a.Restart) + " of " + strconv.Itoa(a.RestartOf)
+}
+
 // failureFields are the Exit Code and Error lines of a run that failed or was lost:
 // its current allocation's exit code ("-" when the process never exited by itself)
 // and error.
@@ -204,6 +227,7 @@ func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobV
 	if r.Reason != "" {
 		fields = append(fields, [2]string{"Reason", r.Reason})
 	}
+	fields = append(fields, restartFields(r)...)
 	fields = append(fields, failureFields(r)...)
 	printFields(w, fields)
 
@@ -224,7 +248,12 @@ func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobV
 		return
 	}
 	tw = newTable(w)
-	row(tw, "ID", "Node ID", "Node", "Task Group", "Desired", "Status", "Created At", "Exit Code", "Duration")
+	restarted := r.Restarts > 0
+	cols := []string{"ID", "Node ID", "Node", "Task Group", "Desired", "Status", "Created At", "Exit Code", "Duration"}
+	if restarted {
+		cols = append(cols, "Restart")
+	}
+	row(tw, cols...)
 	for i, a := range r.Allocations {
 		desired := "run"
 		if i < len(r.Allocations)-1 {
@@ -241,8 +270,12 @@ func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobV
 		case a.Started != nil && !a.State.Terminal():
 			dur = formatDuration(now.Sub(*a.Started))
 		}
-		row(tw, a.ID, orDash(subjects.ShortID(a.NodeID)), orDash(a.Node), group, desired, string(a.State),
-			formatTime(a.Created, loc), exit, dur)
+		cells := []string{a.ID, orDash(subjects.ShortID(a.NodeID)), orDash(a.Node), group, desired, string(a.State),
+			formatTime(a.Created, loc), exit, dur}
+		if restarted {
+			cells = append(cells, restartOf(&a))
+		}
+		row(tw, cells...)
 	}
 	tw.Flush()
 }

@@ -35,6 +35,9 @@ type JobRow struct {
 	Late, Skipped       int
 	Duplicates, Lost    int
 	Relaunched, Missing int
+	// Restarted counts the restarts (allocations a runner made after a failed
+	// execution) that executed.
+	Restarted           int
 	MaxLate, LongestGap time.Duration
 	// MaxDelay is the longest time from a tick to its first execution's start, as
 	// the ledger saw it.
@@ -55,7 +58,7 @@ func (r *Result) violate(format string, args ...any) {
 
 // Check judges the invariants of DESIGN.md's guarantees on in:
 //   - at most one execution of a tick at a time; a second only after the first was
-//     declared lost (1, 4);
+//     declared lost (1, 4), or, for a restart, after the first failed and ended;
 //   - every tick of an acknowledged definition has a record: launched, or skipped
 //     with a reason (2); no run for a tick that no definition schedules;
 //   - no two executions of a prohibit_overlap job at once, but for lost ones (3);
@@ -173,7 +176,11 @@ func checkJob(res *Result, in CheckInput, ix *index, job string) JobRow {
 			if a.State == subjects.StateLost {
 				row.Lost++
 			}
-			if i > 0 && len(ix.execsByAlloc[a.ID]) > 0 {
+			executed := len(ix.execsByAlloc[a.ID]) > 0
+			switch {
+			case a.Restart > 0 && executed:
+				row.Restarted++
+			case i > 0 && executed:
 				ran = true
 			}
 		}
@@ -229,20 +236,24 @@ func checkRunExecs(res *Result, r *subjects.Run, es []*Exec, byAlloc map[string]
 				res.violate("%s: allocation %s recorded complete, but its execution did not finish: %s", r.ID, a.ID, e)
 			}
 		case subjects.StateFailed:
-			// The ledger script exits 0 unless killed: a failed allocation means
-			// jetcron could not run it, or killed it.
-			res.violate("%s: allocation %s on %s failed: %s", r.ID, a.ID, a.Node, a.Error)
+			// The ledger script exits 0 unless killed or told to fail (FAIL_FIRST, when
+			// it writes a fail record): any other failed allocation means jetcron could
+			// not run it, or killed it.
+			if n == 0 || !byAlloc[a.ID][0].Fail {
+				res.violate("%s: allocation %s on %s failed: %s", r.ID, a.ID, a.Node, a.Error)
+			}
 		case subjects.StateQueued, subjects.StateSkipped:
 			if n > 0 && r.State.Terminal() {
 				res.violate("%s: allocation %s is %s (never claimed), but it executed: %s", r.ID, a.ID, a.State, byAlloc[a.ID][0])
 			}
 		}
 	}
-	// A second execution of the tick only after the first was declared lost. First and
-	// second are the allocations' order in the record, the order the ticker placed
-	// them: a process frozen with its host right after it was forked writes its
-	// ledger start only when the host wakes, after the relaunch it was lost to.
-	// Executions of allocations the record does not have come last, by start.
+	// A second execution of the tick only after the first was declared lost, or after
+	// the first failed and ended (a restart). First and second are the allocations'
+	// order in the record, the order they were made in: a process frozen with its host
+	// right after it was forked writes its ledger start only when the host wakes, after
+	// the relaunch it was lost to. Executions of allocations the record does not have
+	// come last, by start.
 	sorted := append([]*Exec(nil), es...)
 	place := func(x *Exec) int {
 		if i := slices.IndexFunc(r.Allocations, func(a subjects.Allocation) bool { return a.ID == x.Alloc }); i >= 0 {
@@ -263,17 +274,37 @@ func checkRunExecs(res *Result, r *subjects.Run, es []*Exec, byAlloc map[string]
 				continue // counted above
 			}
 			a := allocOf(r, earlier.Alloc)
-			if a == nil || a.State != subjects.StateLost || a.Finished == nil || a.Finished.After(later.Start) {
-				dups++
-				why := "its allocation was never declared lost"
-				if a != nil && a.State == subjects.StateLost && a.Finished != nil {
-					why = fmt.Sprintf("its allocation was declared lost only at %s", a.Finished.Local().Format("15:04:05.000"))
-				}
-				res.violate("%s: executed twice: %s, then %s; %s", r.ID, earlier, later, why)
+			if endedBefore(a, earlier, later.Start) {
+				continue
 			}
+			dups++
+			why := "its allocation was never declared lost"
+			switch {
+			case a != nil && a.State == subjects.StateLost && a.Finished != nil:
+				why = fmt.Sprintf("its allocation was declared lost only at %s", a.Finished.Local().Format("15:04:05.000"))
+			case a != nil && a.State == subjects.StateFailed:
+				why = "its allocation failed, but its execution had not ended"
+			}
+			res.violate("%s: executed twice: %s, then %s; %s", r.ID, earlier, later, why)
 		}
 	}
 	return dups
+}
+
+// endedBefore reports whether the execution x of allocation a was over at t: its
+// allocation was declared lost by then (whatever the stale process still did is the
+// fence's to kill), or it failed and its execution ended (the ledger's fail record)
+// and was recorded ended by then. Either lets another execution of the tick start.
+func endedBefore(a *subjects.Allocation, x *Exec, t time.Time) bool {
+	switch {
+	case a == nil || a.Finished == nil || a.Finished.After(t):
+		return false
+	case a.State == subjects.StateLost:
+		return true
+	case a.State == subjects.StateFailed:
+		return x.Ended() && !x.End.After(t)
+	}
+	return false
 }
 
 func allocOf(r *subjects.Run, id string) *subjects.Allocation {
@@ -322,183 +353,4 @@ func checkOverlap(res *Result, job string, es []*Exec, allocs map[string]*subjec
 			res.violate("%s: prohibit_overlap, but two executions ran at once: %s, and %s", job, x, y)
 		}
 	}
-}
-
-// checkForward reports a run record that moved backwards between two observed
-// revisions: allocations are only appended, each allocation's state only moves
-// queued → running → complete | failed | lost, a run that ended stays ended.
-func checkForward(res *Result, key string, hist []Observed, final Observed) {
-	seq := append([]Observed(nil), hist...)
-	if final.Rev > 0 {
-		seq = append(seq, final)
-	}
-	sort.SliceStable(seq, func(i, j int) bool { return seq[i].Rev < seq[j].Rev })
-	for i := 1; i < len(seq); i++ {
-		prev, next := seq[i-1].Run, seq[i].Run
-		if seq[i].Rev == seq[i-1].Rev {
-			continue
-		}
-		if len(next.Allocations) < len(prev.Allocations) {
-			res.violate("%s: allocations went from %d to %d (revision %d → %d)", prev.ID, len(prev.Allocations), len(next.Allocations), seq[i-1].Rev, seq[i].Rev)
-			continue
-		}
-		for j, pa := range prev.Allocations {
-			na := next.Allocations[j]
-			switch {
-			case na.ID != pa.ID:
-				res.violate("%s: allocation %d changed ID %s → %s", prev.ID, j, pa.ID, na.ID)
-			case rank(na.State) < rank(pa.State), pa.State.Terminal() && na.State != pa.State:
-				res.violate("%s: allocation %s moved backwards: %s → %s (revision %d → %d)", prev.ID, pa.ID, pa.State, na.State, seq[i-1].Rev, seq[i].Rev)
-			}
-		}
-		switch prev.State {
-		case subjects.StateComplete, subjects.StateFailed, subjects.StateSkipped, subjects.StateLaunched:
-			if next.State != prev.State {
-				res.violate("%s: run moved from %s to %s (revision %d → %d)", prev.ID, prev.State, next.State, seq[i-1].Rev, seq[i].Rev)
-			}
-		case subjects.StateRunning:
-			if next.State == subjects.StateQueued && len(next.Allocations) == len(prev.Allocations) {
-				res.violate("%s: run moved from running back to queued (revision %d → %d)", prev.ID, seq[i-1].Rev, seq[i].Rev)
-			}
-		}
-	}
-}
-
-func rank(s subjects.RunState) int {
-	switch s {
-	case subjects.StateQueued:
-		return 0
-	case subjects.StateRunning:
-		return 1
-	default:
-		return 2
-	}
-}
-
-// requiredTicks are the ticks that must have a record: those of each acknowledged
-// definition after its acknowledgement, until a second before the next write that
-// may replace it (or until end). An invalid value does not replace the valid one.
-func requiredTicks(defs []*Def, end time.Time) []int64 {
-	var out []int64
-	for i, d := range defs {
-		if !d.OK() || d.Raw || d.Deleted || d.Spec == nil {
-			continue
-		}
-		to := end
-		for _, n := range defs[i+1:] {
-			if n.Raw && n.Invalid && n.OK() {
-				continue
-			}
-			to = minTime(to, n.Sent.Add(-time.Second))
-			break
-		}
-		out = append(out, d.Spec.Ticks(d.Acked, to)...)
-	}
-	return out
-}
-
-// allowedTick reports whether some written definition (acknowledged or not)
-// schedules tick while it may have been the job's.
-func allowedTick(defs []*Def, tick int64) bool {
-	t := time.Unix(tick, 0)
-	for i, d := range defs {
-		if d.Raw || d.Deleted || d.Spec == nil || !d.Spec.OnSchedule(tick) || !t.After(d.Sent.Add(-time.Second)) {
-			continue
-		}
-		until := time.Time{} // open
-		for _, n := range defs[i+1:] {
-			if n.Raw && n.Invalid {
-				continue
-			}
-			if n.OK() {
-				until = n.Acked.Add(time.Second)
-			}
-			break
-		}
-		if until.IsZero() || !t.After(until) {
-			return true
-		}
-	}
-	return false
-}
-
-func allRaw(defs []*Def) bool {
-	for _, d := range defs {
-		if !d.Raw && !d.Deleted {
-			return false
-		}
-	}
-	return true
-}
-
-func allOverlap(defs []*Def) bool {
-	n := 0
-	for _, d := range defs {
-		if d.Spec != nil && !d.Raw {
-			if !d.Spec.Overlap {
-				return false
-			}
-			n++
-		}
-	}
-	return n > 0
-}
-
-func lastSpec(defs []*Def) *JobSpec {
-	var s *JobSpec
-	for _, d := range defs {
-		if d.Spec != nil && !d.Raw {
-			s = d.Spec
-		}
-	}
-	return s
-}
-
-// reasonClass shortens a skip reason to its kind, for the table.
-func reasonClass(r string) string {
-	switch {
-	case strings.HasPrefix(r, "prohibit_overlap"):
-		return "overlap"
-	case strings.Contains(r, "catchup: latest"):
-		return "catchup-latest"
-	case strings.Contains(r, "no eligible node"):
-		return "no-node"
-	case strings.Contains(r, "catch-up window"):
-		return "outside-window"
-	case strings.Contains(r, "removed"):
-		return "job-removed"
-	case r == "paused" || strings.HasPrefix(r, "paused: "):
-		return "paused"
-	}
-	if len(r) > 30 {
-		r = r[:30]
-	}
-	return r
-}
-
-func clock(tick int64) string { return time.Unix(tick, 0).Format("15:04:05") }
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedTicks(m map[int64]subjects.Run) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }

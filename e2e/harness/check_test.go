@@ -220,3 +220,46 @@ func TestCheckOrdersExecutionsByAllocationNotByLedgerStart(t *testing.T) {
 	in.Final[key] = o
 	wantViolation(t, Check(in), "executed twice")
 }
+
+// restartTick2 makes tick 2's execution fail on purpose (its fail record at failEnd,
+// its allocation recorded failed at failEnd + 50ms), and adds its restart, allocation
+// r2 on n1, executed from start to start + 200ms and complete.
+func restartTick2(in *CheckInput, failEnd, start time.Time) {
+	key := subjects.RunKey("j", at(2))
+	o := in.Final[key]
+	first := &o.Run.Allocations[0]
+	first.State, first.Finished, first.ExitCode = subjects.StateFailed, ptrT(failEnd.Add(50*time.Millisecond)), new(int)
+	*first.ExitCode = 1
+	o.Run.Restarts = 1
+	o.Run.Allocations = append(o.Run.Allocations, subjects.Allocation{ID: "r2", Node: "n1", State: subjects.StateComplete,
+		Restart: 1, RestartOf: 2, Finished: ptrT(start.Add(250 * time.Millisecond))})
+	in.Final[key] = o
+	in.Execs[1].End, in.Execs[1].Fail = failEnd, true
+	in.Execs = append(in.Execs, &Exec{Job: "j", Run: o.Run.ID, Node: "n1", Alloc: "r2", Start: start, End: start.Add(200 * time.Millisecond)})
+}
+
+func TestCheckAcceptsARestartAfterAFailedExecution(t *testing.T) {
+	in := fixture()
+	restartTick2(&in, at(2.2), at(2.6))
+	res := Check(in)
+	if len(res.Violations) > 0 {
+		t.Fatalf("violations: %q", res.Violations)
+	}
+	if row := res.Rows[0]; row.Restarted != 1 || row.Relaunched != 0 || row.Duplicates != 0 {
+		t.Fatalf("row = %+v", row)
+	}
+}
+
+func TestCheckFindsARestartThatOverlapsTheFailedExecution(t *testing.T) {
+	in := fixture()
+	restartTick2(&in, at(2.2), at(2.6))
+	in.Execs[1].End = at(2.7) // the failed execution still ran when its restart began
+	wantViolation(t, Check(in), "its execution had not ended")
+}
+
+func TestCheckFindsAFailedAllocationThatWasNotToFail(t *testing.T) {
+	in := fixture()
+	restartTick2(&in, at(2.2), at(2.6))
+	in.Execs[1].Fail = false // it ended, yet its allocation failed
+	wantViolation(t, Check(in), "failed: ")
+}

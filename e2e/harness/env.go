@@ -372,10 +372,10 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\n=== %s  %s  (%s)\n    %s\n", status, r.Name, r.Took.Round(time.Second), r.What)
 	if r.Result != nil && len(r.Result.Rows) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "job\tevery\toverlap\texpected\tlaunched\tlate>1s\tmax late\tmax start delay\tskipped\tduplicates\tlost\trelaunched\tmissed\tlongest gap\tskip reasons\t")
+		fmt.Fprintln(tw, "job\tevery\toverlap\texpected\tlaunched\tlate>1s\tmax late\tmax start delay\tskipped\tduplicates\tlost\trelaunched\trestarted\tmissed\tlongest gap\tskip reasons\t")
 		for _, row := range r.Result.Rows {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", row.Job, row.Every, yesNo(row.Overlap), row.Expected, row.Launched,
-				row.Late, row.MaxLate.Round(100*time.Millisecond), row.MaxDelay.Round(100*time.Millisecond), row.Skipped, row.Duplicates, row.Lost, row.Relaunched, row.Missing,
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", row.Job, row.Every, yesNo(row.Overlap), row.Expected, row.Launched,
+				row.Late, row.MaxLate.Round(100*time.Millisecond), row.MaxDelay.Round(100*time.Millisecond), row.Skipped, row.Duplicates, row.Lost, row.Relaunched, row.Restarted, row.Missing,
 				row.LongestGap.Round(100*time.Millisecond), reasons(row.SkipReasons))
 		}
 		tw.Flush()

@@ -27,6 +27,12 @@ type JobSpec struct {
 	RescheduleDelay    time.Duration
 	// Constraint, if set, is a regexp on ${attr.unique.hostname}.
 	Constraint string
+	// RestartAttempts and RestartDelay are the job's restart policy (none when 0).
+	RestartAttempts int
+	RestartDelay    time.Duration
+	// FailFirst makes the first FailFirst executions of each tick fail (exit 1)
+	// after their steps.
+	FailFirst int
 	// Sysbatch makes it type sysbatch: each tick on every eligible host.
 	Sysbatch bool
 	// Paused and PauseNote are the job file's pause: its ticks are recorded skipped
@@ -79,7 +85,14 @@ func (s JobSpec) YAML(script, ledgerDir, key string) string {
 		delay = time.Second
 	}
 	fmt.Fprintf(&b, "reschedule: {attempts: %d, delay: %s}\n", attempts, delay)
-	fmt.Fprintf(&b, "task:\n  driver: raw_exec\n  kill_timeout: 1s\n  config:\n    command: /bin/sh\n")
+	if s.RestartAttempts > 0 {
+		fmt.Fprintf(&b, "restart: {attempts: %d, delay: %s}\n", s.RestartAttempts, s.RestartDelay)
+	}
+	fmt.Fprintf(&b, "task:\n  driver: raw_exec\n  kill_timeout: 1s\n")
+	if s.FailFirst > 0 {
+		fmt.Fprintf(&b, "  env: {FAIL_FIRST: \"%d\"}\n", s.FailFirst)
+	}
+	fmt.Fprintf(&b, "  config:\n    command: /bin/sh\n")
 	fmt.Fprintf(&b, "    args: [%q, %q, %q, %q]\n", script, filepath.Join(ledgerDir, key+".log"),
 		strconv.Itoa(s.steps()), strconv.FormatFloat(s.step().Seconds(), 'f', 3, 64))
 	if s.Paused {

@@ -20,12 +20,19 @@ import (
 //	args: LEDGER STEPS STEP_SECONDS [ARGV_FILE ARGS...]
 //
 // With ARGV_FILE, the remaining arguments are written to it NUL-separated, so that the
-// harness can check they arrived literally.
+// harness can check they arrived literally. With FAIL_FIRST=n in its environment, the
+// first n executions of each tick (counted in a file beside the ledger, on whichever
+// host they ran) append a fail record instead of the end record and exit 1.
 const ledgerScript = `#!/bin/sh
 L=$1; N=$2; S=$3
 rec() { echo "$1 $(date +%s%N) $$ $JETCRON_NODE $JETCRON_RUN_ID $JETCRON_SCHEDULED $JETCRON_ALLOC_ID" >> "$L"; }
 trap 'rec term; exit 143' TERM
 rec start
+F=0
+if [ -n "$FAIL_FIRST" ]; then
+  echo x >> "$L.$JETCRON_SCHEDULED.tries"
+  if [ "$(wc -l < "$L.$JETCRON_SCHEDULED.tries")" -le "$FAIL_FIRST" ]; then F=1; fi
+fi
 if [ $# -ge 4 ]; then A=$4; shift 4; printf '%s\0' "$@" > "$A.tmp" && mv "$A.tmp" "$A"; fi
 i=0
 while [ "$i" -lt "$N" ]; do
@@ -33,6 +40,7 @@ while [ "$i" -lt "$N" ]; do
   i=$((i+1))
   if [ "$i" -lt "$N" ]; then rec beat; fi
 done
+if [ "$F" = 1 ]; then rec fail; exit 1; fi
 rec end
 `
 
@@ -42,10 +50,11 @@ type Exec struct {
 	Sched                 int64
 	PID                   int
 	Start                 time.Time
-	// End is the time of the end (or term) record; zero if none was written (killed,
-	// or still running).
+	// End is the time of the end (or term, or fail) record; zero if none was written
+	// (killed, or still running).
 	End  time.Time
 	Term bool // ended by SIGTERM
+	Fail bool // failed on purpose (FAIL_FIRST): exited 1
 	// Last is the time of its newest record.
 	Last time.Time
 }
@@ -55,7 +64,10 @@ func (e *Exec) Ended() bool { return !e.End.IsZero() }
 
 func (e *Exec) String() string {
 	end := "no end record"
-	if e.Ended() {
+	switch {
+	case e.Fail:
+		end = "failed " + e.End.Format("15:04:05.000")
+	case e.Ended():
 		end = "ended " + e.End.Format("15:04:05.000")
 	}
 	return fmt.Sprintf("%s alloc %s on %s pid %d started %s, %s", e.Run, e.Alloc, e.Node, e.PID, e.Start.Format("15:04:05.000"), end)
@@ -100,6 +112,8 @@ func readLedger(dir string) ([]*Exec, error) {
 				e.End = t
 			case "term":
 				e.End, e.Term = t, true
+			case "fail":
+				e.End, e.Fail = t, true
 			}
 			if t.After(e.Last) {
 				e.Last = t

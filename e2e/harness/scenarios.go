@@ -47,6 +47,7 @@ func Scenarios(netnsErr error) []Scenario {
 		RunnerKill(20),
 		RunnerPause(20),
 		RunnerStop(8),
+		RestartPause(),
 		ClusterRestart(),
 		Churn(30 * time.Second),
 		BadInputs(),

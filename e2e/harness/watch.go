@@ -139,6 +139,29 @@ func (w *watcher) History() map[string][]Observed {
 	return out
 }
 
+// alloc is the allocation allocID of the run runID as the watcher saw it last; nil
+// if it has not seen it.
+func (w *watcher) alloc(runID, allocID string) *subjects.Allocation {
+	key, err := subjects.RunKeyOf(runID)
+	if err != nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.history[key]
+	if len(h) == 0 {
+		return nil
+	}
+	r := h[len(h)-1].Run
+	for i := range r.Allocations {
+		if r.Allocations[i].ID == allocID {
+			a := r.Allocations[i]
+			return &a
+		}
+	}
+	return nil
+}
+
 func (w *watcher) Close() { w.nc.Close() }
 
 // snapshot reads every run record now, by key.
