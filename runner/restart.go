@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -76,7 +75,7 @@ func (s *session) scheduleRestart(h *runHere, a *attempt, out outcome, finished 
 		Reason: restartReason(n, pol.Attempts, due, out.err),
 	}
 	ev := s.endEvent(h, a, out, finished)
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	written, rev, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: a.run, rev: a.rev, rebase: s.stillRunning(a.allocID),
 		change: func(r *subjects.Run) {
@@ -136,7 +135,7 @@ func (s *session) startRestart(h *runHere, p *attempt, due time.Time) (nextAttem
 	}
 
 	now := s.opts.Clock.Now().UTC()
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	written, rev, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: p.run, rev: p.rev,
 		change: func(r *subjects.Run) {
@@ -172,7 +171,7 @@ func (s *session) startRestart(h *runHere, p *attempt, due time.Time) (nextAttem
 func (s *session) abandonRestart(h *runHere, p *attempt, log zerolog.Logger) {
 	now := s.opts.Clock.Now().UTC()
 	reason := shutdownBeforeRestart(p.restart, h.launch.Restart.Attempts)
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	written, _, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: p.run, rev: p.rev,
 		rebase: func(r *subjects.Run) bool {
