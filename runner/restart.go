@@ -34,17 +34,44 @@ type nextAttempt struct {
 	log     zerolog.Logger
 }
 
+// restartVerdict is what the restart rule makes of an execution's end.
+type restartVerdict uint8
+
+const (
+	// restartNone: the run ends with this execution's outcome.
+	restartNone restartVerdict = iota
+	// restartStopping: a restart was due, but the runner is stopping: the run ends
+	// failed, saying so.
+	restartStopping
+	// restartNext: the next restart is scheduled.
+	restartNext
+)
+
+// nextRestart is the restart rule, as Nomad's restart stanza in mode "fail": an
+// execution that failed is started again on this node while the policy has attempts
+// left (done counts the restarts made so far); one killed as lost (the ticker may
+// have placed the run elsewhere) or by the agent's shutdown is not, nor one that
+// completed; and a runner that is stopping takes no new work, a restart included.
+func nextRestart(out outcome, done int, pol subjects.Restart, stopping bool) restartVerdict {
+	switch {
+	case out.state != subjects.StateFailed || out.lost || out.shutdown || done >= pol.Attempts:
+		return restartNone
+	case stopping:
+		return restartStopping
+	}
+	return restartNext
+}
+
 // afterAttempt records how the execution a ended, and returns the restart that
 // follows it, if there is one. A run killed as lost is never restarted here (the
 // ticker may have placed it elsewhere), nor one the agent's shutdown stopped.
 func (s *session) afterAttempt(h *runHere, a *attempt, out outcome, finished time.Time, log zerolog.Logger) (nextAttempt, bool) {
 	pol := h.launch.Restart
-	if out.state != subjects.StateFailed || out.lost || out.shutdown || a.restart >= pol.Attempts {
+	switch nextRestart(out, a.restart, pol, s.stopping()) {
+	case restartNone:
 		s.recordOutcome(h, a, out, finished, log)
 		return nextAttempt{}, false
-	}
-	if s.stopping() {
-		// The node takes no new work while it stops: a restart would be new work.
+	case restartStopping:
 		out.err += "; " + shutdownBeforeRestart(a.restart+1, pol.Attempts)
 		s.recordOutcome(h, a, out, finished, log)
 		return nextAttempt{}, false
