@@ -62,7 +62,7 @@ func (s *session) endEvent(h *runHere, a *attempt, out outcome, finished time.Ti
 // published as an event.
 func (s *session) recordOutcome(h *runHere, a *attempt, out outcome, finished time.Time, log zerolog.Logger) {
 	ev := s.endEvent(h, a, out, finished)
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	now, _, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: a.run, rev: a.rev, rebase: s.stillRunning(a.allocID),
 		change: func(r *subjects.Run) {

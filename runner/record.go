@@ -41,6 +41,32 @@ type recordUpdate struct {
 	rebase func(*subjects.Run) bool
 }
 
+// recordCtx is the context of a write that must land while this runner lives: the
+// end of an execution, a restart and its start. A run whose record is left running
+// on a live node is ended by nothing else (the ticker declares lost only the runs of
+// nodes that stop heartbeating), and it would hold a prohibit_overlap job for good;
+// so such a write is retried through any outage of the cluster, however long. It
+// ends outcomeTimeout after the runner's stop began: the process is going away, and
+// its next start (a new session) makes the ticker declare the run lost.
+func (s *session) recordCtx() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stopBegun:
+		}
+		t := time.NewTimer(outcomeTimeout)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	}()
+	return ctx, cancel
+}
+
 // updateRecord writes u. It returns the record as written and its revision; or
 // errRecordMoved with the record as it then was (zero when it could not be read:
 // the caller must act as if another writer had taken it); or another error when the
@@ -86,7 +112,7 @@ func (s *session) updateRecord(ctx context.Context, u recordUpdate) (subjects.Ru
 // gives up with another error when ctx ends or the connection is closed: the write
 // may or may not have landed.
 func (s *session) writeRun(ctx context.Context, key string, data []byte, rev uint64) (uint64, error) {
-	unknown := false
+	unknown, since, warned := false, time.Now(), time.Duration(0)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		octx, cancel := context.WithTimeout(ctx, opTimeout)
 		newRev, err := s.runs.Update(octx, key, data, rev)
@@ -101,7 +127,12 @@ func (s *session) writeRun(ctx context.Context, key string, data []byte, rev uin
 		case errors.Is(err, nats.ErrConnectionClosed):
 			return 0, fmt.Errorf("update run record %s: %w", key, err)
 		}
-		s.log.Debug().Err(err).Str("key", key).Msg("update run record; trying again")
+		if failing := time.Since(since); failing-warned >= outcomeTimeout {
+			warned = failing
+			s.log.Warn().Err(err).Str("key", key).Int64("failing_for_ms", failing.Milliseconds()).Msg("run record not written yet; trying again until it is")
+		} else {
+			s.log.Debug().Err(err).Str("key", key).Msg("update run record; trying again")
+		}
 		unknown = true
 		if !sleepCtx(ctx, wait) {
 			return 0, fmt.Errorf("update run record %s: %w (last error: %w)", key, ctx.Err(), err)

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -35,17 +34,44 @@ type nextAttempt struct {
 	log     zerolog.Logger
 }
 
+// restartVerdict is what the restart rule makes of an execution's end.
+type restartVerdict uint8
+
+const (
+	// restartNone: the run ends with this execution's outcome.
+	restartNone restartVerdict = iota
+	// restartStopping: a restart was due, but the runner is stopping: the run ends
+	// failed, saying so.
+	restartStopping
+	// restartNext: the next restart is scheduled.
+	restartNext
+)
+
+// nextRestart is the restart rule, as Nomad's restart stanza in mode "fail": an
+// execution that failed is started again on this node while the policy has attempts
+// left (done counts the restarts made so far); one killed as lost (the ticker may
+// have placed the run elsewhere) or by the agent's shutdown is not, nor one that
+// completed; and a runner that is stopping takes no new work, a restart included.
+func nextRestart(out outcome, done int, pol subjects.Restart, stopping bool) restartVerdict {
+	switch {
+	case out.state != subjects.StateFailed || out.lost || out.shutdown || done >= pol.Attempts:
+		return restartNone
+	case stopping:
+		return restartStopping
+	}
+	return restartNext
+}
+
 // afterAttempt records how the execution a ended, and returns the restart that
 // follows it, if there is one. A run killed as lost is never restarted here (the
 // ticker may have placed it elsewhere), nor one the agent's shutdown stopped.
 func (s *session) afterAttempt(h *runHere, a *attempt, out outcome, finished time.Time, log zerolog.Logger) (nextAttempt, bool) {
 	pol := h.launch.Restart
-	if out.state != subjects.StateFailed || out.lost || out.shutdown || a.restart >= pol.Attempts {
+	switch nextRestart(out, a.restart, pol, s.stopping()) {
+	case restartNone:
 		s.recordOutcome(h, a, out, finished, log)
 		return nextAttempt{}, false
-	}
-	if s.stopping() {
-		// The node takes no new work while it stops: a restart would be new work.
+	case restartStopping:
 		out.err += "; " + shutdownBeforeRestart(a.restart+1, pol.Attempts)
 		s.recordOutcome(h, a, out, finished, log)
 		return nextAttempt{}, false
@@ -76,7 +102,7 @@ func (s *session) scheduleRestart(h *runHere, a *attempt, out outcome, finished 
 		Reason: restartReason(n, pol.Attempts, due, out.err),
 	}
 	ev := s.endEvent(h, a, out, finished)
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	written, rev, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: a.run, rev: a.rev, rebase: s.stillRunning(a.allocID),
 		change: func(r *subjects.Run) {
@@ -136,7 +162,7 @@ func (s *session) startRestart(h *runHere, p *attempt, due time.Time) (nextAttem
 	}
 
 	now := s.opts.Clock.Now().UTC()
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	written, rev, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: p.run, rev: p.rev,
 		change: func(r *subjects.Run) {
@@ -172,7 +198,7 @@ func (s *session) startRestart(h *runHere, p *attempt, due time.Time) (nextAttem
 func (s *session) abandonRestart(h *runHere, p *attempt, log zerolog.Logger) {
 	now := s.opts.Clock.Now().UTC()
 	reason := shutdownBeforeRestart(p.restart, h.launch.Restart.Attempts)
-	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
+	ctx, cancel := s.recordCtx()
 	defer cancel()
 	written, _, err := s.updateRecord(ctx, recordUpdate{key: h.key, base: p.run, rev: p.rev,
 		rebase: func(r *subjects.Run) bool {

@@ -21,7 +21,9 @@ const (
 	// claimTimeout bounds the whole claim of one launch, retries included; the
 	// launch is redelivered when the claim could not be decided.
 	claimTimeout = 15 * time.Second
-	// outcomeTimeout bounds the recording of a run's outcome, retries included.
+	// outcomeTimeout bounds the storing of a run's output, and the recording of its
+	// outcome once the runner's stop began (recordCtx); it is also how often a write
+	// still failing is logged at warn.
 	outcomeTimeout = 30 * time.Second
 	// ackWait is the consumer's AckWait: a launch is acked once its claim is decided.
 	ackWait = 30 * time.Second
