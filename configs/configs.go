@@ -150,7 +150,8 @@ type Server struct {
 	// every write) or a Go duration such as "2m".
 	SyncInterval string `yaml:"sync_interval"`
 	// LockTTL is how long the ticker lock outlives its holder's last
-	// renewal: between 500ms and 60s, default 1.5s.
+	// renewal: between 500ms and 60s, default 800ms. It bounds the failover
+	// after a holder dies without releasing the lock (SIGKILL, power loss).
 	LockTTL Duration `yaml:"lock_ttl"`
 }
 
@@ -255,8 +256,19 @@ const DefaultHTTPPort = 4646
 // `jetcron node drain` and a wait before the stop.
 const DefaultShutdownGrace = 30 * time.Second
 
-// DefaultLockTTL is server.lock_ttl when no file sets it.
-const DefaultLockTTL = 1500 * time.Millisecond
+// DefaultLockTTL is server.lock_ttl when no file sets it. A holder killed
+// without releasing the lock is replaced about this long after its last
+// renewal. Shorter is not less safe (a takeover is revision-checked, and a
+// holder trusts its lease only until the TTL after its last renewal began), but
+// a holder that cannot renew within it (a renewal every TTL/4, a lease that
+// runs out at 0.9 TTL) loses the lock for nothing and launching pauses while it
+// changes hands. With the holder's CPUs kept 100% busy by other processes
+// (1 to 16 busy threads per CPU, for minutes), renewals came at most 0.33 s
+// late and the lock never changed hands (BENCHMARKS.md, false failovers);
+// 800ms keeps a margin over that and the median failover under a second.
+// It applies to a cluster's lock bucket when the bucket is made: a cluster
+// made with another TTL keeps that one.
+const DefaultLockTTL = 800 * time.Millisecond
 
 // syncAlways is the value of Server.SyncInterval that fsyncs every write.
 const syncAlways = "always"

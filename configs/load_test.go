@@ -39,7 +39,7 @@ func want(edit func(c *Config)) *Config {
 			Enabled:         true,
 			BootstrapExpect: 1,
 			SyncInterval:    "always",
-			LockTTL:         Duration{1500 * time.Millisecond},
+			LockTTL:         Duration{800 * time.Millisecond},
 		},
 		Client: Client{
 			MaxParallel:       64,

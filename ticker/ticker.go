@@ -105,7 +105,7 @@ func (t *Ticker) tryBind(ctx context.Context) error {
 		return fmt.Errorf("bucket %s has no TTL; the lock would never expire", subjects.LockBucket)
 	}
 	t.store = &jsStore{js: t.opts.JS, buckets: buckets, log: t.log}
-	t.election = &election{kv: buckets.Lock, name: t.opts.Name, ttl: status.TTL(), clock: t.opts.Clock, log: t.log}
+	t.election = newElection(buckets.Lock, t.opts.Name, status.TTL(), t.opts.Clock, t.log)
 	return nil
 }
 
@@ -125,6 +125,14 @@ func (t *Ticker) Run(ctx context.Context) error {
 		_ = d.run(ctx, terms, force)
 	}()
 	defer func() { <-dispatched }()
+	// The lock's watch runs from the start, so that a standby knows the revision to
+	// take over, and since when, as soon as it campaigns.
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t.election.watch(ctx)
+	}()
+	defer func() { <-watched }()
 	// Campaign only with every job, node and active run known: a server that has just
 	// started would otherwise hold the lock while it reads them all, instead of a
 	// standby that leads at once.

@@ -48,7 +48,7 @@ func (e *env) startCluster(label, sync string) (*bc, error) {
 	}
 	opts := cluster.Options{
 		Jetcron: e.jetcron, NATSCLI: e.natsCLI, Dir: dir, Hosts: hosts,
-		LogLevel: "INFO", ServerYAML: serverYAML,
+		LogLevel: "INFO", ServerYAML: serverYAML, LockTTL: lockTTL,
 	}
 	if e.maxPar > 0 {
 		opts.ClientYAML = fmt.Sprintf("client: {max_parallel: %d}\n", e.maxPar)

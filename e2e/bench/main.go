@@ -8,8 +8,8 @@
 //	go run ./e2e/bench -figures tick,burst   # some figures
 //	go run ./e2e/bench -write                # and rewrite BENCHMARKS.md
 //
-// Figures: footprint, tick (tick → process start), failover (SIGKILL of the lock
-// holder), burst (N jobs due in one second), durability (tick and burst again on a
+// Figures: footprint, tick (tick → process start), failover (SIGKILL and SIGTERM of
+// the lock holder, then the holder's CPUs kept busy: false failovers), burst (N jobs due in one second), durability (tick and burst again on a
 // cluster with `sync_interval: 2m`), scale (100,000 hourly jobs). The logs, configs,
 // ledgers and profiles of the run stay in the printed folder. The figures run
 // sequentially (the machine is small and shared); each row records the load average.
@@ -46,7 +46,10 @@ type env struct {
 	ticksDur   int   // tick → start ticks on the 2m cluster
 	bursts     []int // burst sizes
 	burstsDur  []int
-	kills      int // failover kills
+	kills      int           // failover kills (SIGKILL)
+	stops      int           // failover clean stops (SIGTERM)
+	loadFor    time.Duration // the holder under CPU load (false failovers); 0: not measured
+	loadFactor int           // busy goroutines per CPU of the holder
 	scaleJobs  int
 	lockFloors int // lock takeover floor samples
 
@@ -58,6 +61,9 @@ type env struct {
 }
 
 func main() {
+	if n, _ := strconv.Atoi(os.Getenv(burnEnv)); n > 0 {
+		burn(n) // falseFailovers' CPU burner
+	}
 	short := flag.Bool("short", false, "quick check: fewer ticks, kills and a smaller burst")
 	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale", "comma-separated figures to measure")
 	scaleJobs := flag.Int("scale-jobs", 0, "hourly jobs of the scale figure (default 100000, -short 5000)")
@@ -65,6 +71,10 @@ func main() {
 	verbose := flag.Bool("v", false, "print every cluster action")
 	ticks := flag.Int("ticks", 0, "tick → start ticks (default 300, -short 30)")
 	kills := flag.Int("kills", 0, "failover kills (default 20, -short 3)")
+	stops := flag.Int("stops", 0, "failover clean stops, SIGTERM (default 10, -short 3)")
+	flag.DurationVar(&lockTTL, "lock-ttl", lockTTL, "the servers' server.lock_ttl")
+	loadFactor := flag.Int("load-factor", 1, "failover: busy goroutines per CPU of the lock holder")
+	loadFor := flag.Duration("load", 60*time.Second, "failover: how long the lock holder's CPUs are kept busy (0: not measured)")
 	bursts := flag.String("burst", "", "burst sizes, comma-separated (default 1000,10000; -short 250)")
 	profile := flag.Bool("pprof", true, "save CPU profiles of the lock holder during tick and burst, and print their top")
 	maxPar := flag.Int("max-parallel", 0, "set client.max_parallel on the runner hosts (default: the product's default)")
@@ -74,12 +84,12 @@ func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	e := &env{ctx: ctx, short: *short, verbose: *verbose, profile: *profile, started: time.Now(), maxPar: *maxPar}
-	e.ticks, e.ticksDur, e.kills, e.lockFloors = 300, 120, 20, 10
+	e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 300, 120, 20, 10, 10
 	e.bursts, e.burstsDur = []int{1000, 10000}, []int{1000}
 	e.scaleJobs = 100000
 	if e.short {
 		e.scaleJobs = 5000
-		e.ticks, e.ticksDur, e.kills, e.lockFloors = 30, 20, 3, 3
+		e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 30, 20, 3, 3, 3
 		e.bursts, e.burstsDur = []int{250}, []int{250}
 	}
 	if *ticks > 0 {
@@ -91,6 +101,10 @@ func main() {
 	if *kills > 0 {
 		e.kills = *kills
 	}
+	if *stops > 0 {
+		e.stops = *stops
+	}
+	e.loadFor, e.loadFactor = *loadFor, max(*loadFactor, 1)
 	if *bursts != "" {
 		e.bursts = nil
 		for _, s := range strings.Split(*bursts, ",") {

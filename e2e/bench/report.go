@@ -80,7 +80,7 @@ Run of %s, %s mode, %s.
 ## Method
 
 `, e.machine(), e.started.UTC().Format("2006-01-02 15:04 MST"), mode, time.Since(e.started).Round(time.Second), e.table(), e.notesMD())
-	b.WriteString(method)
+	b.WriteString(strings.ReplaceAll(method, "{lock_ttl}", lockTTL.String()))
 	return b.String()
 }
 
@@ -106,7 +106,7 @@ const method = `The benchmark is a program, ` + "`e2e/bench`" + `. It builds the
 ` + "`nats`" + ` CLI and ` + "`stamp`" + ` (a tiny Go program, the job of every benchmark, that appends
 ` + "`$JETCRON_RUN_ID $JETCRON_SCHEDULED <Unix ns at its start>`" + ` to a file), and starts clusters
 with ` + "`e2e/cluster`" + `: three server agents (R3 buckets and stream, ` + "`sync_interval: always`" + `,
-` + "`lock_ttl: 1.5s`" + `, log level INFO, ` + "`enable_debug`" + ` for pprof) and three runner hosts, each in
+` + "`lock_ttl: {lock_ttl}`" + `, log level INFO, ` + "`enable_debug`" + ` for pprof) and three runner hosts, each in
 its own UTS namespace with its own host name (` + "`client.max_parallel`" + ` default, 64). Every
 client of the benchmark talks to the servers over loopback.
 
@@ -125,11 +125,19 @@ client of the benchmark talks to the servers over loopback.
 - **failover**: SIGKILL of the server named in the ` + "`jetcron-lock`" + ` key ` + "`ticker`" + `, at a random
   phase, once the cluster is ready and every replica of jetcron's streams and the
   runners' consumers is current again (then 3–4 s more); it is restarted 4 s after the kill. Kill →
-  the first stamp start after the kill (of a tick due after the kill, or > 200 ms after it). Late = a tick that started > 1 s after it was due;
-  missed/doubled ticks over the whole window. **Floor**: a KV bucket with the same TTL
-  (1.5 s) on the same cluster: a holder creates the key, renews it every TTL/4 with a
-  revision-checked update, stops at a random phase; a contender tries ` + "`Create`" + ` every
-  50 ms; floor = stop → the contender's create succeeds.
+  the first stamp start after the kill (of a tick due after the kill, or > 200 ms after it), and
+  kill → the lock key naming another server (read every 20 ms). Then SIGTERM of the holder (a clean
+  stop: it releases the lock) the same way: SIGTERM → the lock naming another server, and the
+  latest tick → start of the ticks due from 1 s before to 3 s after the SIGTERM. Late = a tick that
+  started > 1 s after it was due; missed/doubled ticks over the whole window. **Floor**: a KV bucket
+  with the same TTL ({lock_ttl}) on the same cluster: a holder creates the key, renews it every TTL/4
+  with a revision-checked update, stops at a random phase; a contender tries ` + "`Create`" + ` every
+  50 ms; floor = stop → the contender's create succeeds (NATS's own expiry, which lags the TTL).
+- **false failovers**: the lock holder's CPUs (its ` + "`Cpus_allowed_list`" + `) kept 100% busy for
+  60 s by another process pinned to them with ` + "`taskset`" + `, one busy thread per CPU
+  (` + "`-load-factor`" + ` for more): lock changes seen on a watch of the lock key, the servers'
+  log lines of failed renewals and lost or won terms, the longest gap between two renewals, and
+  the tick job's late, missed and doubled ticks meanwhile. Target: no lock change.
 - **footprint**: VmRSS (` + "`/proc/PID/status`" + `) of every agent after 5 s idle (no jobs), the
   binary's size, a fresh cluster's start → ready (every server alive with a ticker
   leader, every host ready, as ` + "`jetcron server members`" + ` and ` + "`node status`" + ` show it), and a killed
