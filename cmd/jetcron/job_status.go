@@ -203,11 +203,9 @@ func failureFields(r *subjects.Run) [][2]string {
 	return fields
 }
 
-// writeRunStatus prints a run as Nomad's `status JOB/periodic-UNIX`: its fields (with
-// the exit code and error of a failed or lost run), the summary of its allocations by
-// state, and the allocations.
-func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobView, now time.Time) {
-	loc := v.Location()
+// runFields are the fields `job status` shows first for a run or a sysbatch tick,
+// as Nomad's `status JOB/periodic-UNIX`, and the name of its task group.
+func runFields(runID string, r *subjects.Run, v *operator.JobView) (fields [][2]string, group string) {
 	typ, prio, dcs, group := "-", "-", "-", v.Name
 	if v.LastSpec != nil {
 		typ, prio, dcs = v.LastSpec.Type, strconv.Itoa(v.LastSpec.Priority), datacenters(v.LastSpec)
@@ -215,15 +213,40 @@ func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobV
 			group = g
 		}
 	}
-	fields := [][2]string{
+	fields = [][2]string{
 		{"ID", runID}, {"Name", runID}, {"Type", typ}, {"Priority", prio},
 		{"Datacenters", dcs}, {"Status", string(r.State)}, {"Periodic", "false"},
-		{"Scheduled", formatTime(time.Unix(r.Scheduled, 0), loc)},
+		{"Scheduled", formatTime(time.Unix(r.Scheduled, 0), v.Location())},
 		{"Late", formatDuration(r.Late.Duration())},
 	}
 	if r.Forced {
 		fields = append(fields, [2]string{"Forced", "true"})
 	}
+	return fields, group
+}
+
+// printSummary prints the Summary table: counts by state of a run's allocations, or
+// of a sysbatch tick's node runs (withSkipped: a node run may be skipped).
+func printSummary(w io.Writer, group string, counts map[subjects.RunState]int, withSkipped bool) {
+	fmt.Fprintln(w, "\nSummary")
+	tw := newTable(w)
+	head := []string{"Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost"}
+	cells := []string{group, strconv.Itoa(counts[subjects.StateQueued]), "0", strconv.Itoa(counts[subjects.StateRunning]),
+		strconv.Itoa(counts[subjects.StateFailed]), strconv.Itoa(counts[subjects.StateComplete]), strconv.Itoa(counts[subjects.StateLost])}
+	if withSkipped {
+		head, cells = append(head, "Skipped"), append(cells, strconv.Itoa(counts[subjects.StateSkipped]))
+	}
+	row(tw, head...)
+	row(tw, cells...)
+	tw.Flush()
+}
+
+// writeRunStatus prints a run as Nomad's `status JOB/periodic-UNIX`: its fields (with
+// the exit code and error of a failed or lost run), the summary of its allocations by
+// state, and the allocations.
+func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobView, now time.Time) {
+	loc := v.Location()
+	fields, group := runFields(runID, r, v)
 	if r.Reason != "" {
 		fields = append(fields, [2]string{"Reason", r.Reason})
 	}
@@ -235,19 +258,14 @@ func writeRunStatus(w io.Writer, runID string, r *subjects.Run, v *operator.JobV
 	for _, a := range r.Allocations {
 		counts[a.State]++
 	}
-	fmt.Fprintln(w, "\nSummary")
-	tw := newTable(w)
-	row(tw, "Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost")
-	row(tw, group, strconv.Itoa(counts[subjects.StateQueued]), "0", strconv.Itoa(counts[subjects.StateRunning]),
-		strconv.Itoa(counts[subjects.StateFailed]), strconv.Itoa(counts[subjects.StateComplete]), strconv.Itoa(counts[subjects.StateLost]))
-	tw.Flush()
+	printSummary(w, group, counts, false)
 
 	fmt.Fprintln(w, "\nAllocations")
 	if len(r.Allocations) == 0 {
 		fmt.Fprintln(w, "No allocations placed")
 		return
 	}
-	tw = newTable(w)
+	tw := newTable(w)
 	restarted := r.Restarts > 0
 	cols := []string{"ID", "Node ID", "Node", "Task Group", "Desired", "Status", "Created At", "Exit Code", "Duration"}
 	if restarted {

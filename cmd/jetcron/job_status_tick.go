@@ -17,22 +17,7 @@ import (
 // it).
 func writeTickStatus(w io.Writer, runID string, st *operator.RunStatus, v *operator.JobView, now time.Time) {
 	loc := v.Location()
-	typ, prio, dcs, group := "-", "-", "-", v.Name
-	if v.LastSpec != nil {
-		typ, prio, dcs = v.LastSpec.Type, strconv.Itoa(v.LastSpec.Priority), datacenters(v.LastSpec)
-		if g := v.LastSpec.Task.Name; g != "" {
-			group = g
-		}
-	}
-	fields := [][2]string{
-		{"ID", runID}, {"Name", runID}, {"Type", typ}, {"Priority", prio},
-		{"Datacenters", dcs}, {"Status", string(st.State)}, {"Periodic", "false"},
-		{"Scheduled", formatTime(time.Unix(st.Scheduled, 0), loc)},
-		{"Late", formatDuration(st.Late.Duration())},
-	}
-	if st.Forced {
-		fields = append(fields, [2]string{"Forced", "true"})
-	}
+	fields, group := runFields(runID, &st.Run, v)
 	fields = append(fields, [2]string{"Nodes", strings.Join(st.Nodes, ",")})
 	printFields(w, fields)
 
@@ -40,20 +25,14 @@ func writeTickStatus(w io.Writer, runID string, st *operator.RunStatus, v *opera
 	for _, r := range st.NodeRuns {
 		counts[r.State]++
 	}
-	fmt.Fprintln(w, "\nSummary")
-	tw := newTable(w)
-	row(tw, "Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Skipped")
-	row(tw, group, strconv.Itoa(counts[subjects.StateQueued]), "0", strconv.Itoa(counts[subjects.StateRunning]),
-		strconv.Itoa(counts[subjects.StateFailed]), strconv.Itoa(counts[subjects.StateComplete]),
-		strconv.Itoa(counts[subjects.StateLost]), strconv.Itoa(counts[subjects.StateSkipped]))
-	tw.Flush()
+	printSummary(w, group, counts, true)
 
 	fmt.Fprintln(w, "\nNode runs")
 	if len(st.NodeRuns) == 0 {
 		fmt.Fprintln(w, "No node runs made yet")
 		return
 	}
-	tw = newTable(w)
+	tw := newTable(w)
 	row(tw, "ID", "Node", "Status", "Started At", "Exit Code", "Duration", "Error")
 	for _, r := range st.NodeRuns {
 		started, exit, dur := "-", "-", "-"
