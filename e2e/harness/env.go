@@ -108,7 +108,8 @@ func (e *Env) Sleep(ctx context.Context, d time.Duration) error { return cluster
 // Execs reads the ledger as it is now.
 func (e *Env) Execs() ([]*Exec, error) { return readLedger(e.ledgerDir) }
 
-// WaitExec polls the ledger until an execution matches, or timeout.
+// WaitExec polls the ledger every 50 ms until an execution matches, or timeout
+// (often enough for a nemesis to hit a 1 s execution early).
 func (e *Env) WaitExec(ctx context.Context, timeout time.Duration, match func(*Exec) bool) (*Exec, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -121,7 +122,7 @@ func (e *Env) WaitExec(ctx context.Context, timeout time.Duration, match func(*E
 				return x, nil
 			}
 		}
-		if err := e.Sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := e.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}

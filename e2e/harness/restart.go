@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jetcron/jetcron/e2e/cluster"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -44,7 +43,7 @@ func RestartPause() Scenario {
 				return err
 			}
 			// 1. A failure just written: its runner is in the restart delay.
-			x, err := e.pollExec(ctx, 30*time.Second, func(x *Exec) bool {
+			x, err := e.WaitExec(ctx, 30*time.Second, func(x *Exec) bool {
 				return x.Job == "flaky" && x.Fail && time.Since(x.End) < 500*time.Millisecond
 			})
 			if err != nil {
@@ -58,7 +57,7 @@ func RestartPause() Scenario {
 				return err
 			}
 			// 2. A restart executing.
-			y, err := e.pollExec(ctx, 40*time.Second, func(y *Exec) bool {
+			y, err := e.WaitExec(ctx, 40*time.Second, func(y *Exec) bool {
 				if y.Job != "flaky" || y.Ended() || time.Since(y.Start) > 400*time.Millisecond {
 					return false
 				}
@@ -158,25 +157,4 @@ func judgeFence(e *Env, in CheckInput, x *Exec) {
 	default:
 		e.Violate("%s: the freeze during the restart delay did not get the run declared lost (allocations %+v): the fence was not tested", x.Run, r.Allocations)
 	}
-}
-
-// pollExec polls the ledger every 50 ms until an execution matches, or timeout: a
-// restart lasts 1 s, and the nemesis must hit it early.
-func (e *Env) pollExec(ctx context.Context, timeout time.Duration, match func(*Exec) bool) (*Exec, error) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		es, err := e.Execs()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range es {
-			if match(x) {
-				return x, nil
-			}
-		}
-		if err := cluster.Sleep(ctx, 50*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-	return nil, fmt.Errorf("no matching execution in the ledger after %s", timeout)
 }
