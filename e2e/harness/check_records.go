@@ -87,9 +87,17 @@ func requiredTicks(defs []*Def, end time.Time) []int64 {
 // allowedTick reports whether some written definition (acknowledged or not)
 // schedules tick while it may have been the job's.
 func allowedTick(defs []*Def, tick int64) bool {
+	return mayOwn(defs, tick, func(d *Def) bool { return !d.Deleted && d.Spec.OnSchedule(tick) })
+}
+
+// mayOwn reports whether a written definition for which is holds may own tick: from a
+// second before it was sent, until a second after the next write was acknowledged
+// (open while that write's fate is unknown, or there is none). Raw writes and
+// definitions without a spec own nothing.
+func mayOwn(defs []*Def, tick int64, is func(*Def) bool) bool {
 	t := time.Unix(tick, 0)
 	for i, d := range defs {
-		if d.Raw || d.Deleted || d.Spec == nil || !d.Spec.OnSchedule(tick) || !t.After(d.Sent.Add(-time.Second)) {
+		if d.Raw || d.Spec == nil || !is(d) || !t.After(d.Sent.Add(-time.Second)) {
 			continue
 		}
 		until := time.Time{} // open

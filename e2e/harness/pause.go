@@ -65,30 +65,9 @@ func checkPause(res *Result, in CheckInput, ix *index, job string) {
 	}
 }
 
-// mayBePaused reports whether a paused definition may own tick: from a second before
-// it was sent, until a second after the next write was acknowledged (open while that
-// write's fate is unknown, or there is none).
+// mayBePaused reports whether a paused definition may own tick (mayOwn).
 func mayBePaused(defs []*Def, tick int64) bool {
-	t := time.Unix(tick, 0)
-	for i, d := range defs {
-		if d.Raw || d.Spec == nil || !d.Spec.Paused || !t.After(d.Sent.Add(-time.Second)) {
-			continue
-		}
-		until := time.Time{}
-		for _, n := range defs[i+1:] {
-			if n.Raw && n.Invalid {
-				continue
-			}
-			if n.OK() {
-				until = n.Acked.Add(time.Second)
-			}
-			break
-		}
-		if until.IsZero() || !t.After(until) {
-			return true
-		}
-	}
-	return false
+	return mayOwn(defs, tick, func(d *Def) bool { return d.Spec.Paused })
 }
 
 // PauseJob pauses key with `jetcron job pause KEY -note NOTE` (as the admin), and
