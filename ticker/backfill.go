@@ -44,13 +44,8 @@ func backfillTicks(sched *schedule, req subjects.BackfillRequest, now time.Time)
 // behind the job's active runs) and placed one at a time, oldest first (sweep.go).
 // It answers once every record was written or found.
 func (d *dispatcher) backfill(f forceRequest) {
-	if !d.leading {
-		f.reply(subjects.ForceReply{Error: "this ticker does not lead (yet); try again"})
-		return
-	}
-	je := d.jobs[f.job]
-	if je == nil || je.plan == nil {
-		f.reply(subjects.ForceReply{Error: fmt.Sprintf("job %q is not defined or has no valid version", f.job)})
+	je := d.requested(f)
+	if je == nil {
 		return
 	}
 	now := d.clock.Now()

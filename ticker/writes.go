@@ -302,16 +302,27 @@ func (d *dispatcher) putState(key string, st subjects.JobState) {
 	})
 }
 
-// force launches a run of the job now, as `job periodic force` asks. A forced run is
-// no tick of the schedule: it leaves the job's settled mark alone.
-func (d *dispatcher) force(f forceRequest) {
+// requested is the job a force or backfill request names, or nil after answering
+// why this ticker cannot act on it: it does not lead, or the job has no valid
+// version.
+func (d *dispatcher) requested(f forceRequest) *jobEntry {
 	if !d.leading {
 		f.reply(subjects.ForceReply{Error: "this ticker does not lead (yet); try again"})
-		return
+		return nil
 	}
 	je := d.jobs[f.job]
 	if je == nil || je.plan == nil {
 		f.reply(subjects.ForceReply{Error: fmt.Sprintf("job %q is not defined or has no valid version", f.job)})
+		return nil
+	}
+	return je
+}
+
+// force launches a run of the job now, as `job periodic force` asks. A forced run is
+// no tick of the schedule: it leaves the job's settled mark alone.
+func (d *dispatcher) force(f forceRequest) {
+	je := d.requested(f)
+	if je == nil {
 		return
 	}
 	now := d.clock.Now()
