@@ -1,12 +1,9 @@
 package ticker
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -70,17 +67,10 @@ func TestBackfillLaunchesEachTickWithoutARecordOnceAndOverlappingOnesInTurn(t *t
 			if _, err := s.store.CreateRun(s.ctx, subjects.RunKey("j", start.Add(20*time.Minute)), &done); err != nil {
 				t.Fatal(err)
 			}
-			d := newDispatcher(s.store, s.clock, zerolog.Nop())
-			force := make(chan forceRequest)
-			terms := make(chan leaseView, 1)
-			terms <- alwaysLeader{}
-			ctx, cancel := context.WithCancel(s.ctx)
-			defer cancel()
-			go func() { _ = d.run(ctx, terms, force) }()
+			request, stop := s.leadAnswering()
+			defer stop()
 			ask := func() *subjects.BackfillReply {
-				replies := make(chan subjects.ForceReply, 1)
-				force <- forceRequest{job: "j", backfill: &subjects.BackfillRequest{From: start.Unix(), To: start.Add(time.Hour).Unix()}, reply: func(r subjects.ForceReply) { replies <- r }}
-				r := <-replies
+				r := request("j", &subjects.BackfillRequest{From: start.Unix(), To: start.Add(time.Hour).Unix()})
 				if r.Backfill == nil {
 					t.Fatalf("backfill refused: %+v", r)
 				}

@@ -1,13 +1,10 @@
 package ticker
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -202,19 +199,11 @@ func TestAForcedSysbatchRunRunsOnEveryEligibleNode(t *testing.T) {
 		s.node("a", time.Second)
 		s.node("b", time.Second)
 		s.putJob("j", sysbatchYAML("0 0 1 1 *", ""))
-		d := newDispatcher(s.store, s.clock, zerolog.Nop())
-		terms, force := make(chan leaseView, 1), make(chan forceRequest)
-		done := make(chan struct{})
-		ctx, cancel := context.WithCancel(s.ctx)
-		go func() { defer close(done); _ = d.run(ctx, terms, force) }()
-		terms <- alwaysLeader{}
+		ask, stop := s.leadAnswering()
 		time.Sleep(2 * time.Second)
-		replies := make(chan subjects.ForceReply, 1)
-		force <- forceRequest{job: "j", reply: func(r subjects.ForceReply) { replies <- r }}
-		reply := <-replies
+		reply := ask("j", nil)
 		time.Sleep(5 * time.Second)
-		cancel()
-		<-done
+		stop()
 		if reply.RunID == "" {
 			t.Fatalf("force: %+v, want a run", reply)
 		}
@@ -242,18 +231,10 @@ func TestBackfillOfASysbatchJobRunsEachTickOnEveryNodeAndOverlappingOnesInTurn(t
 				extra = "  prohibit_overlap: true"
 			}
 			s.putJob("j", sysbatchYAML("*/10 * * * *", extra))
-			d := newDispatcher(s.store, s.clock, zerolog.Nop())
-			force := make(chan forceRequest)
-			terms := make(chan leaseView, 1)
-			terms <- alwaysLeader{}
-			ctx, cancel := context.WithCancel(s.ctx)
-			defer cancel()
-			go func() { _ = d.run(ctx, terms, force) }()
+			ask, stop := s.leadAnswering()
+			defer stop()
 			time.Sleep(time.Second)
-			replies := make(chan subjects.ForceReply, 1)
-			force <- forceRequest{job: "j", backfill: &subjects.BackfillRequest{From: start.Unix(), To: start.Add(30 * time.Minute).Unix()},
-				reply: func(r subjects.ForceReply) { replies <- r }}
-			if r := <-replies; r.Backfill == nil || r.Backfill.Launched != 4 {
+			if r := ask("j", &subjects.BackfillRequest{From: start.Unix(), To: start.Add(30 * time.Minute).Unix()}); r.Backfill == nil || r.Backfill.Launched != 4 {
 				t.Fatalf("backfill: %+v, want 4 ticks launched", r)
 			}
 			time.Sleep(3 * time.Minute)

@@ -1,13 +1,10 @@
 package ticker
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -203,18 +200,9 @@ func TestForceLaunchesNowAndRespectsProhibitOverlap(t *testing.T) {
 	simulate(t, start, func(t *testing.T, s *sim) {
 		s.node("a", time.Minute)
 		s.putJob("j", jobYAML("0 0 1 1 *", "  prohibit_overlap: true"))
-		d := newDispatcher(s.store, s.clock, zerolog.Nop())
-		force := make(chan forceRequest)
-		terms := make(chan leaseView, 1)
-		terms <- alwaysLeader{}
-		ctx, cancel := context.WithCancel(s.ctx)
-		defer cancel()
-		go func() { _ = d.run(ctx, terms, force) }()
-		ask := func() subjects.ForceReply {
-			replies := make(chan subjects.ForceReply, 1)
-			force <- forceRequest{job: "j", reply: func(r subjects.ForceReply) { replies <- r }}
-			return <-replies
-		}
+		request, stop := s.leadAnswering()
+		defer stop()
+		ask := func() subjects.ForceReply { return request("j", nil) }
 		time.Sleep(time.Second)
 		first := ask()
 		if first.RunID == "" {

@@ -107,6 +107,24 @@ func (s *sim) standby() (terms chan<- leaseView, stop func()) {
 	return ch, func() { cancel(); <-done }
 }
 
+// leadAnswering starts a dispatcher that leads and takes force and backfill
+// requests: ask sends one for job (backfill nil: a force) and returns the answer;
+// stop ends the dispatcher and waits.
+func (s *sim) leadAnswering() (ask func(job string, backfill *subjects.BackfillRequest) subjects.ForceReply, stop func()) {
+	d := newDispatcher(s.store, s.clock, zerolog.Nop())
+	terms, force := make(chan leaseView, 1), make(chan forceRequest)
+	terms <- alwaysLeader{}
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.run(ctx, terms, force) }()
+	ask = func(job string, backfill *subjects.BackfillRequest) subjects.ForceReply {
+		replies := make(chan subjects.ForceReply, 1)
+		force <- forceRequest{job: job, backfill: backfill, reply: func(r subjects.ForceReply) { replies <- r }}
+		return <-replies
+	}
+	return ask, func() { cancel(); <-done }
+}
+
 // leadFor runs a dispatcher that leads for d, then ends its term and stops it.
 func (s *sim) leadFor(d time.Duration) {
 	lease := newTestLease()
