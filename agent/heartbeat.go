@@ -79,7 +79,11 @@ func (a *agent) heartbeatServer(ctx context.Context, js jetstream.JetStream, srv
 			m.Left = true
 			leaveCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			return put(leaveCtx)
+			if err := put(leaveCtx); err != nil {
+				// Not an error of the agent: the record expires after its TTL instead.
+				a.alog.Warn().Err(err).Int64("ttl_ms", serverTTL.Milliseconds()).Msg("server not marked left")
+			}
+			return nil
 		case <-tick.C:
 		}
 	}

@@ -107,94 +107,96 @@ tls: {ca_file: %s}
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var jobs jetstream.KeyValue
-	for jobs == nil {
-		tryCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		jobs, err = js.KeyValue(tryCtx, subjects.JobsBucket)
-		cancel()
-		if err != nil {
+	// eventually retries try, each attempt bounded: a JetStream request sent while the
+	// cluster elects a leader can go unanswered, and would otherwise wait out ctx.
+	eventually := func(what string, try func(context.Context) error) {
+		t.Helper()
+		for {
+			tryCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err := try(tryCtx)
+			cancel()
+			if err == nil {
+				return
+			}
 			if ctx.Err() != nil {
-				t.Fatalf("no jobs bucket: %v", err)
+				t.Fatalf("%s: %v", what, err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-	}
-	spec := "periodic: {cron: \"@every 1s\"}\ntask: {config: {command: /bin/echo, args: [\"; rm -rf /\"]}}\n"
-	for {
-		tryCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := jobs.Put(tryCtx, "tick", []byte(spec))
-		cancel()
-		if err == nil {
-			break
-		} else if ctx.Err() != nil {
-			t.Fatalf("put job: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	// The agents may still be provisioning the buckets after jobs.
-	bucket := func(name string) jetstream.KeyValue {
-		for {
-			kv, err := js.KeyValue(ctx, name)
-			if err == nil {
-				return kv
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("bucket %s: %v", name, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+	bucket := func(name string) (kv jetstream.KeyValue) {
+		t.Helper()
+		eventually("bucket "+name, func(ctx context.Context) (err error) {
+			kv, err = js.KeyValue(ctx, name)
+			return err
+		})
+		return kv
 	}
+	jobs := bucket(subjects.JobsBucket)
+	spec := "periodic: {cron: \"@every 1s\"}\ntask: {config: {command: /bin/echo, args: [\"; rm -rf /\"]}}\n"
+	eventually("put job", func(ctx context.Context) error {
+		_, err := jobs.Put(ctx, "tick", []byte(spec))
+		return err
+	})
 	runs, logsKV := bucket(subjects.RunStateBucket), bucket(subjects.LogsBucket)
 	var output string
-	for complete := 0; complete < 2; {
-		complete = 0
-		if l, err := runs.ListKeys(ctx); err == nil {
-			for k := range l.Keys() {
-				e, err := runs.Get(ctx, k)
-				if err != nil {
-					continue
-				}
-				var r subjects.Run
-				if json.Unmarshal(e.Value(), &r) == nil && r.State == subjects.StateComplete && r.Current().Node == "web-1" {
-					complete++
-					if o, err := logsKV.Get(ctx, k); err == nil {
-						output = string(o.Value())
-					}
+	eventually("two runs complete on web-1", func(ctx context.Context) error {
+		l, err := runs.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		complete := 0
+		for k := range l.Keys() {
+			e, err := runs.Get(ctx, k)
+			if err != nil {
+				continue
+			}
+			var r subjects.Run
+			if json.Unmarshal(e.Value(), &r) == nil && r.State == subjects.StateComplete && r.Current().Node == "web-1" {
+				complete++
+				if o, err := logsKV.Get(ctx, k); err == nil {
+					output = string(o.Value())
 				}
 			}
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("no runs completed on web-1 (%d)", complete)
+		if complete < 2 {
+			return fmt.Errorf("%d complete", complete)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if output != "; rm -rf /\n" {
 		t.Errorf("output %q, want the argument echoed literally", output)
 	}
 	// The lock holder answers a force request from the admin.
-	if _, err := jobs.Put(ctx, "yearly", []byte(strings.Replace(spec, "@every 1s", "@yearly", 1))); err != nil {
-		t.Fatal(err)
-	}
+	eventually("put job yearly", func(ctx context.Context) error {
+		_, err := jobs.Put(ctx, "yearly", []byte(strings.Replace(spec, "@every 1s", "@yearly", 1)))
+		return err
+	})
 	var reply subjects.ForceReply
-	for reply.RunID == "" {
+	eventually("force yearly", func(ctx context.Context) error {
 		msg, err := nc.RequestWithContext(ctx, subjects.ForceSubject("yearly"), nil)
 		if err != nil {
-			t.Fatalf("force: %v", err)
+			return err
 		}
 		if err := json.Unmarshal(msg.Data, &reply); err != nil {
 			t.Fatalf("force reply %q: %v", msg.Data, err)
 		}
 		if reply.RunID == "" {
-			t.Logf("force reply %q", msg.Data) // the ticker may not have read the job yet
-			time.Sleep(200 * time.Millisecond)
+			return fmt.Errorf("force reply %q", msg.Data) // the ticker may not have read the job yet
 		}
-	}
+		return nil
+	})
 	// Each server's record names it by its NATS server ID, as NATS's tools do.
 	serverKV := bucket(subjects.ServersBucket)
 	for i := range 3 {
-		e, err := serverKV.Get(ctx, fmt.Sprintf("s%d", i+1))
+		var e jetstream.KeyValueEntry
+		eventually("server record", func(ctx context.Context) (err error) {
+			e, err = serverKV.Get(ctx, fmt.Sprintf("s%d", i+1))
+			return err
+		})
 		var m subjects.Member
-		if err != nil || json.Unmarshal(e.Value(), &m) != nil || !strings.HasPrefix(m.ID, "N") || len(m.ID) != 56 {
+		if err := json.Unmarshal(e.Value(), &m); err != nil || !strings.HasPrefix(m.ID, "N") || len(m.ID) != 56 {
 			t.Errorf("server s%d's record: %v, ID %q, want its NATS server ID", i+1, err, m.ID)
 		}
 	}
