@@ -171,10 +171,11 @@ func runnerPub(node string) []string {
 }
 
 // serverPub is the server agents' publish allow list (with consumerPerms): make the
-// buckets and the stream (never update or delete them), move the leaderships of the
-// streams the ticker writes, read everything, write the lock, run records, job
-// states and server records, publish launches and events. Not the jobs bucket, not
-// the nodes bucket.
+// buckets and the stream (never delete them; update only those that keep the run
+// history, whose age limit follows server.run_history), purge old run records and
+// output (server.runs_per_job), move the leaderships of the streams the ticker
+// writes, read everything, write the lock, run records, job states and server
+// records, publish launches and events. Not the jobs bucket, not the nodes bucket.
 func serverPub() []string {
 	pub := append(readPerms(),
 		subjects.KVSubject(subjects.LockBucket, ">"),
@@ -186,6 +187,12 @@ func serverPub() []string {
 	)
 	for _, s := range streamNames() {
 		pub = append(pub, subjects.StreamAPI("CREATE", s))
+	}
+	for _, s := range []string{subjects.KVStream(subjects.RunStateBucket), subjects.KVStream(subjects.LogsBucket), subjects.RunsStream} {
+		pub = append(pub, subjects.StreamAPI("UPDATE", s))
+	}
+	for _, s := range []string{subjects.KVStream(subjects.RunStateBucket), subjects.KVStream(subjects.LogsBucket)} {
+		pub = append(pub, subjects.StreamAPI("PURGE", s))
 	}
 	for _, s := range []string{subjects.KVStream(subjects.LockBucket), subjects.KVStream(subjects.RunStateBucket),
 		subjects.KVStream(subjects.JobStateBucket), subjects.RunsStream, subjects.KVStream(subjects.NodesBucket),

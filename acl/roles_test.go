@@ -145,6 +145,32 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 		server.Refused(t, "$JS.API.STREAM.DELETE.KV_jobs", func(ctx context.Context) error {
 			return server.JS.DeleteStream(ctx, subjects.KVStream(subjects.JobsBucket))
 		})
+		server.Refused(t, "$JS.API.STREAM.UPDATE.KV_jobs", func(ctx context.Context) error {
+			_, err := server.JS.UpdateStream(ctx, jetstream.StreamConfig{Name: subjects.KVStream(subjects.JobsBucket), Subjects: []string{"$KV.jobs.>"}})
+			return err
+		})
+		server.Refused(t, "$JS.API.STREAM.PURGE.KV_jobs", func(ctx context.Context) error {
+			st, err := server.JS.Stream(ctx, subjects.KVStream(subjects.JobsBucket))
+			if err != nil {
+				return err
+			}
+			return st.Purge(ctx)
+		})
+		server.Allowed(t, "trim old run records and output (runs_per_job)", func(ctx context.Context) error {
+			for _, b := range []string{subjects.RunStateBucket, subjects.LogsBucket} {
+				st, err := server.JS.Stream(ctx, subjects.KVStream(b))
+				if err != nil {
+					return err
+				}
+				if err := st.Purge(ctx, jetstream.WithPurgeSubject(subjects.KVSubject(b, "gone.>")), jetstream.WithPurgeKeep(100)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		server.Allowed(t, "keep the run history for server.run_history", func(ctx context.Context) error {
+			return subjects.Provision(ctx, server.JS, subjects.Layout{Replicas: 1, LockTTL: time.Second, History: 9 * 24 * time.Hour, RunsMaxBytes: 1 << 30})
+		})
 		server.Allowed(t, "publish a launch", func(ctx context.Context) error {
 			_, err := server.JS.Publish(ctx, subjects.LaunchSubject("web-2", "hello"), []byte("{}"))
 			return err

@@ -151,6 +151,9 @@ func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) 
 	}
 	states := map[string]*subjects.JobState{}
 	for _, e := range stateEntries {
+		if e.Key() == subjects.CheckpointKey {
+			continue // the ticker's, not a job's
+		}
 		var s subjects.JobState
 		if err := json.Unmarshal(e.Value(), &s); err != nil {
 			if warn != nil {
