@@ -10,7 +10,8 @@
 //
 // Figures: footprint, tick (tick → process start), failover (SIGKILL and SIGTERM of
 // the lock holder, then the holder's CPUs kept busy: false failovers), burst (N jobs due in one second), durability (tick and burst again on a
-// cluster with `sync_interval: 2m`), scale (100,000 hourly jobs). The logs, configs,
+// cluster with `sync_interval: 2m`), scale (100,000 hourly jobs), history (100,000
+// hourly jobs with 7 days of run records: RSS, disk, restart → loaded). The logs, configs,
 // ledgers and profiles of the run stay in the printed folder. The figures run
 // sequentially (the machine is small and shared); each row records the load average.
 package main
@@ -51,7 +52,9 @@ type env struct {
 	loadFor    time.Duration // the holder under CPU load (false failovers); 0: not measured
 	loadFactor int           // busy goroutines per CPU of the holder
 	scaleJobs  int
-	lockFloors int // lock takeover floor samples
+	// historyJobs hourly jobs with historyDays of run records (history figure).
+	historyJobs, historyDays int
+	lockFloors               int // lock takeover floor samples
 
 	rows    []row
 	notes   []string
@@ -65,8 +68,10 @@ func main() {
 		burn(n) // falseFailovers' CPU burner
 	}
 	short := flag.Bool("short", false, "quick check: fewer ticks, kills and a smaller burst")
-	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale", "comma-separated figures to measure")
+	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale,history", "comma-separated figures to measure")
 	scaleJobs := flag.Int("scale-jobs", 0, "hourly jobs of the scale figure (default 100000, -short 5000)")
+	historyJobs := flag.Int("history-jobs", 0, "hourly jobs of the history figure (default 100000, -short 5000)")
+	historyDays := flag.Int("history-days", 7, "days of run history of the history figure")
 	write := flag.Bool("write", false, "rewrite BENCHMARKS.md with the table of this run")
 	verbose := flag.Bool("v", false, "print every cluster action")
 	ticks := flag.Int("ticks", 0, "tick → start ticks (default 300, -short 30)")
@@ -86,9 +91,9 @@ func main() {
 	e := &env{ctx: ctx, short: *short, verbose: *verbose, profile: *profile, started: time.Now(), maxPar: *maxPar}
 	e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 300, 120, 20, 10, 10
 	e.bursts, e.burstsDur = []int{1000, 10000}, []int{1000}
-	e.scaleJobs = 100000
+	e.scaleJobs, e.historyJobs, e.historyDays = 100000, 100000, *historyDays
 	if e.short {
-		e.scaleJobs = 5000
+		e.scaleJobs, e.historyJobs = 5000, 5000
 		e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 30, 20, 3, 3, 3
 		e.bursts, e.burstsDur = []int{250}, []int{250}
 	}
@@ -97,6 +102,9 @@ func main() {
 	}
 	if *scaleJobs > 0 {
 		e.scaleJobs = *scaleJobs
+	}
+	if *historyJobs > 0 {
+		e.historyJobs = *historyJobs
 	}
 	if *kills > 0 {
 		e.kills = *kills
@@ -216,6 +224,11 @@ func (e *env) run(want map[string]bool) error {
 	if want["scale"] {
 		if err := e.scaleFigure(e.scaleJobs); err != nil {
 			e.fail(fmt.Errorf("scale: %w", err))
+		}
+	}
+	if want["history"] {
+		if err := e.historyFigure(e.historyJobs, e.historyDays); err != nil {
+			e.fail(fmt.Errorf("history: %w", err))
 		}
 	}
 	return nil
