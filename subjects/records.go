@@ -312,8 +312,11 @@ type JobState struct {
 	// state was stored: queued or running, or ended with a reschedule to come. A
 	// starting ticker reads these records instead of every record the runs bucket
 	// keeps (RunsCheckpoint says why that is complete).
-	Open    []string  `json:"open,omitempty"`
-	Updated time.Time `json:"updated"`
+	Open []string `json:"open,omitempty"`
+	// ListsOpen is set by tickers that keep Open. A state without it (stored by an
+	// older version, which drops Open) voids the runs checkpoint.
+	ListsOpen bool      `json:"lists_open,omitempty"`
+	Updated   time.Time `json:"updated"`
 }
 
 // RunsCheckpoint is stored under CheckpointKey in JobStateBucket by the ticker that

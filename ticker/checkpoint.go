@@ -42,7 +42,7 @@ func (d *dispatcher) stateToStore(jobKey string) subjects.JobState {
 	if je := d.jobs[jobKey]; je != nil {
 		st = je.state
 	}
-	st.Job, st.Open = jobKey, d.openKeys(jobKey)
+	st.Job, st.Open, st.ListsOpen = jobKey, d.openKeys(jobKey), true
 	return st
 }
 
@@ -50,7 +50,7 @@ func (d *dispatcher) stateToStore(jobKey string) subjects.JobState {
 func sameState(a, b subjects.JobState) bool {
 	return a.Job == b.Job && a.Valid == b.Valid && a.Error == b.Error && a.Spec == b.Spec &&
 		a.Revision == b.Revision && a.Removed == b.Removed && a.Deleted.Equal(b.Deleted) &&
-		a.LastTick == b.LastTick && slices.Equal(a.Open, b.Open)
+		a.LastTick == b.LastTick && slices.Equal(a.Open, b.Open) && a.ListsOpen == b.ListsOpen
 }
 
 // flushStates stores, while leading, the state of every job marked dirty that differs

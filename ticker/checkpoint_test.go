@@ -49,8 +49,37 @@ func TestAStartingTickerReadsTheListedOpenRunsInsteadOfTheHistory(t *testing.T) 
 	})
 }
 
+// A job state stored by an older version lists no open runs: it voids the checkpoint,
+// and a starting ticker reads every run record, so it still knows the open run.
+func TestAJobStateOfAnOlderVersionMakesAStartingTickerReadEveryRecord(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 30*time.Minute)
+		s.putJob("long", jobYAML("@every 1m", "  prohibit_overlap: true"))
+		s.putJob("other", jobYAML("@every 1h", ""))
+		s.leadFor(90 * time.Second)
+		old, _ := s.store.jobState("long")
+		old.Open, old.ListsOpen = nil, false
+		if err := s.store.PutJobState(s.ctx, "long", &old); err != nil {
+			t.Fatal(err)
+		}
+		records := len(s.store.runs())
+		s.leadFor(3 * time.Minute)
+		if s.store.initialRuns < records {
+			t.Errorf("the second ticker was sent %d run records at start, want every one of the %d", s.store.initialRuns, records)
+		}
+		for tick := int64(120); tick <= 180; tick += 60 {
+			if r := s.byTick("long")[tick]; r.State != subjects.StateSkipped {
+				t.Errorf("tick %ds: %s, want skipped for prohibit_overlap", tick, r.State)
+			}
+		}
+		if st, _ := s.store.jobState("long"); !st.ListsOpen || len(st.Open) != 1 {
+			t.Error("the new leader did not store the old state again with its open runs")
+		}
+	})
+}
+
 func TestSameStateIgnoresOnlyTheTimeOfTheWrite(t *testing.T) {
-	base := subjects.JobState{Job: "j", Valid: true, Spec: "s", Revision: 3, LastTick: 60, Open: []string{"j.60"}, Updated: start}
+	base := subjects.JobState{Job: "j", Valid: true, Spec: "s", Revision: 3, LastTick: 60, Open: []string{"j.60"}, ListsOpen: true, Updated: start}
 	for _, c := range []struct {
 		name string
 		edit func(*subjects.JobState)
@@ -64,6 +93,7 @@ func TestSameStateIgnoresOnlyTheTimeOfTheWrite(t *testing.T) {
 		{"invalid", func(s *subjects.JobState) { s.Valid, s.Error = false, "bad" }, false},
 		{"removed", func(s *subjects.JobState) { s.Removed = true }, false},
 		{"deleted", func(s *subjects.JobState) { s.Deleted = start }, false},
+		{"stored by an older version", func(s *subjects.JobState) { s.ListsOpen = false }, false},
 		{"another version", func(s *subjects.JobState) { s.Revision, s.Spec = 4, "t" }, false},
 	} {
 		b := base

@@ -201,8 +201,6 @@ func (d *dispatcher) watch(ctx context.Context, changes chan Change) <-chan stru
 			ready, err = d.store.Watch(wctx, changes, after)
 		}
 		if err == nil {
-			d.runsRev, d.resumed = after, after > 0
-			d.log.Info().Uint64("after_runs_rev", after).Msg("watching the run records (0: all of them)")
 			context.AfterFunc(ctx, cancel)
 			return ready
 		}

@@ -41,7 +41,14 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint64
 	phases := [][]watchSource{
 		{{kind: JobStateChanged, kv: s.buckets.JobState}},
 		{{kind: JobChanged, kv: s.buckets.Jobs, history: true}},
-		{{kind: NodeChanged, kv: s.buckets.Nodes}, {kind: RunChanged, kv: s.buckets.Runs, after: runsAfter}},
+		{{kind: NodeChanged, kv: s.buckets.Nodes}, {kind: RunChanged, kv: s.buckets.Runs}},
+	}
+	// Every job state is sent (phase 1) before the run records are watched (phase 3).
+	var unlisted bool
+	inspect := func(e jetstream.KeyValueEntry) {
+		if e.Key() != subjects.CheckpointKey && e.Operation() == jetstream.KeyValuePut && !listsOpen(e.Value()) {
+			unlisted = true
+		}
 	}
 	// The first watch is made here, so that a cluster that cannot make one yet (no
 	// meta leader) is reported; later ones are retried until they are made.
@@ -51,12 +58,23 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint64
 	}
 	ready := make(chan struct{})
 	go func() {
-		if !waitAll(ctx, s.forward(ctx, first, phases[0][0].kind, out)) {
+		if !waitAll(ctx, s.forward(ctx, first, phases[0][0].kind, out, inspect)) {
 			return
 		}
 		for _, phase := range phases[1:] {
 			var sent []<-chan struct{}
 			for _, src := range phase {
+				if src.kind == RunChanged {
+					src.after = runsFrom(runsAfter, unlisted)
+					if src.after != runsAfter {
+						s.log.Warn().Uint64("checkpoint_runs_rev", runsAfter).Msg("a job state stored by an older version lists no open runs; reading every run record")
+					}
+					select {
+					case out <- Change{Kind: RunsWatched, Rev: src.after}:
+					case <-ctx.Done():
+						return
+					}
+				}
 				w, err := s.watchOne(ctx, src)
 				for err != nil {
 					s.log.Warn().Err(err).Str("bucket", src.kv.Bucket()).Msg("cannot watch the bucket yet; retrying")
@@ -67,7 +85,7 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint64
 					}
 					w, err = s.watchOne(ctx, src)
 				}
-				sent = append(sent, s.forward(ctx, w, src.kind, out))
+				sent = append(sent, s.forward(ctx, w, src.kind, out, nil))
 			}
 			if !waitAll(ctx, sent...) {
 				return
@@ -94,8 +112,9 @@ func (s *jsStore) watchOne(ctx context.Context, src watchSource) (jetstream.KeyW
 }
 
 // forward sends the watch's changes to out until ctx ends; the returned channel is
-// closed once its initial values were sent (or the watch ended).
-func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind ChangeKind, out chan<- Change) <-chan struct{} {
+// closed once its initial values were sent (or the watch ended). inspect, if given,
+// sees each initial value first, on forward's goroutine.
+func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind ChangeKind, out chan<- Change, inspect func(jetstream.KeyValueEntry)) <-chan struct{} {
 	initial := make(chan struct{})
 	go func() {
 		defer w.Stop()
@@ -113,6 +132,9 @@ func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind Chan
 					loaded.Do(func() { close(initial) })
 					continue
 				}
+				if inspect != nil && !initialSent(initial) {
+					inspect(e)
+				}
 				if kind == JobStateChanged && e.Key() == subjects.CheckpointKey {
 					continue // the ticker's own, read by Checkpoint
 				}
@@ -129,6 +151,16 @@ func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind Chan
 		}
 	}()
 	return initial
+}
+
+// initialSent reports whether the channel is closed.
+func initialSent(initial <-chan struct{}) bool {
+	select {
+	case <-initial:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitAll waits for every channel to close; false if ctx ended first.

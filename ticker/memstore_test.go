@@ -159,9 +159,12 @@ func (s *memStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint6
 	}
 	var states, nodesRuns []Change
 	s.initialRuns = 0
+	unlisted := false
 	for _, c := range s.keys[JobStateChanged] {
 		states = append(states, c)
+		unlisted = unlisted || !listsOpen(c.Value)
 	}
+	runsAfter = runsFrom(runsAfter, unlisted)
 	for _, c := range s.keys[NodeChanged] {
 		nodesRuns = append(nodesRuns, c)
 	}
@@ -188,7 +191,8 @@ func (s *memStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint6
 			s.initialRuns++
 		}
 	}
-	initial = append(append(byRev(states), byRev(initial)...), byRev(nodesRuns)...)
+	initial = append(append(byRev(states), byRev(initial)...), Change{Kind: RunsWatched, Rev: runsAfter})
+	initial = append(initial, byRev(nodesRuns)...)
 	s.watchers = append(s.watchers, w)
 	s.mu.Unlock()
 	ready := make(chan struct{})

@@ -69,6 +69,8 @@ func (d *dispatcher) apply(c Change) {
 		d.applyNode(c)
 	case RunChanged:
 		d.applyRun(c, false)
+	case RunsWatched:
+		d.runsRev, d.resumed = c.Rev, c.Rev > 0
 	}
 }
 

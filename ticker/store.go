@@ -1,6 +1,7 @@
 package ticker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -20,7 +21,9 @@ type Store interface {
 	// jobs bucket keeps (oldest first, deletions included), then the current nodes
 	// and run records, to out; closes the returned ready channel once all of them
 	// were sent; and then sends every change until ctx ends. With runsAfter > 0 it
-	// sends, of the run records, only their changes after that revision, in order.
+	// sends, of the run records, only their changes after that revision, in order,
+	// unless a job state it sent does not list its open runs (listsOpen). Before the
+	// first run record it sends a RunsWatched change whose Rev says which it did.
 	Watch(ctx context.Context, out chan<- Change, runsAfter uint64) (ready <-chan struct{}, err error)
 	// Checkpoint reads the stored runs checkpoint's revision (RunsCheckpoint); 0 when
 	// none is stored.
@@ -67,7 +70,25 @@ const (
 	JobStateChanged
 	NodeChanged
 	RunChanged
+	// RunsWatched says that the run records that follow are their changes after Rev,
+	// or every record when Rev is 0.
+	RunsWatched
 )
+
+// listsOpen reports whether a stored job state lists its job's open runs
+// (JobState.ListsOpen), without decoding it: encoding/json writes the field so.
+func listsOpen(state []byte) bool {
+	return bytes.Contains(state, []byte(`"lists_open":true`))
+}
+
+// runsFrom is the revision after which the run records are read: after, unless a job
+// state does not list its open runs (stored by an older version), or none was sent.
+func runsFrom(after uint64, unlisted bool) uint64 {
+	if unlisted {
+		return 0
+	}
+	return after
+}
 
 // Change is one key of one bucket as it is now.
 type Change struct {

@@ -114,6 +114,9 @@ func (d *dispatcher) lead(now time.Time) {
 		d.dirty[key] = true // stored only where it differs (flushStates)
 		d.heap.set(je, d.horizon)
 	}
+	for key := range d.states {
+		d.dirty[key] = true // a state an older version stored lacks ListsOpen
+	}
 	d.flushStates()
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
 		Dur("took_ms", d.clock.Now().Sub(now)).Time("horizon", d.horizon).Msg("ticker leading")
