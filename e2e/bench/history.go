@@ -22,23 +22,14 @@ import (
 // after a SIGKILL of the holder. The floors are the same, measured before the history
 // was written.
 func (e *env) historyFigure(n, days int) error {
-	b, err := e.startCluster("history", "2m")
+	b, err := e.startTicking("history", "2m")
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	if err := e.tickFigure(b, 0, false); err != nil {
-		return err
-	}
 	now := time.Now().UTC()
-	keys, vals := make([]string, n), make([][]byte, n)
-	minute := func(i int) (sec, min int) { return i % 60, (now.Minute() + 10 + (i/60)%50) % 60 }
-	for i := range n {
-		s, m := minute(i)
-		keys[i] = fmt.Sprintf("hist-%06d", i)
-		vals[i] = []byte(e.jobYAML(fmt.Sprintf("%d %d * * * * *", s, m), os.DevNull))
-	}
-	if err := b.putMany(e.ctx, keys, vals); err != nil {
+	jobs := newHourlyJobs("hist", n, now)
+	if err := b.putMany(e.ctx, jobs.keys, jobs.specs(e, os.DevNull)); err != nil {
 		return err
 	}
 	if got, err := b.waitJobStates(e.ctx, "hist", n, time.Now().Add(4*time.Minute)); err != nil || got < n {
@@ -58,10 +49,9 @@ func (e *env) historyFigure(n, days int) error {
 		if job == 0 && h%24 == 0 {
 			e.logf("history: day %d of %d written after %s", h/24, days, ms(time.Since(t0)))
 		}
-		s, m := minute(job)
-		tick := hour.Add(-time.Duration(h+1)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
-		msg := nats.NewMsg(subjects.KVSubject(subjects.RunStateBucket, subjects.RunKey(keys[job], tick)))
-		msg.Data = endedRun(keys[job], tick)
+		tick := hour.Add(-time.Duration(h+1)*time.Hour + time.Duration(jobs.mins[job])*time.Minute + time.Duration(jobs.sec[job])*time.Second)
+		msg := nats.NewMsg(subjects.KVSubject(subjects.RunStateBucket, subjects.RunKey(jobs.keys[job], tick)))
+		msg.Data = endedRun(jobs.keys[job], tick)
 		return msg
 	})
 	if err != nil {
