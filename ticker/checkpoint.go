@@ -53,6 +53,13 @@ func sameState(a, b subjects.JobState) bool {
 		a.LastTick == b.LastTick && slices.Equal(a.Open, b.Open) && a.ListsOpen == b.ListsOpen
 }
 
+// sameBeyondLastTick is sameState but for the settled mark, which a leader stores
+// only once it passes a tick (decideJob).
+func sameBeyondLastTick(stored, st subjects.JobState) bool {
+	st.LastTick = stored.LastTick
+	return sameState(stored, st)
+}
+
 // flushStates stores, while leading, the state of every job marked dirty that differs
 // from the stored one, and then a checkpoint at the runs revision the view held when
 // the states were taken. One round at a time: a state written by a later round never

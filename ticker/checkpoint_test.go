@@ -78,6 +78,37 @@ func TestAJobStateOfAnOlderVersionMakesAStartingTickerReadEveryRecord(t *testing
 	})
 }
 
+// A new leader stores no job state that only its settled mark would change: with
+// 100,000 jobs every lead wrote 100,000 states, and under that write load the lock's
+// renewals timed out, the lock moved, and the next leader did the same. A mark that
+// passes a tick is stored.
+func TestANewLeaderStoresNoStateOnlyItsSettledMarkChanged(t *testing.T) {
+	simulate(t, start, func(t *testing.T, s *sim) {
+		s.node("a", 100*time.Millisecond)
+		for _, name := range []string{"a", "b", "c"} {
+			s.putJob("daily-"+name, jobYAML("0 12 * * *", ""))
+		}
+		s.putJob("minutely", jobYAML("@every 1m", ""))
+		s.leadFor(10 * time.Second)
+		stored := map[string]uint64{}
+		for key, c := range s.store.keys[JobStateChanged] {
+			stored[key] = c.Rev
+		}
+		s.leadFor(80 * time.Second)
+		for key, c := range s.store.keys[JobStateChanged] {
+			switch rewritten := c.Rev != stored[key]; {
+			case key == "minutely" && !rewritten:
+				t.Errorf("the state of %s was not stored after its tick at 60s", key)
+			case key != "minutely" && rewritten:
+				t.Errorf("the new leader stored the state of %s, which only its settled mark changed: %s", key, c.Value)
+			}
+		}
+		if st, _ := s.store.jobState("minutely"); st.LastTick < start.Add(time.Minute).Unix() {
+			t.Errorf("minutely's stored mark %d is before its tick at 60s", st.LastTick)
+		}
+	})
+}
+
 func TestSameStateIgnoresOnlyTheTimeOfTheWrite(t *testing.T) {
 	base := subjects.JobState{Job: "j", Valid: true, Spec: "s", Revision: 3, LastTick: 60, Open: []string{"j.60"}, ListsOpen: true, Updated: start}
 	for _, c := range []struct {

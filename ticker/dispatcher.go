@@ -294,10 +294,15 @@ func (d *dispatcher) decideDue(now time.Time) {
 // decideJob decides one job at the horizon and carries out the decision.
 func (d *dispatcher) decideJob(je *jobEntry, view []placement.Node, now time.Time) {
 	dec := decide(&je.facts, d.activeOf(je.facts.key), view, d.horizon, now)
-	d.settle(je, dec.settled)
+	passed := d.settle(je, dec.settled)
 	if last := je.facts.settled.Unix(); last > je.state.LastTick {
 		je.state.LastTick = last
-		d.dirty[je.facts.key] = true
+		// Stored only once the mark passed a tick: the stored mark is as good until
+		// then (a new leader finds no tick before it), and a leader that settles
+		// 100,000 jobs at once would write 100,000 states for nothing.
+		if passed || dec.summary > 0 {
+			d.dirty[je.facts.key] = true
+		}
 	}
 	if dec.summary > 0 {
 		d.summarize(je.facts.key, dec, now)

@@ -238,7 +238,7 @@ func TestTheWatchSendsOnlyTheRunChangesAfterTheCheckpoint(t *testing.T) {
 	if err := store.PutCheckpoint(ctx, at); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutJobState(ctx, "open", &subjects.JobState{Job: "open", Open: []string{"open.1"}}); err != nil {
+	if err := store.PutJobState(ctx, "open", &subjects.JobState{Job: "open", Open: []string{"open.1"}, ListsOpen: true}); err != nil {
 		t.Fatal(err)
 	}
 	if rev, err := store.Checkpoint(ctx); err != nil || rev != at {

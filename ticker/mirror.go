@@ -214,22 +214,25 @@ func (d *dispatcher) specOf(je *jobEntry, value []byte) string {
 }
 
 // settle moves the job's settled mark to at, if later, and drops what no tick after
-// it needs: records of earlier ticks and versions replaced before it.
-func (d *dispatcher) settle(je *jobEntry, at time.Time) {
+// it needs: records of earlier ticks and versions replaced before it. It reports
+// whether the mark passed a tick with a record.
+func (d *dispatcher) settle(je *jobEntry, at time.Time) (passed bool) {
 	f := &je.facts
 	if !at.After(f.settled) {
-		return
+		return false
 	}
 	f.settled = at
 	for t := range f.records {
 		if !time.Unix(t, 0).After(at) {
 			delete(f.records, t)
+			passed = true
 		}
 	}
 	if len(f.records) == 0 {
 		f.records = nil
 	}
 	f.versions = pruneVersions(f.versions, at)
+	return passed
 }
 
 // pruneVersions drops the versions that own no tick after settled: all but the one

@@ -111,11 +111,15 @@ func (d *dispatcher) lead(now time.Time) {
 		}
 	}
 	for key, je := range d.jobs {
-		d.dirty[key] = true // stored only where it differs (flushStates)
+		if stored, ok := d.states[key]; !ok || !sameBeyondLastTick(stored, d.stateToStore(key)) {
+			d.dirty[key] = true
+		}
 		d.heap.set(je, d.horizon)
 	}
-	for key := range d.states {
-		d.dirty[key] = true // a state an older version stored lacks ListsOpen
+	for key, stored := range d.states {
+		if !stored.ListsOpen {
+			d.dirty[key] = true // stored by an older version: it lacks the open runs
+		}
 	}
 	d.flushStates()
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
