@@ -133,6 +133,27 @@ type JobRow struct {
 // Jobs lists every job in the jobs bucket, and the stopped ones the ticker still has
 // a record of, sorted by name. warn is told of records that do not decode.
 func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) {
+	views, err := c.jobViews(ctx, warn)
+	if err != nil {
+		return nil, err
+	}
+	last, err := c.lastResults(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]JobRow, 0, len(views))
+	for _, v := range views {
+		r := jobRow(v)
+		r.setLast(last[v.Name])
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// jobViews reads every job in the jobs bucket, and the stopped ones the ticker still
+// has a record of, sorted by name. warn (may be nil) is told of records that do not
+// decode.
+func (c *Client) jobViews(ctx context.Context, warn func(string)) ([]*JobView, error) {
 	jobsKV, err := c.Bucket(ctx, subjects.JobsBucket)
 	if err != nil {
 		return nil, err
@@ -174,25 +195,25 @@ func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) 
 		views = append(views, NewJobView(name, nil, s, nil))
 	}
 	sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
+	return views, nil
+}
 
-	last, err := c.lastResults(ctx)
-	if err != nil {
-		return nil, err
+// jobRow is v's row in the list of jobs, without its last result.
+func jobRow(v *JobView) JobRow {
+	status, errText := v.Status()
+	r := JobRow{ID: v.Name, Status: status, Error: errText}
+	r.Paused, r.PauseNote = v.Pause()
+	if v.LastSpec != nil {
+		r.Type, r.Priority = v.LastSpec.Type, v.LastSpec.Priority
 	}
-	rows := make([]JobRow, 0, len(views))
-	for _, v := range views {
-		status, errText := v.Status()
-		r := JobRow{ID: v.Name, Status: status, Error: errText}
-		r.Paused, r.PauseNote = v.Pause()
-		if v.LastSpec != nil {
-			r.Type, r.Priority = v.LastSpec.Type, v.LastSpec.Priority
-		}
-		if run := last[v.Name]; run != nil {
-			r.LastResult, r.LastRun, r.LastReason = string(run.State), run.ID, RunReason(run)
-		}
-		rows = append(rows, r)
+	return r
+}
+
+// setLast sets the row's last result from the job's newest finished run (nil: none).
+func (r *JobRow) setLast(run *subjects.Run) {
+	if run != nil {
+		r.LastResult, r.LastRun, r.LastReason = string(run.State), run.ID, RunReason(run)
 	}
-	return rows, nil
 }
 
 // readRun reads the run record at key; ErrNotFound when it is gone.
@@ -332,15 +353,11 @@ func (c *Client) Job(ctx context.Context, name string, now time.Time) (*JobStatu
 	}
 	if v.Entry != nil {
 		out.Revision = v.Entry.Revision()
-		if v.LastSpec != nil {
-			why, err := c.NoEligibleNode(ctx, v.LastSpec, now)
-			if err != nil {
-				return nil, nil, err
-			}
-			if why != "" {
-				out.Warning = "no node is eligible now: " + why
-			}
+		nodes, err := c.PlacementNodes(ctx, now)
+		if err != nil {
+			return nil, nil, err
 		}
+		out.Warning = noNodeWarning(v, nodes)
 	}
 	if v.State != nil {
 		out.State, _ = json.Marshal(v.State)
