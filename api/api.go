@@ -23,7 +23,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/operator"
-	"github.com/jetcron/jetcron/subjects"
 )
 
 // requestTimeout bounds what one request asks of the cluster.
@@ -129,7 +128,7 @@ func (s *server) view(fn func(ctx context.Context, r *http.Request) (any, error)
 		defer cancel()
 		v, err := fn(ctx, r)
 		if err != nil {
-			status := statusOf(err)
+			status := operator.HTTPStatus(err)
 			if status >= 500 {
 				s.log.Warn().Err(err).Str("path", r.URL.Path).Msg("view not answered")
 			}
@@ -138,19 +137,6 @@ func (s *server) view(fn func(ctx context.Context, r *http.Request) (any, error)
 		}
 		writeJSON(w, http.StatusOK, v)
 	})).ServeHTTP
-}
-
-// statusOf is the HTTP status of an operator error: 404 for what does not exist, 400
-// for a malformed run ID, 503 for the rest (the cluster did not answer).
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, operator.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, subjects.ErrBadName), errors.Is(err, operator.ErrInvalid):
-		return http.StatusBadRequest
-	default:
-		return http.StatusServiceUnavailable
-	}
 }
 
 func (s *server) jobs(ctx context.Context, _ *http.Request) (any, error) {
@@ -217,7 +203,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, runID string) {
 		_ = send("end", map[string]string{"run_id": runID})
 	case r.Context().Err() != nil: // the client went away
 	case !started:
-		writeError(w, statusOf(err), err)
+		writeError(w, operator.HTTPStatus(err), err)
 	default:
 		s.log.Warn().Err(err).Str("run_id", runID).Msg("run follow cut short")
 		_ = send("error", map[string]string{"error": err.Error()})
