@@ -84,15 +84,16 @@ type JobPage struct {
 }
 
 // JobList returns one page of the job list at now: the jobs of Jobs that q matches,
-// each with its last result, next launch and no-node warning. Unless q filters on
-// the last result, only the page's jobs have theirs read, so that a page of a long
-// list costs about as much as a short list. The error wraps ErrInvalid when q is
-// out of range.
+// each with its last result, next launch and no-node warning. Most of a long list's
+// time goes to parsing job files and reading last results, so JobList does only what
+// the query needs: without a status filter it parses only the page's files; unless
+// the filter is on the last result, it reads only the page's last results. The error
+// wraps ErrInvalid when q is out of range.
 func (c *Client) JobList(ctx context.Context, now time.Time, q JobQuery) (*JobPage, error) {
 	if err := q.check(); err != nil {
 		return nil, err
 	}
-	views, err := c.jobViews(ctx, nil)
+	recs, err := c.jobRecords(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,16 +101,40 @@ func (c *Client) JobList(ctx context.Context, now time.Time, q JobQuery) (*JobPa
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]JobListRow, len(views))
-	for i, v := range views {
-		rows[i] = JobListRow{JobRow: jobRow(v), NextLaunch: v.NextLaunch(now), Warning: noNodeWarning(v, nodes)}
-	}
-	if q.byResult() {
-		if err := c.setLastResults(ctx, rows, nil); err != nil {
-			return nil, err
+	var named []jobRecord
+	for _, r := range recs {
+		if q.matchesName(r.name) {
+			named = append(named, r)
 		}
 	}
-	page, total := selectJobs(rows, q)
+	rowsOf := func(recs []jobRecord) []JobListRow {
+		rows := make([]JobListRow, len(recs))
+		for i, r := range recs {
+			v := r.view()
+			rows[i] = JobListRow{JobRow: jobRow(v), NextLaunch: v.NextLaunch(now), Warning: noNodeWarning(v, nodes)}
+		}
+		return rows
+	}
+	var page []JobListRow
+	var total int
+	if q.Status == "" {
+		recs, n := pageOf(named, q)
+		page, total = rowsOf(recs), n
+	} else {
+		rows := rowsOf(named)
+		if q.byResult() {
+			if err := c.setLastResults(ctx, rows, nil); err != nil {
+				return nil, err
+			}
+		}
+		var matched []JobListRow
+		for _, r := range rows {
+			if q.matchesStatus(&r) {
+				matched = append(matched, r)
+			}
+		}
+		page, total = pageOf(matched, q)
+	}
 	if !q.byResult() {
 		tokens := make(map[string]bool, len(page))
 		for _, r := range page {
@@ -135,30 +160,27 @@ func (c *Client) setLastResults(ctx context.Context, rows []JobListRow, tokens m
 	return nil
 }
 
-// selectJobs keeps the rows q matches (q checked) and returns the page q asks for
-// and how many matched. A filter on the last result reads the rows' LastResult.
-func selectJobs(rows []JobListRow, q JobQuery) (page []JobListRow, total int) {
-	needle := strings.ToLower(q.Q)
-	var matched []JobListRow
-	for _, r := range rows {
-		if needle != "" && !strings.Contains(strings.ToLower(r.ID), needle) {
-			continue
-		}
-		switch {
-		case q.Status == "":
-		case q.Status == NoNode:
-			if r.Warning == "" {
-				continue
-			}
-		case q.byResult():
-			if r.LastResult != q.Status {
-				continue
-			}
-		case r.Status != q.Status:
-			continue
-		}
-		matched = append(matched, r)
+// matchesName reports whether q keeps the job name: Q is part of it, ignoring case.
+func (q *JobQuery) matchesName(name string) bool {
+	return q.Q == "" || strings.Contains(strings.ToLower(name), strings.ToLower(q.Q))
+}
+
+// matchesStatus reports whether q's status filter (checked) keeps the row: its
+// status, its last result, or its no-node warning.
+func (q *JobQuery) matchesStatus(r *JobListRow) bool {
+	switch {
+	case q.Status == "":
+		return true
+	case q.Status == NoNode:
+		return r.Warning != ""
+	case q.byResult():
+		return r.LastResult == q.Status
 	}
-	from := min(q.Offset, len(matched))
-	return matched[from:min(from+q.Limit, len(matched))], len(matched)
+	return r.Status == q.Status
+}
+
+// pageOf is the page of items q asks for (q checked), and how many items there are.
+func pageOf[T any](items []T, q JobQuery) (page []T, total int) {
+	from := min(q.Offset, len(items))
+	return items[from:min(from+q.Limit, len(items))], len(items)
 }

@@ -11,46 +11,54 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-func TestSelectJobsFiltersThenPages(t *testing.T) {
-	row := func(id, status, last, warning string) JobListRow {
-		return JobListRow{JobRow: JobRow{ID: id, Status: status, LastResult: last}, Warning: warning}
+func TestJobQueryMatchesByNameAndStatus(t *testing.T) {
+	row := func(status, last, warning string) JobListRow {
+		return JobListRow{JobRow: JobRow{Status: status, LastResult: last}, Warning: warning}
 	}
-	rows := []JobListRow{
-		row("backup-db", JobRunning, "failed", ""),
-		row("backup-web", JobPaused, "skipped", ""),
-		row("Report", JobRunning, "complete", "no node is eligible now: none ready"),
-		row("rotate", JobInvalid, "", ""),
-		row("old-backup", JobDead, "failed", ""),
-	}
-	ids := func(rs []JobListRow) string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.ID)
+	for _, tc := range []struct {
+		name string
+		q    JobQuery
+		job  string
+		row  JobListRow
+		want bool
+	}{
+		{"no filter keeps all", JobQuery{}, "backup", row(JobInvalid, "", ""), true},
+		{"q is a part of the name", JobQuery{Q: "back"}, "old-backup", row(JobRunning, "", ""), true},
+		{"q ignores case", JobQuery{Q: "REP"}, "Report", row(JobRunning, "", ""), true},
+		{"q not in the name", JobQuery{Q: "zzz"}, "backup", row(JobRunning, "", ""), false},
+		{"a job status kept", JobQuery{Status: JobPaused}, "backup", row(JobPaused, "skipped", ""), true},
+		{"another job status", JobQuery{Status: JobRunning}, "backup", row(JobPaused, "", ""), false},
+		{"a last result kept", JobQuery{Status: "failed"}, "backup", row(JobRunning, "failed", ""), true},
+		{"a last result is not a status", JobQuery{Status: "failed"}, "backup", row(JobRunning, "complete", ""), false},
+		{"no node can run it", JobQuery{Status: NoNode}, "backup", row(JobRunning, "", "no node is eligible now: none ready"), true},
+		{"a node can run it", JobQuery{Status: NoNode}, "backup", row(JobRunning, "", ""), false},
+	} {
+		if got := tc.q.matchesName(tc.job) && tc.q.matchesStatus(&tc.row); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
-		return strings.Join(out, ",")
 	}
+}
+
+func TestPageOfCountsEveryItem(t *testing.T) {
+	items := []string{"a", "b", "c", "d", "e"}
 	for _, tc := range []struct {
 		name  string
 		q     JobQuery
 		want  string
 		total int
 	}{
-		{"no filter keeps all, in order", JobQuery{Limit: 100}, "backup-db,backup-web,Report,rotate,old-backup", 5},
-		{"q is a substring of the name", JobQuery{Q: "backup", Limit: 100}, "backup-db,backup-web,old-backup", 3},
-		{"q ignores case", JobQuery{Q: "REP", Limit: 100}, "Report", 1},
-		{"a job status", JobQuery{Status: JobRunning, Limit: 100}, "backup-db,Report", 2},
-		{"a last result", JobQuery{Status: "failed", Limit: 100}, "backup-db,old-backup", 2},
-		{"no node can run it", JobQuery{Status: NoNode, Limit: 100}, "Report", 1},
-		{"q and status together", JobQuery{Q: "old", Status: "failed", Limit: 100}, "old-backup", 1},
-		{"a page counts what matched before it", JobQuery{Offset: 1, Limit: 2}, "backup-web,Report", 5},
-		{"the last page is short", JobQuery{Offset: 4, Limit: 2}, "old-backup", 5},
-		{"past the end: empty, total kept", JobQuery{Offset: 9, Limit: 2}, "", 5},
-		{"nothing matches", JobQuery{Q: "zzz", Limit: 100}, "", 0},
+		{"all on one page", JobQuery{Limit: 100}, "abcde", 5},
+		{"a page in the middle", JobQuery{Offset: 1, Limit: 2}, "bc", 5},
+		{"the last page is short", JobQuery{Offset: 4, Limit: 2}, "e", 5},
+		{"past the end: empty, the total kept", JobQuery{Offset: 9, Limit: 2}, "", 5},
 	} {
-		page, total := selectJobs(rows, tc.q)
-		if got := ids(page); got != tc.want || total != tc.total {
+		page, total := pageOf(items, tc.q)
+		if got := strings.Join(page, ""); got != tc.want || total != tc.total {
 			t.Errorf("%s: %q of %d, want %q of %d", tc.name, got, total, tc.want, tc.total)
 		}
+	}
+	if page, total := pageOf([]string(nil), JobQuery{Limit: 10}); len(page) != 0 || total != 0 {
+		t.Errorf("no items: %v of %d", page, total)
 	}
 }
 

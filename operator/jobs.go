@@ -133,7 +133,7 @@ type JobRow struct {
 // Jobs lists every job in the jobs bucket, and the stopped ones the ticker still has
 // a record of, sorted by name. warn is told of records that do not decode.
 func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) {
-	views, err := c.jobViews(ctx, warn)
+	recs, err := c.jobRecords(ctx, warn)
 	if err != nil {
 		return nil, err
 	}
@@ -141,19 +141,31 @@ func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]JobRow, 0, len(views))
-	for _, v := range views {
-		r := jobRow(v)
-		r.setLast(last[v.Name])
+	rows := make([]JobRow, 0, len(recs))
+	for _, rec := range recs {
+		r := jobRow(rec.view())
+		r.setLast(last[rec.name])
 		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
-// jobViews reads every job in the jobs bucket, and the stopped ones the ticker still
-// has a record of, sorted by name. warn (may be nil) is told of records that do not
-// decode.
-func (c *Client) jobViews(ctx context.Context, warn func(string)) ([]*JobView, error) {
+// jobRecord is what the buckets hold of one job, not parsed yet: its file (nil when
+// it was stopped) and the ticker's record (nil when no ticker has seen it).
+type jobRecord struct {
+	name  string
+	entry jetstream.KeyValueEntry
+	state *subjects.JobState
+}
+
+// view parses the record: a job file's parse is what a list of many jobs spends most
+// of its time on.
+func (r jobRecord) view() *JobView { return NewJobView(r.name, r.entry, r.state, nil) }
+
+// jobRecords reads every job in the jobs bucket, and the stopped ones the ticker
+// still has a record of, sorted by name. warn (may be nil) is told of records that do
+// not decode.
+func (c *Client) jobRecords(ctx context.Context, warn func(string)) ([]jobRecord, error) {
 	jobsKV, err := c.Bucket(ctx, subjects.JobsBucket)
 	if err != nil {
 		return nil, err
@@ -186,16 +198,16 @@ func (c *Client) jobViews(ctx context.Context, warn func(string)) ([]*JobView, e
 		}
 		states[s.Job] = &s
 	}
-	var views []*JobView
+	recs := make([]jobRecord, 0, len(jobEntries)+len(states))
 	for _, e := range jobEntries {
-		views = append(views, NewJobView(e.Key(), e, states[e.Key()], nil))
+		recs = append(recs, jobRecord{name: e.Key(), entry: e, state: states[e.Key()]})
 		delete(states, e.Key())
 	}
 	for name, s := range states {
-		views = append(views, NewJobView(name, nil, s, nil))
+		recs = append(recs, jobRecord{name: name, state: s})
 	}
-	sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
-	return views, nil
+	sort.Slice(recs, func(i, j int) bool { return recs[i].name < recs[j].name })
+	return recs, nil
 }
 
 // jobRow is v's row in the list of jobs, without its last result.
