@@ -86,8 +86,8 @@ type JobPage struct {
 // JobList returns one page of the job list at now: the jobs of Jobs that q matches,
 // each with its last result, next launch and no-node warning. Most of a long list's
 // time goes to parsing job files and reading last results, so JobList does only what
-// the query needs: without a status filter it parses only the page's files; unless
-// the filter is on the last result, it reads only the page's last results. The error
+// the query needs: it parses every file only to filter on a job status or NoNode,
+// and reads every last result only to filter on it; else only the page's. The error
 // wraps ErrInvalid when q is out of range.
 func (c *Client) JobList(ctx context.Context, now time.Time, q JobQuery) (*JobPage, error) {
 	if err := q.check(); err != nil {
@@ -117,47 +117,45 @@ func (c *Client) JobList(ctx context.Context, now time.Time, q JobQuery) (*JobPa
 	}
 	var page []JobListRow
 	var total int
-	if q.Status == "" {
+	var last map[string]*subjects.Run // every job's, when the filter needs them
+	switch {
+	case q.Status == "":
 		recs, n := pageOf(named, q)
 		page, total = rowsOf(recs), n
-	} else {
-		rows := rowsOf(named)
-		if q.byResult() {
-			if err := c.setLastResults(ctx, rows, nil); err != nil {
-				return nil, err
+	case q.byResult():
+		if last, err = c.lastResults(ctx, nil); err != nil {
+			return nil, err
+		}
+		var kept []jobRecord
+		for _, r := range named {
+			if q.matchesResult(last[r.name]) {
+				kept = append(kept, r)
 			}
 		}
+		recs, n := pageOf(kept, q)
+		page, total = rowsOf(recs), n
+	default:
 		var matched []JobListRow
-		for _, r := range rows {
+		for _, r := range rowsOf(named) {
 			if q.matchesStatus(&r) {
 				matched = append(matched, r)
 			}
 		}
 		page, total = pageOf(matched, q)
 	}
-	if !q.byResult() {
+	if last == nil {
 		tokens := make(map[string]bool, len(page))
 		for _, r := range page {
 			tokens[subjects.Token(r.ID)] = true
 		}
-		if err := c.setLastResults(ctx, page, tokens); err != nil {
+		if last, err = c.lastResults(ctx, tokens); err != nil {
 			return nil, err
 		}
 	}
+	for i := range page {
+		page[i].setLast(last[page[i].ID])
+	}
 	return &JobPage{Jobs: page, Total: total, Offset: q.Offset, Limit: q.Limit}, nil
-}
-
-// setLastResults sets the last result of rows, reading those of the jobs whose token
-// tokens holds (nil: every job).
-func (c *Client) setLastResults(ctx context.Context, rows []JobListRow, tokens map[string]bool) error {
-	last, err := c.lastResults(ctx, tokens)
-	if err != nil {
-		return err
-	}
-	for i := range rows {
-		rows[i].setLast(last[rows[i].ID])
-	}
-	return nil
 }
 
 // matchesName reports whether q keeps the job name: Q is part of it, ignoring case.
@@ -165,18 +163,22 @@ func (q *JobQuery) matchesName(name string) bool {
 	return q.Q == "" || strings.Contains(strings.ToLower(name), strings.ToLower(q.Q))
 }
 
-// matchesStatus reports whether q's status filter (checked) keeps the row: its
-// status, its last result, or its no-node warning.
+// matchesStatus reports whether q's filter on a job status or NoNode (checked) keeps
+// the row.
 func (q *JobQuery) matchesStatus(r *JobListRow) bool {
-	switch {
-	case q.Status == "":
+	switch q.Status {
+	case "":
 		return true
-	case q.Status == NoNode:
+	case NoNode:
 		return r.Warning != ""
-	case q.byResult():
-		return r.LastResult == q.Status
 	}
 	return r.Status == q.Status
+}
+
+// matchesResult reports whether q's filter on the last result keeps a job whose
+// newest finished run is last (nil: none has finished).
+func (q *JobQuery) matchesResult(last *subjects.Run) bool {
+	return last != nil && string(last.State) == q.Status
 }
 
 // pageOf is the page of items q asks for (q checked), and how many items there are.

@@ -30,10 +30,19 @@ func TestJobQueryMatchesByNameAndStatus(t *testing.T) {
 		{"another job status", JobQuery{Status: JobRunning}, "backup", row(JobPaused, "", ""), false},
 		{"a last result kept", JobQuery{Status: "failed"}, "backup", row(JobRunning, "failed", ""), true},
 		{"a last result is not a status", JobQuery{Status: "failed"}, "backup", row(JobRunning, "complete", ""), false},
+		{"no last result yet", JobQuery{Status: "failed"}, "backup", row(JobRunning, "", ""), false},
 		{"no node can run it", JobQuery{Status: NoNode}, "backup", row(JobRunning, "", "no node is eligible now: none ready"), true},
 		{"a node can run it", JobQuery{Status: NoNode}, "backup", row(JobRunning, "", ""), false},
 	} {
-		if got := tc.q.matchesName(tc.job) && tc.q.matchesStatus(&tc.row); got != tc.want {
+		match := tc.q.matchesStatus(&tc.row)
+		if tc.q.byResult() {
+			var last *subjects.Run
+			if tc.row.LastResult != "" {
+				last = &subjects.Run{State: subjects.RunState(tc.row.LastResult)}
+			}
+			match = tc.q.matchesResult(last)
+		}
+		if got := tc.q.matchesName(tc.job) && match; got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -91,6 +93,11 @@ func setID(r *subjects.Run, job string, k runKey) {
 // for a finished one.
 const lastResultTries = 5
 
+// lastResultReaders bounds the jobs whose last result lastResults reads at once: each
+// read is a request to the servers, which answer several at a time, so that a list
+// of 10,000 jobs does not wait for 10,000 round trips one after the other.
+const lastResultReaders = 16
+
 // lastResults returns each job's newest finished run among its lastResultTries
 // newest ticks, keyed by job name: of every job when tokens is nil, else of the jobs
 // whose token (subjects.Token) it holds. A sysbatch tick has finished once every
@@ -111,30 +118,52 @@ func (c *Client) lastResults(ctx context.Context, tokens map[string]bool) (map[s
 			byJob[rk.token] = append(byJob[rk.token], rk)
 		}
 	}
+	var mu sync.Mutex
 	out := map[string]*subjects.Run{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lastResultReaders)
 	for tok, rks := range byJob {
-		for i, tick := range ticksOf(rks) {
-			if i == lastResultTries {
-				break
+		g.Go(func() error {
+			name, r, err := lastResult(gctx, kv, tok, rks)
+			if err != nil || r == nil {
+				return err
 			}
-			r, err := tickResult(ctx, kv, tick)
-			if err != nil {
-				return nil, err
-			}
-			if r == nil {
-				continue
-			}
-			name := r.Job
-			if name == "" {
-				if name, err = subjects.ParseToken(tok); err != nil {
-					break
-				}
-			}
+			mu.Lock()
+			defer mu.Unlock()
 			out[name] = r
-			break
-		}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// lastResult is the newest finished run among the lastResultTries newest ticks of
+// the job whose token is tok and run keys rks, and the job's name; nil when none has
+// finished.
+func lastResult(ctx context.Context, kv jetstream.KeyValue, tok string, rks []runKey) (string, *subjects.Run, error) {
+	for i, tick := range ticksOf(rks) {
+		if i == lastResultTries {
+			break
+		}
+		r, err := tickResult(ctx, kv, tick)
+		if err != nil {
+			return "", nil, err
+		}
+		if r == nil {
+			continue
+		}
+		name := r.Job
+		if name == "" {
+			if name, err = subjects.ParseToken(tok); err != nil {
+				return "", nil, nil
+			}
+		}
+		return name, r, nil
+	}
+	return "", nil, nil
 }
 
 // tickKeys are the keys of one tick of a job: its record's and its node runs'.
