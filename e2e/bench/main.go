@@ -10,7 +10,8 @@
 //
 // Figures: footprint, tick (tick → process start), failover (SIGKILL and SIGTERM of
 // the lock holder, then the holder's CPUs kept busy: false failovers), burst (N jobs due in one second), durability (tick and burst again on a
-// cluster with `sync_interval: 2m`), scale (100,000 hourly jobs). The logs, configs,
+// cluster with `sync_interval: 2m`), scale (100,000 hourly jobs), ui (the web UI's job
+// list with 10,000 jobs, next to /v1/jobs). The logs, configs,
 // ledgers and profiles of the run stay in the printed folder. The figures run
 // sequentially (the machine is small and shared); each row records the load average.
 package main
@@ -51,6 +52,8 @@ type env struct {
 	loadFor    time.Duration // the holder under CPU load (false failovers); 0: not measured
 	loadFactor int           // busy goroutines per CPU of the holder
 	scaleJobs  int
+	uiJobs     int // jobs of the ui figure
+	uiLoads    int // loads of each page
 	lockFloors int // lock takeover floor samples
 
 	rows    []row
@@ -65,8 +68,9 @@ func main() {
 		burn(n) // falseFailovers' CPU burner
 	}
 	short := flag.Bool("short", false, "quick check: fewer ticks, kills and a smaller burst")
-	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale", "comma-separated figures to measure")
+	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale,ui", "comma-separated figures to measure")
 	scaleJobs := flag.Int("scale-jobs", 0, "hourly jobs of the scale figure (default 100000, -short 5000)")
+	uiJobs := flag.Int("ui-jobs", 10000, "jobs of the ui figure")
 	write := flag.Bool("write", false, "rewrite BENCHMARKS.md with the table of this run")
 	verbose := flag.Bool("v", false, "print every cluster action")
 	ticks := flag.Int("ticks", 0, "tick → start ticks (default 300, -short 30)")
@@ -86,9 +90,9 @@ func main() {
 	e := &env{ctx: ctx, short: *short, verbose: *verbose, profile: *profile, started: time.Now(), maxPar: *maxPar}
 	e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 300, 120, 20, 10, 10
 	e.bursts, e.burstsDur = []int{1000, 10000}, []int{1000}
-	e.scaleJobs = 100000
+	e.scaleJobs, e.uiJobs, e.uiLoads = 100000, *uiJobs, 30
 	if e.short {
-		e.scaleJobs = 5000
+		e.scaleJobs, e.uiLoads = 5000, 10
 		e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 30, 20, 3, 3, 3
 		e.bursts, e.burstsDur = []int{250}, []int{250}
 	}
@@ -216,6 +220,11 @@ func (e *env) run(want map[string]bool) error {
 	if want["scale"] {
 		if err := e.scaleFigure(e.scaleJobs); err != nil {
 			e.fail(fmt.Errorf("scale: %w", err))
+		}
+	}
+	if want["ui"] {
+		if err := e.uiFigure(e.uiJobs, e.uiLoads); err != nil {
+			e.fail(fmt.Errorf("ui: %w", err))
 		}
 	}
 	return nil
