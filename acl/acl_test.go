@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/jetcron/jetcron/configs"
+	"github.com/jetcron/jetcron/subjects"
 )
 
 func TestPermissionsFollowTheLayout(t *testing.T) {
@@ -40,6 +41,30 @@ func TestPermissionsFollowTheLayout(t *testing.T) {
 	}
 	if !slices.Equal(r.Sub.Allow, []string{"_INBOX_runner_web=2E1.>"}) {
 		t.Errorf("runner subscribes to %q, want only its own inbox", r.Sub.Allow)
+	}
+	// Live output: a runner publishes that of runs without a node and of its own
+	// node's sysbatch runs; readers and servers follow it; nobody else publishes it.
+	for _, want := range []string{"jetcron.output.*.*", "jetcron.output.*.*.web=2E1"} {
+		if !slices.Contains(r.Pub.Allow, want) {
+			t.Errorf("runner web.1 may not publish %s", want)
+		}
+	}
+	if slices.Contains(r.Pub.Allow, subjects.OutputFilter) {
+		t.Errorf("runner web.1 may publish every run's live output")
+	}
+	if anyNode := permissions(RoleRunner, AnyNode); !slices.Contains(anyNode.Pub.Allow, subjects.OutputFilter) {
+		t.Errorf("a runner of any node may not publish live output: %q", anyNode.Pub.Allow)
+	}
+	for _, role := range []string{RoleServer, RoleReader} {
+		p := permissions(role, "")
+		if !slices.Contains(p.Sub.Allow, subjects.OutputFilter) {
+			t.Errorf("%s may not follow live output: %q", role, p.Sub.Allow)
+		}
+		for _, s := range p.Pub.Allow {
+			if strings.HasPrefix(s, "jetcron.output") || s == "jetcron.>" {
+				t.Errorf("%s may publish live output: %s", role, s)
+			}
+		}
 	}
 	if a := permissions(RoleAdmin, ""); !slices.Equal(a.Pub.Allow, []string{">"}) {
 		t.Errorf("admin publishes %q", a.Pub.Allow)

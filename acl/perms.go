@@ -19,7 +19,8 @@ const (
 	// the run records and the job states; it provisions the buckets and the stream.
 	RoleServer = "server"
 	// RoleRunner is a runner host's: it consumes the launches addressed to its own
-	// node, keeps its own node record, and records its runs.
+	// node, keeps its own node record, records its runs and publishes their live
+	// output.
 	RoleRunner = "runner"
 	// RoleReader reads everything and writes nothing.
 	RoleReader = "reader"
@@ -110,7 +111,7 @@ func permissions(role, node string) jwt.Permissions {
 	case RoleReader:
 		pub, deny = consumerPerms()
 		pub = append(pub, readPerms()...)
-		sub = []string{inboxPrefix(role, node) + ".>"}
+		sub = []string{inboxPrefix(role, node) + ".>", subjects.OutputFilter}
 	case RoleRunner:
 		pub = runnerPub(node)
 		sub = []string{inboxPrefix(role, node) + ".>"}
@@ -129,7 +130,8 @@ func permissions(role, node string) jwt.Permissions {
 			pub = append(pub, runnerPub(node)...)
 			deny = nil
 		}
-		sub = []string{inboxPrefix(role, node) + ".>", subjects.ForceSubjects}
+		// Its HTTP API follows runs: their live output too.
+		sub = []string{inboxPrefix(role, node) + ".>", subjects.ForceSubjects, subjects.OutputFilter}
 		// The ticker answers `job periodic force` requests on the requester's inbox.
 		resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
 	}
@@ -144,13 +146,16 @@ func permissions(role, node string) jwt.Permissions {
 // create subject); it acks those launches. It writes run records, output and events:
 // their keys and subjects name the job and the tick, not the node, so any runner may
 // write any run's (a revision check stops it from claiming a run that is not its own,
-// but not from spoiling another run's record).
+// but not from spoiling another run's record). It publishes live output likewise:
+// of any run whose subject names no node, and of its own node's sysbatch runs only.
 func runnerPub(node string) []string {
 	tok := subjects.Token(node)
 	durable := subjects.DurableName(node)
 	filter := subjects.LaunchFilter(node)
+	live := []string{subjects.OutputRunsFilter, subjects.NodeOutputFilter(node)}
 	if node == AnyNode {
 		tok, durable, filter = "*", "*", subjects.LaunchFilterAnyNode
+		live = []string{subjects.OutputFilter}
 	}
 	nodes, runs, logs := subjects.NodesBucket, subjects.RunStateBucket, subjects.LogsBucket
 	r := subjects.RunsStream
@@ -167,14 +172,15 @@ func runnerPub(node string) []string {
 		subjects.ConsumerAPI("CREATE", r, durable, filter),
 		subjects.ConsumerAPI("INFO", r, durable),
 		subjects.ConsumerAPI("MSG.NEXT", r, durable),
-	}, subjects.AckFilters(r, durable)...)
+	}, append(live, subjects.AckFilters(r, durable)...)...)
 }
 
 // serverPub is the server agents' publish allow list (with consumerPerms): make the
-// buckets and the stream (never update or delete them), move the leaderships of the
-// streams the ticker writes, read everything, write the lock, run records, job
-// states and server records, publish launches and events. Not the jobs bucket, not
-// the nodes bucket.
+// buckets and the stream (never delete them; update only those that keep the run
+// history, whose age limit follows server.run_history), purge old run records and
+// output (server.runs_per_job), move the leaderships of the streams the ticker
+// writes, read everything, write the lock, run records, job states and server
+// records, publish launches and events. Not the jobs bucket, not the nodes bucket.
 func serverPub() []string {
 	pub := append(readPerms(),
 		subjects.KVSubject(subjects.LockBucket, ">"),
@@ -186,6 +192,12 @@ func serverPub() []string {
 	)
 	for _, s := range streamNames() {
 		pub = append(pub, subjects.StreamAPI("CREATE", s))
+	}
+	for _, s := range []string{subjects.KVStream(subjects.RunStateBucket), subjects.KVStream(subjects.LogsBucket), subjects.RunsStream} {
+		pub = append(pub, subjects.StreamAPI("UPDATE", s))
+	}
+	for _, s := range []string{subjects.KVStream(subjects.RunStateBucket), subjects.KVStream(subjects.LogsBucket)} {
+		pub = append(pub, subjects.StreamAPI("PURGE", s))
 	}
 	for _, s := range []string{subjects.KVStream(subjects.LockBucket), subjects.KVStream(subjects.RunStateBucket),
 		subjects.KVStream(subjects.JobStateBucket), subjects.RunsStream, subjects.KVStream(subjects.NodesBucket),

@@ -38,6 +38,26 @@ func createDurable(js jetstream.JetStream, node, filterNode string) func(ctx con
 	}
 }
 
+// liveLine publishes a line on a live output subject from pub, and fails unless sub
+// receives it.
+func liveLine(pub, sub *nats.Conn, subject string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		s, err := sub.SubscribeSync(subject)
+		if err != nil {
+			return err
+		}
+		defer s.Unsubscribe()
+		if err := sub.Flush(); err != nil {
+			return err
+		}
+		if err := pub.Publish(subject, []byte("line\n")); err != nil {
+			return err
+		}
+		_, err = s.NextMsgWithContext(ctx)
+		return err
+	}
+}
+
 func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 	s := securetest.New(t, "test", "web-1", "web-2").Start(t, 3, nil)
 	server := s.Login(t, "server.creds")
@@ -48,6 +68,10 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 	reader := s.Login(t, "reader.creds")
 	web1 := s.Login(t, "runner-web-1.creds")
 	spec := "periodic: {cron: \"@every 1s\"}\ntask: {config: {command: /bin/true}}\n"
+	at := time.Unix(1476824400, 0)
+	runOutput := subjects.OutputSubject(subjects.RunKey("hello", at))
+	web1Output := subjects.OutputSubject(subjects.NodeRunKey("hello", at, "web-1"))
+	web2Output := subjects.OutputSubject(subjects.NodeRunKey("hello", at, "web-2"))
 
 	t.Run("anonymous", func(t *testing.T) {
 		_, err := nats.Connect(s.Servers.URLs(), nats.Secure(s.ClientTLS(t)), nats.Timeout(2*time.Second))
@@ -106,6 +130,8 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 			}
 			return err
 		})
+		reader.Allowed(t, "follow a run's live output", liveLine(admin.NC, reader.NC, runOutput))
+		reader.Refused(t, runOutput, liveLine(reader.NC, admin.NC, runOutput))
 		reader.Refused(t, "$KV.jobs.hello", put(subjects.JobsBucket, "hello", reader.JS))
 		reader.Refused(t, "$KV.nodes.web-1", put(subjects.NodesBucket, "web-1", reader.JS))
 		reader.Refused(t, "$JS.API.CONSUMER.CREATE.runs", createDurable(reader.JS, "web-1", "web-1"))
@@ -117,6 +143,10 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 		web1.Refused(t, "$KV.jobs.evil", put(subjects.JobsBucket, "evil", web1.JS))
 		web1.Refused(t, "$KV.nodes.web-2", put(subjects.NodesBucket, "web-2", web1.JS))
 		web1.Allowed(t, "write its own node record", put(subjects.NodesBucket, "web-1", web1.JS))
+		web1.Allowed(t, "publish a run's live output", liveLine(web1.NC, admin.NC, runOutput))
+		web1.Allowed(t, "publish its own sysbatch run's live output", liveLine(web1.NC, admin.NC, web1Output))
+		web1.Refused(t, web2Output, liveLine(web1.NC, admin.NC, web2Output))
+		web1.Refused(t, subjects.OutputFilter, liveLine(admin.NC, web1.NC, subjects.OutputFilter))
 		web1.Allowed(t, "make its own consumer", createDurable(web1.JS, "web-1", "web-1"))
 		web1.Refused(t, "runner-web-2", createDurable(web1.JS, "web-2", "web-2"))
 		web1.Refused(t, subjects.LaunchFilter("web-2"), createDurable(web1.JS, "web-1", "web-2"))
@@ -145,6 +175,34 @@ func TestRolesAreRefusedWhatTheyMustNotDo(t *testing.T) {
 		server.Refused(t, "$JS.API.STREAM.DELETE.KV_jobs", func(ctx context.Context) error {
 			return server.JS.DeleteStream(ctx, subjects.KVStream(subjects.JobsBucket))
 		})
+		server.Refused(t, "$JS.API.STREAM.UPDATE.KV_jobs", func(ctx context.Context) error {
+			_, err := server.JS.UpdateStream(ctx, jetstream.StreamConfig{Name: subjects.KVStream(subjects.JobsBucket), Subjects: []string{"$KV.jobs.>"}})
+			return err
+		})
+		server.Refused(t, "$JS.API.STREAM.PURGE.KV_jobs", func(ctx context.Context) error {
+			st, err := server.JS.Stream(ctx, subjects.KVStream(subjects.JobsBucket))
+			if err != nil {
+				return err
+			}
+			return st.Purge(ctx)
+		})
+		server.Allowed(t, "trim old run records and output (runs_per_job)", func(ctx context.Context) error {
+			for _, b := range []string{subjects.RunStateBucket, subjects.LogsBucket} {
+				st, err := server.JS.Stream(ctx, subjects.KVStream(b))
+				if err != nil {
+					return err
+				}
+				if err := st.Purge(ctx, jetstream.WithPurgeSubject(subjects.KVSubject(b, "gone.>")), jetstream.WithPurgeKeep(100)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		server.Allowed(t, "keep the run history for server.run_history", func(ctx context.Context) error {
+			return subjects.Provision(ctx, server.JS, subjects.Layout{Replicas: 1, LockTTL: time.Second, History: 9 * 24 * time.Hour, RunsMaxBytes: 1 << 30})
+		})
+		server.Allowed(t, "follow a run's live output (the HTTP API)", liveLine(admin.NC, server.NC, runOutput))
+		server.Refused(t, runOutput, liveLine(server.NC, admin.NC, runOutput))
 		server.Allowed(t, "publish a launch", func(ctx context.Context) error {
 			_, err := server.JS.Publish(ctx, subjects.LaunchSubject("web-2", "hello"), []byte("{}"))
 			return err

@@ -125,7 +125,9 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 	if cfg.Server.Enabled {
-		t, err := ticker.New(ticker.Options{Conn: nc, JS: js, Name: cfg.Name, Logger: &a.log, StepDown: a.replicas() > 1})
+		t, err := ticker.New(ticker.Options{
+			Conn: nc, JS: js, Name: cfg.Name, Logger: &a.log, StepDown: a.replicas() > 1, RunsPerJob: cfg.Server.RunsPerJob,
+		})
 		if err != nil {
 			return err
 		}
@@ -296,6 +298,7 @@ func (a *agent) connect(srv *embed.Server) (*nats.Conn, error) {
 // servers start at once and race; an election may be under way).
 func (a *agent) provision(ctx context.Context, js jetstream.JetStream) error {
 	layout := subjects.DefaultLayout(a.replicas(), a.cfg.Server.LockTTL.Duration)
+	layout.History = a.cfg.Server.RunHistory.Duration
 	for attempt := 1; ; attempt++ {
 		tryCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := subjects.Provision(tryCtx, js, layout)

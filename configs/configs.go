@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,6 +154,14 @@ type Server struct {
 	// renewal: between 500ms and 60s, default 800ms. It bounds the failover
 	// after a holder dies without releasing the lock (SIGKILL, power loss).
 	LockTTL Duration `yaml:"lock_ttl"`
+	// RunHistory is how long run records, their output and the runs stream's
+	// launches and events are kept: between 1h and 365d, default 7d. A changed
+	// value applies to an existing cluster when a server starts.
+	RunHistory Duration `yaml:"run_history"`
+	// RunsPerJob caps the run records kept of each job, oldest dropped first,
+	// so that a job every second does not fill the history alone: 0 (no cap,
+	// only run_history) or at least 100, default 10000.
+	RunsPerJob int `yaml:"runs_per_job"`
 }
 
 // Client configures the client role.
@@ -224,12 +233,22 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: cannot use %s as a duration", n.Line, show(n))
 	}
-	v, err := time.ParseDuration(n.Value)
+	v, err := parseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	d.Duration = v
 	return nil
+}
+
+// parseDuration reads a Go duration, or a whole number of days such as "7d".
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*365 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(s)
 }
 
 // MarshalYAML writes the duration as a Go duration string.
@@ -270,6 +289,13 @@ const DefaultShutdownGrace = 30 * time.Second
 // made with another TTL keeps that one.
 const DefaultLockTTL = 800 * time.Millisecond
 
+// DefaultRunHistory is server.run_history when no file sets it.
+const DefaultRunHistory = 7 * 24 * time.Hour
+
+// DefaultRunsPerJob is server.runs_per_job when no file sets it: a job every
+// minute keeps its whole week, one every second its last 2.8 hours.
+const DefaultRunsPerJob = 10000
+
 // syncAlways is the value of Server.SyncInterval that fsyncs every write.
 const syncAlways = "always"
 
@@ -287,6 +313,8 @@ func defaults(dev bool) *Config {
 			BootstrapExpect: 1,
 			SyncInterval:    syncAlways,
 			LockTTL:         Duration{DefaultLockTTL},
+			RunHistory:      Duration{DefaultRunHistory},
+			RunsPerJob:      DefaultRunsPerJob,
 		},
 		Client: Client{
 			MaxParallel:       64,

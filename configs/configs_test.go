@@ -27,6 +27,8 @@ func TestConfigRoundTripsThroughYAML(t *testing.T) {
 			RetryJoin:       []string{"s1", "s2:7000"},
 			SyncInterval:    "2m",
 			LockTTL:         Duration{3 * time.Second},
+			RunHistory:      Duration{30 * 24 * time.Hour},
+			RunsPerJob:      500,
 		},
 		Client: Client{
 			Enabled:           true,
@@ -207,5 +209,25 @@ func TestFieldErrorReadsFileLineField(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDurationsTakeWholeDays(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"7d", 7 * 24 * time.Hour, false},
+		{"0d", 0, false},
+		{"36h", 36 * time.Hour, false},
+		{"1.5d", 0, true},
+		{"d", 0, true},
+		{"-1d", 0, true},
+	} {
+		got, err := parseDuration(c.in)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.err)
+		}
 	}
 }

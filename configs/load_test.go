@@ -40,6 +40,8 @@ func want(edit func(c *Config)) *Config {
 			BootstrapExpect: 1,
 			SyncInterval:    "always",
 			LockTTL:         Duration{800 * time.Millisecond},
+			RunHistory:      Duration{7 * 24 * time.Hour},
+			RunsPerJob:      10000,
 		},
 		Client: Client{
 			MaxParallel:       64,
@@ -491,10 +493,12 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name:  "durations out of range",
-			fsys:  files("a.yaml", common, "b.yaml", "server: {lock_ttl: 100ms}\nclient: {heartbeat_interval: 10ms, heartbeat_ttl: 15ms}\n"),
+			fsys:  files("a.yaml", common, "b.yaml", "server: {lock_ttl: 100ms, run_history: 30m, runs_per_job: 5}\nclient: {heartbeat_interval: 10ms, heartbeat_ttl: 15ms}\n"),
 			paths: []string{"a.yaml", "b.yaml"},
 			want: []string{
 				`b.yaml:1: server.lock_ttl: must be between 500ms and 1m0s, got 100ms`,
+				`b.yaml:1: server.run_history: must be between 1h and 365d, got 30m0s`,
+				`b.yaml:1: server.runs_per_job: must be 0 (no cap) or at least 100, got 5`,
 				`b.yaml:2: client.heartbeat_interval: must be at least 100ms, got 10ms`,
 				`b.yaml:2: client.heartbeat_ttl: must be more than twice client.heartbeat_interval (10ms), got 15ms`,
 			},

@@ -18,8 +18,12 @@ var logLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
 
 // Limits of the validated values.
 const (
-	minLockTTL           = 500 * time.Millisecond
-	maxLockTTL           = 60 * time.Second
+	minLockTTL    = 500 * time.Millisecond
+	maxLockTTL    = 60 * time.Second
+	minRunHistory = time.Hour
+	maxRunHistory = 365 * 24 * time.Hour
+	// minRunsPerJob keeps a job's open runs among the records a cap keeps.
+	minRunsPerJob        = 100
 	minHeartbeatInterval = 100 * time.Millisecond
 	maxMaxParallel       = 10000
 )
@@ -95,6 +99,12 @@ func (v *validator) server(s Server, cluster int) {
 	}
 	if d := s.LockTTL.Duration; d < minLockTTL || d > maxLockTTL {
 		v.fail("server.lock_ttl", "must be between %v and %v, got %v", minLockTTL, maxLockTTL, d)
+	}
+	if d := s.RunHistory.Duration; d < minRunHistory || d > maxRunHistory {
+		v.fail("server.run_history", "must be between 1h and 365d, got %v", d)
+	}
+	if n := s.RunsPerJob; n != 0 && n < minRunsPerJob {
+		v.fail("server.runs_per_job", "must be 0 (no cap) or at least %d, got %d", minRunsPerJob, n)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetcron/jetcron/subjects"
 )
 
 // Client asks one cluster. Its zero value is not usable: make it with New.
@@ -24,6 +26,9 @@ type Client struct {
 	// beforePauseWrite, when set (by tests), is called between a pause's read of the
 	// job and its revision-checked write, with the try's number from 1.
 	beforePauseWrite func(try int)
+	// afterOutputRead, when set (by tests), is called each time FollowRun has read the
+	// stored output.
+	afterOutputRead func()
 }
 
 // New makes a Client on a connection and its JetStream context. address names the
@@ -45,18 +50,37 @@ func (c *Client) Address() string { return c.address }
 // missing or JetStream does not answer.
 func (c *Client) Bucket(ctx context.Context, name string) (jetstream.KeyValue, error) {
 	kv, err := c.js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, c.bucketError(name, err)
+	}
+	return kv, nil
+}
+
+// bucketStream binds the stream of a jetcron KV bucket, to read its values with
+// their headers; its errors are Bucket's.
+func (c *Client) bucketStream(ctx context.Context, name string) (jetstream.Stream, error) {
+	st, err := c.js.Stream(ctx, subjects.KVStream(name))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = jetstream.ErrBucketNotFound
+	}
+	if err != nil {
+		return nil, c.bucketError(name, err)
+	}
+	return st, nil
+}
+
+// bucketError says why bucket name could not be bound, in words a person can act on.
+func (c *Client) bucketError(name string, err error) error {
 	switch {
-	case err == nil:
-		return kv, nil
 	case errors.Is(err, jetstream.ErrBucketNotFound):
-		return nil, fmt.Errorf("bucket %s not found at %s: is a jetcron server running there?", name, c.address)
+		return fmt.Errorf("bucket %s not found at %s: is a jetcron server running there?", name, c.address)
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
 		errors.Is(err, nats.ErrNoResponders):
-		return nil, fmt.Errorf("JetStream is not enabled at %s: is it a jetcron server?", c.address)
+		return fmt.Errorf("JetStream is not enabled at %s: is it a jetcron server?", c.address)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
-		return nil, fmt.Errorf("bucket %s: no answer from JetStream at %s (no quorum?)", name, c.address)
+		return fmt.Errorf("bucket %s: no answer from JetStream at %s (no quorum?)", name, c.address)
 	default:
-		return nil, fmt.Errorf("bucket %s: %w", name, err)
+		return fmt.Errorf("bucket %s: %w", name, err)
 	}
 }
 

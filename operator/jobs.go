@@ -184,6 +184,9 @@ func (c *Client) jobRecords(ctx context.Context, warn func(string)) ([]jobRecord
 	}
 	states := map[string]*subjects.JobState{}
 	for _, e := range stateEntries {
+		if e.Key() == subjects.CheckpointKey {
+			continue // the ticker's, not a job's
+		}
 		var s subjects.JobState
 		if err := json.Unmarshal(e.Value(), &s); err != nil {
 			if warn != nil {

@@ -2,9 +2,9 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,6 +87,11 @@ type RunOutput struct {
 	RunID  string        `json:"run_id"`
 	Output string        `json:"output"`
 	Run    *subjects.Run `json:"run,omitempty"`
+	// Fresh, set by FollowRun only, is what this call adds to the text the previous
+	// calls gave, in the order the run printed it: what a terminal prints next.
+	// Output may have been replaced meanwhile (by the stored tail, or cut); Fresh never
+	// repeats what was given.
+	Fresh string `json:"-"`
 }
 
 // RunLogs returns the captured output of the run runID (nil when it left none) and
@@ -97,7 +102,11 @@ func (c *Client) RunLogs(ctx context.Context, runID string) (logs []byte, run *s
 	if err != nil {
 		return nil, nil, err
 	}
-	if logs, err = c.output(ctx, runID, key); err != nil {
+	st, err := c.bucketStream(ctx, subjects.LogsBucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	if logs, _, err = storedOutput(ctx, st, runID, key); err != nil {
 		return nil, nil, err
 	}
 	run, err = c.Run(ctx, runID)
@@ -110,83 +119,19 @@ func (c *Client) RunLogs(ctx context.Context, runID string) (logs []byte, run *s
 	return logs, run, nil
 }
 
-// output reads the captured output of the run runID, stored under key; nil when it
-// left none.
-func (c *Client) output(ctx context.Context, runID, key string) ([]byte, error) {
-	kv, err := c.Bucket(ctx, subjects.LogsBucket)
-	if err != nil {
-		return nil, err
-	}
-	e, err := kv.Get(ctx, key)
+// storedOutput reads the output tail stored for the run runID under key in the
+// logs bucket's stream st: its text (nil when it left none) and how many bytes were
+// cut from its start (subjects.OutputCutHeader).
+func storedOutput(ctx context.Context, st jetstream.Stream, runID, key string) ([]byte, int64, error) {
+	m, err := st.GetLastMsgForSubject(ctx, subjects.KVSubject(subjects.LogsBucket, key))
 	switch {
-	case err == nil:
-		return e.Value(), nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return nil, nil
-	default:
-		return nil, fmt.Errorf("read the output of run %q: %w", runID, err)
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, fmt.Errorf("read the output of run %q: %w", runID, err)
+	case m.Header.Get(subjects.KVOperationHeader) != "": // deleted or purged
+		return nil, 0, nil
 	}
-}
-
-// FollowRun calls fn with the run's record and captured output as they are now, then
-// again each time the record changes, until the run has ended (nil) or ctx ends.
-// The runner stores a run's output before it records the end, so the last call
-// carries the whole stored output. The error wraps ErrNotFound when the run has
-// neither record nor output.
-func (c *Client) FollowRun(ctx context.Context, runID string, fn func(RunOutput) error) error {
-	key, err := subjects.RunKeyOf(runID)
-	if err != nil {
-		return err
-	}
-	runsKV, err := c.Bucket(ctx, subjects.RunStateBucket)
-	if err != nil {
-		return err
-	}
-	w, err := runsKV.Watch(ctx, key)
-	if err != nil {
-		return fmt.Errorf("follow run %q: %w", runID, err)
-	}
-	defer func() { _ = w.Stop() }()
-	seen := false
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case u, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("follow run %q: the watch ended", runID)
-			}
-			e = u
-		}
-		if e == nil { // the stored value, if any, has been delivered
-			if !seen {
-				logs, run, err := c.RunLogs(ctx, runID)
-				if err != nil {
-					return err
-				}
-				// Output without a record: nothing more will come.
-				return fn(RunOutput{RunID: runID, Output: string(logs), Run: run})
-			}
-			continue
-		}
-		if e.Operation() != jetstream.KeyValuePut {
-			continue
-		}
-		seen = true
-		var run subjects.Run
-		if err := json.Unmarshal(e.Value(), &run); err != nil {
-			return fmt.Errorf("follow run %q: %w", runID, err)
-		}
-		logs, err := c.output(ctx, runID, key) // the record came with the watch
-		if err != nil {
-			return err
-		}
-		if err := fn(RunOutput{RunID: runID, Output: string(logs), Run: &run}); err != nil {
-			return err
-		}
-		if run.State.Terminal() {
-			return nil
-		}
-	}
+	cut, _ := strconv.ParseInt(m.Header.Get(subjects.OutputCutHeader), 10, 64)
+	return m.Data, cut, nil
 }

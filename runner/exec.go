@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -74,7 +75,6 @@ type outcome struct {
 	state    subjects.RunState
 	exitCode *int
 	err      string
-	output   []byte
 	// lost: killed because the run was declared lost; shutdown: stopped because the
 	// agent shut down. Neither is restarted.
 	lost, shutdown bool
@@ -96,25 +96,23 @@ type runHere struct {
 	taskErr error
 	// dir is the fresh working directory made for the run, if one was.
 	dir string
-	// output is the tail of what the run's executions printed, each restart's after
-	// a line that says which restart it is.
-	output []byte
+	// The run's output stream is what its executions print, each restart's after a
+	// line that names it: out writes it to tail, which keeps the last
+	// OutputTailSize bytes and counts them all, and to live, which publishes it.
+	out  io.Writer
+	tail *tail
+	live *live
 }
 
-// addOutput appends an execution's output to the run's, with a line before a
-// restart's that names it (its allocation's reason), and keeps the last
-// OutputTailSize bytes.
-func (h *runHere) addOutput(a *attempt, out []byte) {
-	if a.restart > 0 {
-		if n := len(h.output); n > 0 && h.output[n-1] != '\n' {
-			h.output = append(h.output, '\n')
-		}
-		h.output = fmt.Appendf(h.output, "--- jetcron: %s ---\n", a.run.Current().Reason)
+// restarting writes the line that opens a restart's output, on a line of its own:
+// its allocation's reason.
+func (h *runHere) restarting(a *attempt) {
+	var line []byte
+	if h.tail.midLine() {
+		line = append(line, '\n')
 	}
-	h.output = append(h.output, out...)
-	if n := len(h.output); n > OutputTailSize {
-		h.output = append([]byte(nil), h.output[n-OutputTailSize:]...)
-	}
+	line = fmt.Appendf(line, "--- jetcron: %s ---\n", a.run.Current().Reason)
+	_, _ = h.out.Write(line)
 }
 
 // cleanup removes the run's fresh working directory, if it has one.
@@ -134,11 +132,14 @@ func (h *runHere) cleanup(log zerolog.Logger) {
 // slot bounds the commands executing, not the writes; a restart takes a slot again.
 // runLog is the run's logger, without an allocation.
 func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, a *attempt, release func(), runLog zerolog.Logger) {
-	h := &runHere{key: key, launch: l, log: runLog}
+	h := &runHere{key: key, launch: l, log: runLog, tail: newTail(OutputTailSize)}
 	if err := json.Unmarshal(l.Task, &h.task); err != nil {
 		h.taskErr = fmt.Errorf("decode task: %w", err)
 	}
 	defer h.cleanup(runLog)
+	h.live = startLive(subjects.OutputSubject(key), s.opts.Conn.PublishMsg, s.opts.Clock, runLog)
+	defer h.live.close()
+	h.out = io.MultiWriter(h.tail, h.live)
 
 	log := h.attemptLog(a)
 	log.Info().Int64("late_ms", int64(l.Late)).Msg("run claimed")
@@ -150,11 +151,12 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, a
 		out := s.runAttempt(ctx, h, a, log)
 		release()
 		finished := s.opts.Clock.Now().UTC()
-		h.addOutput(a, out.output)
+		// Live followers get the execution's last lines before its stored tail.
+		h.live.flush()
 		// No output, no write (a burst of quiet jobs costs the servers one write less
 		// each), unless an earlier allocation of the run may have left some.
-		if len(h.output) > 0 || a.index > 1 {
-			s.storeOutput(key, h.output, log)
+		if h.tail.Total() > 0 || a.index > 1 {
+			s.storeOutput(key, h.tail, log)
 		}
 		next, ok := s.afterAttempt(h, a, out, finished, log)
 		if !ok {
@@ -162,6 +164,7 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, a
 		}
 		a, release = next.attempt, next.release
 		log = next.log
+		h.restarting(a)
 	}
 }
 

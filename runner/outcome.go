@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -11,15 +12,22 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// storeOutput keeps the run's output tail in the logs bucket.
-func (s *session) storeOutput(key string, data []byte, log zerolog.Logger) {
+// storeOutput keeps the run's output tail in the logs bucket, under key; one that
+// lost its start begins with its cut line and carries subjects.OutputCutHeader.
+func (s *session) storeOutput(key string, t *tail, log zerolog.Logger) {
+	msg := nats.NewMsg(subjects.KVSubject(subjects.LogsBucket, key))
+	var cut int64
+	msg.Data, cut = t.Stored()
+	if cut > 0 {
+		msg.Header.Set(subjects.OutputCutHeader, strconv.FormatInt(cut, 10))
+	}
 	// Retried for as long as the outcome is (a stream electing a leader answers
 	// nothing for several seconds).
 	ctx, cancel := context.WithTimeout(context.Background(), outcomeTimeout)
 	defer cancel()
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		octx, ocancel := context.WithTimeout(ctx, opTimeout)
-		_, err := s.logs.Put(octx, key, data)
+		_, err := s.opts.JS.PublishMsg(octx, msg)
 		ocancel()
 		if err == nil {
 			return

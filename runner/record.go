@@ -27,6 +27,17 @@ import (
 // expected: another writer changed it.
 var errRecordMoved = errors.New("run record changed by another writer")
 
+// errUnchanged is returned by readAfter when the record kept reading at the revision
+// the caller knows for unchangedFor. A replica that lags catches up within that; a
+// record that stays there did not move: a write refused as conflicting, after an
+// earlier try of it timed out, had been accepted by a stream leader that lost its
+// leadership (two peers killed) before the write was stored, and is gone.
+var errUnchanged = errors.New("run record unchanged")
+
+// unchangedFor is how long reads at the known revision are taken for a lagging
+// replica before readAfter says errUnchanged.
+const unchangedFor = 2 * time.Second
+
 // recordUpdate is one write of a run record: change applied to the record at rev.
 type recordUpdate struct {
 	key  string
@@ -88,7 +99,7 @@ func (s *session) updateRecord(ctx context.Context, u recordUpdate) (subjects.Ru
 		if !errors.Is(err, errRecordMoved) {
 			return subjects.Run{}, 0, err
 		}
-		entry, rerr := s.readAfter(ctx, u.key, rev)
+		entry, rerr := s.readAfter(ctx, u.key, rev, 0)
 		if rerr != nil {
 			return subjects.Run{}, 0, errRecordMoved
 		}
@@ -123,7 +134,12 @@ func (s *session) writeRun(ctx context.Context, key string, data []byte, rev uin
 		case isRevisionConflict(err) && !unknown:
 			return 0, errRecordMoved
 		case isRevisionConflict(err):
-			return s.landed(ctx, key, data, rev)
+			newRev, lerr := s.landed(ctx, key, data, rev)
+			if !errors.Is(lerr, errUnchanged) {
+				return newRev, lerr
+			}
+			// Neither landed nor moved on: write it again.
+			s.log.Warn().Str("key", key).Uint64("revision", rev).Msg("run record write refused as conflicting, yet the record did not move; writing again")
 		case errors.Is(err, nats.ErrConnectionClosed):
 			return 0, fmt.Errorf("update run record %s: %w", key, err)
 		}
@@ -143,8 +159,9 @@ func (s *session) writeRun(ctx context.Context, key string, data []byte, rev uin
 // landed tells, after a write of data from rev timed out and its retry conflicted,
 // whether the write that timed out had landed: the record then holds exactly data
 // (data carries the runner's own timestamps, so no other writer writes the same).
+// errUnchanged: the record is still at rev.
 func (s *session) landed(ctx context.Context, key string, data []byte, rev uint64) (uint64, error) {
-	entry, err := s.readAfter(ctx, key, rev)
+	entry, err := s.readAfter(ctx, key, rev, unchangedFor)
 	if err != nil {
 		return 0, err
 	}
@@ -157,8 +174,10 @@ func (s *session) landed(ctx context.Context, key string, data []byte, rev uint6
 // readAfter reads the run record key at a revision after rev, the newest this
 // runner knows to exist. Gets are served by any replica (direct gets), and one that
 // lags behind answers with an older revision, or with none: such a read is made
-// again. It gives up when ctx ends or the connection is closed.
-func (s *session) readAfter(ctx context.Context, key string, rev uint64) (jetstream.KeyValueEntry, error) {
+// again. It gives up when ctx ends or the connection is closed, and with errUnchanged
+// when, given within > 0, the record read at rev or older for that long.
+func (s *session) readAfter(ctx context.Context, key string, rev uint64, within time.Duration) (jetstream.KeyValueEntry, error) {
+	var staleSince time.Time
 	for wait := 50 * time.Millisecond; ; {
 		entry, err := getEntry(ctx, s.runs, key)
 		pause := staleReadWait
@@ -168,6 +187,11 @@ func (s *session) readAfter(ctx context.Context, key string, rev uint64) (jetstr
 		case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
 			// A stale read: the record exists at rev, and records are never deleted
 			// while a run is under way.
+			if staleSince.IsZero() {
+				staleSince = time.Now()
+			} else if within > 0 && time.Since(staleSince) >= within {
+				return nil, fmt.Errorf("read run record %s: %w at revision %d for %v", key, errUnchanged, rev, within)
+			}
 		case errors.Is(err, nats.ErrConnectionClosed):
 			return nil, fmt.Errorf("read run record %s: %w", key, err)
 		default:

@@ -528,8 +528,9 @@ func TestShutdownStopsRuns(t *testing.T) {
 	}
 }
 
-// Output beyond the tail size keeps its end.
-func TestOutputTail(t *testing.T) {
+// Output beyond the tail size keeps its end, after a line that says how much was
+// cut; the stored value carries the exact count.
+func TestOutputBeyondTheTailIsStoredCutWithALineThatSaysSo(t *testing.T) {
 	e := newEnv(t, 1)
 	opts := e.options(t, "n1")
 	startRunner(t, opts)
@@ -537,13 +538,27 @@ func TestOutputTail(t *testing.T) {
 	prog := script(t, `i=0; while [ $i -lt 20000 ]; do echo "line $i 0123456789"; i=$((i+1)); done; echo END >&2`+"\n")
 	l := e.launch(t, opts.Name, "chatty", tick(1), rawTask(prog))
 	e.waitState(t, l, subjects.StateComplete, 30*time.Second)
-	entry, err := e.b.Logs.Get(ctxT(t), subjects.RunKey("chatty", tick(1)))
+	stream, err := e.js.Stream(ctxT(t), subjects.KVStream(subjects.LogsBucket))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := entry.Value()
-	if len(v) != OutputTailSize || !bytes.HasSuffix(v, []byte("line 19999 0123456789\nEND\n")) {
-		t.Errorf("tail of %d bytes ending %q", len(v), v[max(0, len(v)-40):])
+	m, err := stream.GetLastMsgForSubject(ctxT(t), subjects.KVSubject(subjects.LogsBucket, subjects.RunKey("chatty", tick(1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lines 0-9, 10-99, 100-999, 1000-9999 and 10000-19999, then END on stderr.
+	const printed = 10*(len("line 0 0123456789\n")) + 90*len("line 10 0123456789\n") + 900*len("line 100 0123456789\n") +
+		9000*len("line 1000 0123456789\n") + 10000*len("line 10000 0123456789\n") + len("END\n")
+	cut := int64(printed - OutputTailSize)
+	first, kept, _ := bytes.Cut(m.Data, []byte("\n"))
+	if want := subjects.CutLine(cut, OutputTailSize); string(first)+"\n" != want {
+		t.Errorf("stored output begins %q, want %q", first, want)
+	}
+	if len(kept) != OutputTailSize || !bytes.HasSuffix(kept, []byte("line 19999 0123456789\nEND\n")) {
+		t.Errorf("tail of %d bytes ending %q", len(kept), kept[max(0, len(kept)-40):])
+	}
+	if h := m.Header.Get(subjects.OutputCutHeader); h != strconv.FormatInt(cut, 10) {
+		t.Errorf("%s header %q, want %d", subjects.OutputCutHeader, h, cut)
 	}
 }
 

@@ -54,7 +54,7 @@ type session struct {
 	member subjects.Member
 	attrs  map[string]string
 
-	nodes, runs, logs jetstream.KeyValue
+	nodes, runs jetstream.KeyValue
 
 	// sem bounds the runs executing at once.
 	sem chan struct{}
@@ -167,7 +167,10 @@ func (s *session) trySetup(ctx context.Context) (jetstream.Consumer, error) {
 		name string
 		kv   *jetstream.KeyValue
 	}{
-		{subjects.NodesBucket, &s.nodes}, {subjects.RunStateBucket, &s.runs}, {subjects.LogsBucket, &s.logs},
+		{subjects.NodesBucket, &s.nodes}, {subjects.RunStateBucket, &s.runs},
+		// Output tails are stored with publishes that carry a header: bound only to
+		// wait until the bucket is provisioned.
+		{subjects.LogsBucket, new(jetstream.KeyValue)},
 	} {
 		kv, err := s.opts.JS.KeyValue(octx, b.name)
 		if err != nil {

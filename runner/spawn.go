@@ -20,12 +20,12 @@ import (
 // gone (a process that left the group may still hold the pipe).
 const outputDrainTimeout = 2 * time.Second
 
-// spawn starts cmd in its own process group, its stdout and stderr into one pipe,
-// and waits for it to end: on its own, at its timeout (SIGTERM to the group, SIGKILL
+// spawn starts cmd in its own process group, its stdout and stderr into one pipe
+// copied to out, and waits for it to end: on its own, at its timeout (SIGTERM to the group, SIGKILL
 // after killTimeout), when ctx is done at shutdown (the same, for the reason that is
 // ctx's cause), or at once with SIGKILL when the fence loop finds the run declared
 // lost. Whatever is left of the group when its leader ends is killed.
-func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeout, killTimeout time.Duration, log zerolog.Logger) outcome {
+func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, out io.Writer, timeout, killTimeout time.Duration, log zerolog.Logger) outcome {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return failed(fmt.Errorf("make output pipe: %w", err))
@@ -40,7 +40,6 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 	pgid := cmd.Process.Pid
 	log.Debug().Int("pid", pgid).Msg("process started")
 
-	out := newTail(OutputTailSize)
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -89,7 +88,6 @@ func (s *session) spawn(ctx context.Context, e *execution, cmd *exec.Cmd, timeou
 	}
 
 	o := exitOutcome(werr)
-	o.output = out.Bytes()
 	o.lost, o.shutdown = lost, shutdown && !lost
 	if reason != "" {
 		o.state = subjects.StateFailed

@@ -1,6 +1,10 @@
 package runner
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/jetcron/jetcron/subjects"
+)
 
 // tail keeps the last max bytes written to it.
 type tail struct {
@@ -48,10 +52,8 @@ func (t *tail) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Bytes returns a copy of the kept bytes, oldest first.
-func (t *tail) Bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// kept returns a copy of the kept bytes, oldest first (under t.mu).
+func (t *tail) kept() []byte {
 	if !t.full {
 		return append([]byte(nil), t.buf...)
 	}
@@ -65,4 +67,31 @@ func (t *tail) Total() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.total
+}
+
+// Stored is what is kept of everything written, as the logs bucket stores it: the
+// kept bytes, after a subjects.CutLine when more was written; and how many bytes
+// were cut from the start (0 when none).
+func (t *tail) Stored() (data []byte, cut int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kept := t.kept()
+	if cut = t.total - int64(len(kept)); cut == 0 {
+		return kept, 0
+	}
+	return append([]byte(subjects.CutLine(cut, int64(len(kept)))), kept...), cut
+}
+
+// midLine says whether the last byte written ends no line.
+func (t *tail) midLine() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) == 0 {
+		return false
+	}
+	last := len(t.buf) - 1
+	if t.full {
+		last = (t.next + t.max - 1) % t.max
+	}
+	return t.buf[last] != '\n'
 }

@@ -73,7 +73,7 @@ func (s *session) runTask(ctx context.Context, e *execution, h *runHere, a *atte
 	if killTimeout <= 0 {
 		killTimeout = DefaultKillTimeout
 	}
-	return s.spawn(ctx, e, cmd, time.Duration(task.Timeout), killTimeout, log)
+	return s.spawn(ctx, e, cmd, h.out, time.Duration(task.Timeout), killTimeout, log)
 }
 
 // workDir is the directory the run's command runs in. The task's work_dir is used

@@ -152,19 +152,42 @@ func TestRawExecEnabled(t *testing.T) {
 	}
 }
 
-func TestTail(t *testing.T) {
+// The tail keeps the last bytes written, counts them all, and once it lost its
+// start, says so on a first line.
+func TestTailKeepsTheEndAndSaysHowMuchWasCut(t *testing.T) {
 	var all bytes.Buffer
 	tl := newTail(10)
 	for _, w := range []string{"abc", "defg", "hij", "k", "", "lmnopqrstuvwxyz0123", "45", "6789ABCDEFGH", "I"} {
 		tl.Write([]byte(w))
 		all.WriteString(w)
 		want := all.Bytes()[max(0, all.Len()-10):]
-		if got := tl.Bytes(); !bytes.Equal(got, want) {
-			t.Fatalf("after %q: %q, want %q", w, got, want)
+		wantCut := int64(all.Len() - len(want))
+		if wantCut > 0 {
+			want = append([]byte(subjects.CutLine(wantCut, 10)), want...)
+		}
+		if got, cut := tl.Stored(); !bytes.Equal(got, want) || cut != wantCut {
+			t.Fatalf("after %q: %q cut %d, want %q cut %d", w, got, cut, want, wantCut)
 		}
 	}
 	if tl.Total() != int64(all.Len()) {
 		t.Errorf("total %d, want %d", tl.Total(), all.Len())
+	}
+}
+
+// A restart's line begins a line of its own: the tail knows whether the output ends
+// inside one, wrapped or not.
+func TestTailKnowsWhetherTheOutputEndsMidLine(t *testing.T) {
+	tl := newTail(4)
+	for _, tc := range []struct {
+		write string
+		mid   bool
+	}{
+		{"", false}, {"ab", true}, {"\n", false}, {"xyz\n", false}, {"12345", true}, {"6\n", false}, {"7", true},
+	} {
+		tl.Write([]byte(tc.write))
+		if got := tl.midLine(); got != tc.mid {
+			t.Errorf("after %q: midLine %v, want %v", tc.write, got, tc.mid)
+		}
 	}
 }
 

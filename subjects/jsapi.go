@@ -28,6 +28,10 @@ func BucketOfStream(stream string) (bucket string, ok bool) {
 // KVSubject is the subject of key in bucket; key ">" matches every key.
 func KVSubject(bucket, key string) string { return kvSubjectPrefix + bucket + "." + key }
 
+// KVOperationHeader is on a KV stream's message that deletes or purges its key
+// (value "DEL" or "PURGE"); a message of a Put has none.
+const KVOperationHeader = "KV-Operation"
+
 // KeyOfSubject is KVSubject read back for bucket; ok is false for another bucket's.
 func KeyOfSubject(bucket, subject string) (key string, ok bool) {
 	return strings.CutPrefix(subject, kvSubjectPrefix+bucket+".")

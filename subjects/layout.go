@@ -70,16 +70,48 @@ func (l Layout) Stream() jetstream.StreamConfig {
 
 // Provision creates every bucket and the runs stream that do not exist yet. All
 // servers call it at start and may race: an existing bucket or stream is kept as it
-// is, whoever made it.
+// is, whoever made it, except that the history it keeps of runs (the run records,
+// their output, the runs stream) follows l.History. The lock's TTL is not changed:
+// a holder started with the old TTL trusts its lease for that long.
 func Provision(ctx context.Context, js jetstream.JetStream, l Layout) error {
 	for _, cfg := range l.Buckets() {
-		if _, err := js.CreateKeyValue(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		_, err := js.CreateKeyValue(ctx, cfg)
+		switch {
+		case errors.Is(err, jetstream.ErrBucketExists) && (cfg.Bucket == RunStateBucket || cfg.Bucket == LogsBucket):
+			err = keepFor(ctx, js, KVStream(cfg.Bucket), cfg.TTL)
+		case errors.Is(err, jetstream.ErrBucketExists):
+			err = nil
+		}
+		if err != nil {
 			return fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
 		}
 	}
 	cfg := l.Stream()
-	if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	_, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		err = keepFor(ctx, js, cfg.Name, cfg.MaxAge)
+	}
+	if err != nil {
 		return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// keepFor sets an existing stream's MaxAge to age, if it is another; nothing else of
+// its configuration changes.
+func keepFor(ctx context.Context, js jetstream.JetStream, stream string, age time.Duration) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.MaxAge == age {
+		return nil
+	}
+	was := cfg.MaxAge
+	cfg.MaxAge = age
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("keep %s for %v instead of %v: %w", stream, age, was, err)
 	}
 	return nil
 }

@@ -82,3 +82,41 @@ func TestProvisionRacingOnThreeServersCreatesEachBucketOnce(t *testing.T) {
 		t.Fatalf("streams %v, want exactly %v", got, want)
 	}
 }
+
+// A server started with another run history changes how long an existing cluster
+// keeps run records, their output and the runs stream; the lock's TTL stays.
+func TestProvisionAppliesAChangedRunHistoryToAnExistingCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts NATS servers")
+	}
+	c := embedtest.NewCluster(t, 1)
+	js, err := jetstream.New(c.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	layout := subjects.DefaultLayout(1, 2*time.Second)
+	if err := subjects.Provision(ctx, js, layout); err != nil {
+		t.Fatal(err)
+	}
+	layout.History, layout.LockTTL = 30*24*time.Hour, time.Second
+	if err := subjects.Provision(ctx, js, layout); err != nil {
+		t.Fatalf("provision with another history: %v", err)
+	}
+	for name, want := range map[string]time.Duration{
+		subjects.KVStream(subjects.RunStateBucket): layout.History,
+		subjects.KVStream(subjects.LogsBucket):     layout.History,
+		subjects.RunsStream:                        layout.History,
+		subjects.KVStream(subjects.LockBucket):     2 * time.Second,
+		subjects.KVStream(subjects.JobsBucket):     0,
+	} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.CachedInfo().Config.MaxAge; got != want {
+			t.Errorf("stream %s keeps messages for %v, want %v", name, got, want)
+		}
+	}
+}

@@ -41,6 +41,9 @@ const (
 	LogsBucket = "jetcron-logs"
 	// LockKey is the ticker lock's key in LockBucket.
 	LockKey = "ticker"
+	// CheckpointKey is the RunsCheckpoint's key in JobStateBucket. It has a '.', which
+	// Token never makes, so no job's state can have it.
+	CheckpointKey = "ticker.checkpoint"
 )
 
 // Subjects of the runs stream and of requests to the ticker.

@@ -307,8 +307,26 @@ type JobState struct {
 	// not relaunched when lost.
 	Deleted time.Time `json:"deleted,omitzero"`
 	// LastTick is the newest tick launched or recorded skipped (Unix seconds).
-	LastTick int64     `json:"last_tick,omitempty"`
-	Updated  time.Time `json:"updated"`
+	LastTick int64 `json:"last_tick,omitempty"`
+	// Open lists the run record keys of the job's runs that were not over when the
+	// state was stored: queued or running, or ended with a reschedule to come. A
+	// starting ticker reads these records instead of every record the runs bucket
+	// keeps (RunsCheckpoint says why that is complete).
+	Open []string `json:"open,omitempty"`
+	// ListsOpen is set by tickers that keep Open. A state without it (stored by an
+	// older version, which drops Open) voids the runs checkpoint.
+	ListsOpen bool      `json:"lists_open,omitempty"`
+	Updated   time.Time `json:"updated"`
+}
+
+// RunsCheckpoint is stored under CheckpointKey in JobStateBucket by the ticker that
+// leads. It promises: every run whose record last changed at a runs bucket revision
+// up to RunsRev and that is not over is listed in its job's JobState.Open. So a
+// starting ticker reads the job states, the records they list, and only the changes
+// to the runs bucket after RunsRev, however much history the bucket keeps.
+type RunsCheckpoint struct {
+	RunsRev uint64    `json:"runs_rev"`
+	Written time.Time `json:"written"`
 }
 
 // Lock is the value of the ticker lock.

@@ -102,8 +102,19 @@ type dispatcher struct {
 	moreToRead bool      // the last one stopped at maxRead
 	retryAt    time.Time // failed reads are tried again from then
 	heap       launchHeap
-	dirty      map[string]bool // jobs whose state changed since it was stored
-	done       chan func()     // what work off the loop hands back to it
+	dirty      map[string]bool // jobs whose state (open runs included) changed since it was stored
+	flushing   bool            // a round of flushStates is under way
+	// checkpointed is the newest runs checkpoint this ticker stored.
+	checkpointed uint64
+	// loadSeen holds, until loaded, the run keys the watch sent: a listed open run's
+	// record read at start is older than any of them (applyOpenRead).
+	loadSeen map[string]bool
+	// resumed is set when the runs watch began after a checkpoint (loadOpen).
+	resumed bool
+	// runsPerJob caps the records each job keeps (0: no cap); trims counts them.
+	runsPerJob int
+	trims      map[string]*trimState
+	done       chan func() // what work off the loop hands back to it
 	inflight   chan struct{}
 }
 
@@ -114,7 +125,7 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{}, active: map[string]map[string]*runEntry{},
 		byNode: map[string]int{}, ahead: map[string]uint64{}, dirty: map[string]bool{},
 		done: make(chan func(), maxInflight), inflight: make(chan struct{}, maxInflight),
-		loadedCh: make(chan struct{}),
+		loadedCh: make(chan struct{}), loadSeen: map[string]bool{}, trims: map[string]*trimState{},
 	}
 }
 
@@ -153,7 +164,11 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 			for len(changes) > 0 {
 				d.apply(<-changes)
 			}
-			d.loaded()
+			if d.resumed {
+				d.loadOpen()
+			} else {
+				d.loaded()
+			}
 		case fn := <-d.done:
 			fn()
 		case f := <-force:
@@ -173,11 +188,18 @@ func (d *dispatcher) run(ctx context.Context, terms <-chan leaseView, force <-ch
 }
 
 // watch starts the store's watch, retrying while JetStream cannot make it yet (its
-// consumers need a meta leader).
+// consumers need a meta leader). The run records are watched after the stored runs
+// checkpoint, if any (checkpoint.go).
 func (d *dispatcher) watch(ctx context.Context, changes chan Change) <-chan struct{} {
 	for {
 		wctx, cancel := context.WithCancel(ctx)
-		ready, err := d.store.Watch(wctx, changes)
+		cctx, ccancel := context.WithTimeout(wctx, ioTimeout)
+		after, err := d.store.Checkpoint(cctx)
+		ccancel()
+		var ready <-chan struct{}
+		if err == nil {
+			ready, err = d.store.Watch(wctx, changes, after)
+		}
 		if err == nil {
 			context.AfterFunc(ctx, cancel)
 			return ready
@@ -196,7 +218,7 @@ func (d *dispatcher) watch(ctx context.Context, changes chan Change) <-chan stru
 
 // loaded runs once every bucket has been read.
 func (d *dispatcher) loaded() {
-	d.ready = true
+	d.ready, d.loadSeen = true, nil
 	close(d.loadedCh)
 	for _, je := range d.jobs {
 		d.baseVersion(je)

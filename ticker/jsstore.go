@@ -30,17 +30,25 @@ type jsStore struct {
 type watchSource struct {
 	kind    ChangeKind
 	kv      jetstream.KeyValue
-	history bool // every version the bucket keeps, not only the newest
+	history bool   // every version the bucket keeps, not only the newest
+	after   uint64 // only the changes after this revision, when not 0
 }
 
 // Watch watches the buckets in three phases, each once the one before has sent its
 // initial values: job states, then jobs, then nodes and runs. A job's versions then
 // meet its settled mark, and a run record its job.
-func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
+func (s *jsStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint64) (<-chan struct{}, error) {
 	phases := [][]watchSource{
 		{{kind: JobStateChanged, kv: s.buckets.JobState}},
 		{{kind: JobChanged, kv: s.buckets.Jobs, history: true}},
 		{{kind: NodeChanged, kv: s.buckets.Nodes}, {kind: RunChanged, kv: s.buckets.Runs}},
+	}
+	// Every job state is sent (phase 1) before the run records are watched (phase 3).
+	var unlisted bool
+	inspect := func(e jetstream.KeyValueEntry) {
+		if e.Key() != subjects.CheckpointKey && e.Operation() == jetstream.KeyValuePut && !listsOpen(e.Value()) {
+			unlisted = true
+		}
 	}
 	// The first watch is made here, so that a cluster that cannot make one yet (no
 	// meta leader) is reported; later ones are retried until they are made.
@@ -50,12 +58,23 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}
 	}
 	ready := make(chan struct{})
 	go func() {
-		if !waitAll(ctx, s.forward(ctx, first, phases[0][0].kind, out)) {
+		if !waitAll(ctx, s.forward(ctx, first, phases[0][0].kind, out, inspect)) {
 			return
 		}
 		for _, phase := range phases[1:] {
 			var sent []<-chan struct{}
 			for _, src := range phase {
+				if src.kind == RunChanged {
+					src.after = runsFrom(runsAfter, unlisted)
+					if src.after != runsAfter {
+						s.log.Warn().Uint64("checkpoint_runs_rev", runsAfter).Msg("a job state stored by an older version lists no open runs; reading every run record")
+					}
+					select {
+					case out <- Change{Kind: RunsWatched, Rev: src.after}:
+					case <-ctx.Done():
+						return
+					}
+				}
 				w, err := s.watchOne(ctx, src)
 				for err != nil {
 					s.log.Warn().Err(err).Str("bucket", src.kv.Bucket()).Msg("cannot watch the bucket yet; retrying")
@@ -66,7 +85,7 @@ func (s *jsStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}
 					}
 					w, err = s.watchOne(ctx, src)
 				}
-				sent = append(sent, s.forward(ctx, w, src.kind, out))
+				sent = append(sent, s.forward(ctx, w, src.kind, out, nil))
 			}
 			if !waitAll(ctx, sent...) {
 				return
@@ -82,6 +101,9 @@ func (s *jsStore) watchOne(ctx context.Context, src watchSource) (jetstream.KeyW
 	if src.history {
 		opts = append(opts, jetstream.IncludeHistory())
 	}
+	if src.after > 0 {
+		opts = append(opts, jetstream.ResumeFromRevision(src.after+1))
+	}
 	w, err := src.kv.WatchAll(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("watch bucket %s: %w", src.kv.Bucket(), err)
@@ -90,8 +112,9 @@ func (s *jsStore) watchOne(ctx context.Context, src watchSource) (jetstream.KeyW
 }
 
 // forward sends the watch's changes to out until ctx ends; the returned channel is
-// closed once its initial values were sent (or the watch ended).
-func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind ChangeKind, out chan<- Change) <-chan struct{} {
+// closed once its initial values were sent (or the watch ended). inspect, if given,
+// sees each initial value first, on forward's goroutine.
+func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind ChangeKind, out chan<- Change, inspect func(jetstream.KeyValueEntry)) <-chan struct{} {
 	initial := make(chan struct{})
 	go func() {
 		defer w.Stop()
@@ -109,6 +132,12 @@ func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind Chan
 					loaded.Do(func() { close(initial) })
 					continue
 				}
+				if inspect != nil && !initialSent(initial) {
+					inspect(e)
+				}
+				if kind == JobStateChanged && e.Key() == subjects.CheckpointKey {
+					continue // the ticker's own, read by Checkpoint
+				}
 				c := Change{
 					Kind: kind, Key: e.Key(), Value: e.Value(), Rev: e.Revision(), Written: e.Created(),
 					Deleted: e.Operation() != jetstream.KeyValuePut,
@@ -122,6 +151,16 @@ func (s *jsStore) forward(ctx context.Context, w jetstream.KeyWatcher, kind Chan
 		}
 	}()
 	return initial
+}
+
+// initialSent reports whether the channel is closed.
+func initialSent(initial <-chan struct{}) bool {
+	select {
+	case <-initial:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitAll waits for every channel to close; false if ctx ended first.
@@ -232,6 +271,56 @@ func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.J
 	}
 	_, err = s.buckets.JobState.Put(ctx, subjects.Token(jobKey), data)
 	return err
+}
+
+// Checkpoint reads the runs checkpoint from the job state bucket.
+func (s *jsStore) Checkpoint(ctx context.Context) (uint64, error) {
+	e, err := s.buckets.JobState.Get(ctx, subjects.CheckpointKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the runs checkpoint: %w", err)
+	}
+	var cp subjects.RunsCheckpoint
+	if err := json.Unmarshal(e.Value(), &cp); err != nil {
+		// Not one of ours: reading every record is always right.
+		s.log.Warn().Err(err).Msg("unreadable runs checkpoint ignored")
+		return 0, nil
+	}
+	return cp.RunsRev, nil
+}
+
+// PutCheckpoint stores the runs checkpoint in the job state bucket.
+func (s *jsStore) PutCheckpoint(ctx context.Context, rev uint64) error {
+	data := mustJSON(subjects.RunsCheckpoint{RunsRev: rev, Written: time.Now().UTC()})
+	if _, err := s.buckets.JobState.Put(ctx, subjects.CheckpointKey, data); err != nil {
+		return fmt.Errorf("store the runs checkpoint: %w", err)
+	}
+	return nil
+}
+
+// TrimRuns purges the job's records below the revision from the runs bucket's stream,
+// and all but the newest keepLogs outputs of its runs from the logs bucket's (a run's
+// output is written when it ends; a cut by revision there would not match the one
+// here).
+func (s *jsStore) TrimRuns(ctx context.Context, jobKey string, below uint64, keepLogs int) error {
+	prefix := subjects.Token(jobKey) + ".>"
+	runs, err := s.stream(ctx, subjects.KVStream(subjects.RunStateBucket))
+	if err != nil {
+		return err
+	}
+	if err := runs.Purge(ctx, jetstream.WithPurgeSubject(subjects.KVSubject(subjects.RunStateBucket, prefix)), jetstream.WithPurgeSequence(below)); err != nil {
+		return fmt.Errorf("drop the old run records of %s: %w", jobKey, err)
+	}
+	logs, err := s.stream(ctx, subjects.KVStream(subjects.LogsBucket))
+	if err != nil {
+		return err
+	}
+	if err := logs.Purge(ctx, jetstream.WithPurgeSubject(subjects.KVSubject(subjects.LogsBucket, prefix)), jetstream.WithPurgeKeep(uint64(keepLogs))); err != nil {
+		return fmt.Errorf("drop the old run output of %s: %w", jobKey, err)
+	}
+	return nil
 }
 
 // JobChangesAfter reads the jobs bucket's changes by sequence (readChanges).

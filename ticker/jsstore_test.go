@@ -3,6 +3,7 @@ package ticker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -211,5 +212,64 @@ func TestJobChangesAreReadFromAReplicaButNotAsAuthoritativeWhileTheJobsStreamHas
 	}
 	if len(changes) != 1 || changes[0].Rev != second || string(changes[0].Value) != "v2" {
 		t.Fatalf("changes read from a replica: %+v; want v2 at revision %d", changes, second)
+	}
+}
+
+// After a runs checkpoint, the watch sends of the run records only their changes after
+// it (those the bucket keeps: the newest of each key), never the checkpoint as a
+// job's state, and is ready once it has caught up.
+func TestTheWatchSendsOnlyTheRunChangesAfterTheCheckpoint(t *testing.T) {
+	ctx, _, js, b := provisionedCluster(t, time.Minute)
+	store := &jsStore{js: js, buckets: b, log: zerolog.Nop()}
+	if rev, err := store.Checkpoint(ctx); err != nil || rev != 0 {
+		t.Fatalf("checkpoint of a new cluster: %d, %v; want 0", rev, err)
+	}
+	put := func(key, state string) uint64 {
+		rev, err := b.Runs.Put(ctx, key, []byte(`{"state":"`+state+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	for i := range 50 {
+		put(fmt.Sprintf("old.%d", i), "complete")
+	}
+	at := put("open.1", "running")
+	if err := store.PutCheckpoint(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutJobState(ctx, "open", &subjects.JobState{Job: "open", Open: []string{"open.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if rev, err := store.Checkpoint(ctx); err != nil || rev != at {
+		t.Fatalf("checkpoint: %d, %v; want %d", rev, err, at)
+	}
+	put("new.1", "queued")
+	put("new.1", "running")
+	put("new.2", "queued")
+	out := make(chan Change, 1024)
+	ready, err := store.Watch(ctx, out, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("the watch was never ready")
+	}
+	var got []string
+	for len(out) > 0 {
+		c := <-out
+		switch c.Kind {
+		case RunChanged:
+			got = append(got, c.Key+":"+string(c.Value))
+		case JobStateChanged:
+			if c.Key == subjects.CheckpointKey {
+				t.Error("the checkpoint was sent as a job state")
+			}
+		}
+	}
+	if want := []string{`new.1:{"state":"running"}`, `new.2:{"state":"queued"}`}; !slices.Equal(got, want) {
+		t.Fatalf("run changes sent: %v, want %v", got, want)
 	}
 }

@@ -15,8 +15,8 @@ type gatedStore struct {
 	open chan struct{}
 }
 
-func (s gatedStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
-	ready, err := s.memStore.Watch(ctx, out)
+func (s gatedStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint64) (<-chan struct{}, error) {
+	ready, err := s.memStore.Watch(ctx, out, runsAfter)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,14 @@ package ticker
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/clock"
 	"github.com/jetcron/jetcron/subjects"
@@ -48,6 +51,12 @@ type memStore struct {
 	// failCreates are run keys whose creation fails, with the error CreateRun returns
 	// (failCreate, setPhantom).
 	failCreates map[string]error
+	// checkpoint is the stored runs checkpoint's revision.
+	checkpoint uint64
+	// initialRuns is how many run record changes the last Watch sent before ready.
+	initialRuns int
+	// trimmed are the run keys TrimRuns dropped.
+	trimmed []string
 }
 
 type memWatcher struct {
@@ -138,8 +147,9 @@ func (w *memWatcher) push(c Change) {
 }
 
 // Watch sends the initial values as jsStore does: job states, then every job version
-// kept (jobHistory a key), then nodes and runs.
-func (s *memStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{}, error) {
+// kept (jobHistory a key), then nodes and runs (with runsAfter > 0: every run change
+// after it).
+func (s *memStore) Watch(ctx context.Context, out chan<- Change, runsAfter uint64) (<-chan struct{}, error) {
 	w := &memWatcher{notify: make(chan struct{}, 1)}
 	s.mu.Lock()
 	var initial []Change
@@ -148,12 +158,25 @@ func (s *memStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{
 		return cs
 	}
 	var states, nodesRuns []Change
+	s.initialRuns = 0
+	unlisted := false
 	for _, c := range s.keys[JobStateChanged] {
 		states = append(states, c)
+		unlisted = unlisted || !listsOpen(c.Value)
 	}
-	for _, kind := range []ChangeKind{NodeChanged, RunChanged} {
-		for _, c := range s.keys[kind] {
+	runsAfter = runsFrom(runsAfter, unlisted)
+	for _, c := range s.keys[NodeChanged] {
+		nodesRuns = append(nodesRuns, c)
+	}
+	if runsAfter == 0 {
+		for _, c := range s.keys[RunChanged] {
 			nodesRuns = append(nodesRuns, c)
+		}
+	} else {
+		for _, c := range s.runLog {
+			if c.Rev > runsAfter {
+				nodesRuns = append(nodesRuns, c)
+			}
 		}
 	}
 	kept := map[string]int{}
@@ -163,7 +186,13 @@ func (s *memStore) Watch(ctx context.Context, out chan<- Change) (<-chan struct{
 			initial = append(initial, c)
 		}
 	}
-	initial = append(append(byRev(states), byRev(initial)...), byRev(nodesRuns)...)
+	for _, c := range nodesRuns {
+		if c.Kind == RunChanged {
+			s.initialRuns++
+		}
+	}
+	initial = append(append(byRev(states), byRev(initial)...), Change{Kind: RunsWatched, Rev: runsAfter})
+	initial = append(initial, byRev(nodesRuns)...)
 	s.watchers = append(s.watchers, w)
 	s.mu.Unlock()
 	ready := make(chan struct{})
@@ -310,7 +339,34 @@ func (s *memStore) GetRun(_ context.Context, key string) (*subjects.Run, uint64,
 	case unseen:
 		return &subjects.Run{ID: key, State: subjects.StateComplete}, 1, nil
 	}
-	return nil, 0, errors.New("no record " + key)
+	return nil, 0, fmt.Errorf("no record %s: %w", key, jetstream.ErrKeyNotFound)
+}
+
+func (s *memStore) Checkpoint(context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkpoint, nil
+}
+
+// TrimRuns drops the job's records last written before below, unseen by watchers, as
+// a stream purge is.
+func (s *memStore) TrimRuns(_ context.Context, jobKey string, below uint64, _ int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, c := range s.keys[RunChanged] {
+		if strings.HasPrefix(key, subjects.Token(jobKey)+".") && c.Rev < below {
+			delete(s.keys[RunChanged], key)
+			s.trimmed = append(s.trimmed, key)
+		}
+	}
+	return nil
+}
+
+func (s *memStore) PutCheckpoint(_ context.Context, rev uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkpoint = rev
+	return nil
 }
 
 func (s *memStore) GetNode(_ context.Context, name string) (Change, error) {

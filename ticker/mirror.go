@@ -69,6 +69,8 @@ func (d *dispatcher) apply(c Change) {
 		d.applyNode(c)
 	case RunChanged:
 		d.applyRun(c, false)
+	case RunsWatched:
+		d.runsRev, d.resumed = c.Rev, c.Rev > 0
 	}
 }
 
@@ -179,7 +181,8 @@ func (d *dispatcher) applyJob(c Change) {
 		d.recount(c.Key)
 	}
 	if d.leading {
-		d.putState(c.Key, st)
+		d.dirty[c.Key] = true
+		d.flushStates()
 		d.wakeNow(je)
 	}
 }
@@ -303,6 +306,9 @@ func (d *dispatcher) applyRun(c Change, read bool) {
 		d.ahead[c.Key] = c.Rev
 	} else {
 		d.runsRev = max(d.runsRev, c.Rev)
+		if d.loadSeen != nil {
+			d.loadSeen[c.Key] = true
+		}
 		if rev, ok := d.ahead[c.Key]; ok {
 			if c.Rev < rev {
 				return
@@ -310,6 +316,12 @@ func (d *dispatcher) applyRun(c Change, read bool) {
 			delete(d.ahead, c.Key)
 		}
 	}
+	d.takeRun(c)
+}
+
+// takeRun takes a run record's change into the view, unless the view has it at that
+// revision or a newer one.
+func (d *dispatcher) takeRun(c Change) {
 	if e := d.runs[c.Key]; e != nil && e.rev >= c.Rev {
 		return
 	}
@@ -379,6 +391,7 @@ func (d *dispatcher) count(e *runEntry) {
 	run := &e.run
 	if !run.State.Terminal() || d.willReschedule(run) {
 		e.countedJob = true
+		d.dirty[run.Job] = true // its open runs changed
 		if d.active[run.Job] == nil {
 			d.active[run.Job] = map[string]*runEntry{}
 		}
@@ -403,6 +416,7 @@ func (d *dispatcher) recount(jobKey string) {
 
 func (d *dispatcher) uncount(e *runEntry) {
 	if e.countedJob {
+		d.dirty[e.run.Job] = true
 		delete(d.active[e.run.Job], e.key)
 		if len(d.active[e.run.Job]) == 0 {
 			delete(d.active, e.run.Job)

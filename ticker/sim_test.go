@@ -54,6 +54,8 @@ type sim struct {
 	store   *memStore
 	mu      sync.Mutex
 	runners map[string]*fakeRunner
+	// runsPerJob is the dispatchers' cap of records per job (0: none).
+	runsPerJob int
 }
 
 func newSim(t *testing.T, ctx context.Context, clk clock.Clock) *sim {
@@ -96,6 +98,7 @@ func (s *sim) dispatch(lease leaseView) (stop func()) {
 func (s *sim) standby() (terms chan<- leaseView, stop func()) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	d := newDispatcher(s.store, s.clock, zerolog.Nop())
+	d.runsPerJob = s.runsPerJob
 	ch := make(chan leaseView)
 	done := make(chan struct{})
 	go func() {

@@ -1,6 +1,7 @@
 package ticker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -18,13 +19,25 @@ var ErrConflict = errors.New("run record changed by another writer")
 type Store interface {
 	// Watch sends the current job states, then every version of every job that the
 	// jobs bucket keeps (oldest first, deletions included), then the current nodes
-	// and runs, to out; closes the returned ready channel once all of them were sent;
-	// and then sends every change until ctx ends.
-	Watch(ctx context.Context, out chan<- Change) (ready <-chan struct{}, err error)
+	// and run records, to out; closes the returned ready channel once all of them
+	// were sent; and then sends every change until ctx ends. With runsAfter > 0 it
+	// sends, of the run records, only their changes after that revision, in order,
+	// unless a job state it sent does not list its open runs (listsOpen). Before the
+	// first run record it sends a RunsWatched change whose Rev says which it did.
+	Watch(ctx context.Context, out chan<- Change, runsAfter uint64) (ready <-chan struct{}, err error)
+	// Checkpoint reads the stored runs checkpoint's revision (RunsCheckpoint); 0 when
+	// none is stored.
+	Checkpoint(ctx context.Context) (uint64, error)
+	// PutCheckpoint stores a runs checkpoint at revision rev.
+	PutCheckpoint(ctx context.Context, rev uint64) error
+	// TrimRuns drops the job's run records (sysbatch node runs included) last written
+	// before revision below, and all but the newest keepLogs of their outputs.
+	TrimRuns(ctx context.Context, jobKey string, below uint64, keepLogs int) error
 	// CreateRun stores a new run record and returns its revision; ErrConflict if the
 	// record exists (another ticker made it: the run is not launched twice).
 	CreateRun(ctx context.Context, key string, run *subjects.Run) (uint64, error)
-	// GetRun reads a run record and its revision from the leader.
+	// GetRun reads a run record and its revision from the leader; the error wraps
+	// jetstream.ErrKeyNotFound when there is none.
 	GetRun(ctx context.Context, key string) (*subjects.Run, uint64, error)
 	// GetNode reads a node's record from the leader, as a NodeChanged change.
 	GetNode(ctx context.Context, name string) (Change, error)
@@ -57,7 +70,25 @@ const (
 	JobStateChanged
 	NodeChanged
 	RunChanged
+	// RunsWatched says that the run records that follow are their changes after Rev,
+	// or every record when Rev is 0.
+	RunsWatched
 )
+
+// listsOpen reports whether a stored job state lists its job's open runs
+// (JobState.ListsOpen), without decoding it: encoding/json writes the field so.
+func listsOpen(state []byte) bool {
+	return bytes.Contains(state, []byte(`"lists_open":true`))
+}
+
+// runsFrom is the revision after which the run records are read: after, unless a job
+// state does not list its open runs (stored by an older version), or none was sent.
+func runsFrom(after uint64, unlisted bool) uint64 {
+	if unlisted {
+		return 0
+	}
+	return after
+}
 
 // Change is one key of one bucket as it is now.
 type Change struct {

@@ -14,7 +14,7 @@ import (
 
 // sweep finds runs that need the ticker: lost allocations, launches to re-place or to
 // publish again, reschedules due, and queued runs that waited too long; and persists
-// job states that changed.
+// job states that changed, with a runs checkpoint.
 func (d *dispatcher) sweep() {
 	now := d.clock.Now()
 	for key, rev := range d.ahead {
@@ -32,12 +32,8 @@ func (d *dispatcher) sweep() {
 		}
 		d.sweepRun(e, now)
 	}
-	for key := range d.dirty {
-		if je := d.jobs[key]; je != nil {
-			d.putState(key, je.state)
-		}
-		delete(d.dirty, key)
-	}
+	d.flushStates()
+	d.trimRuns()
 }
 
 func (d *dispatcher) sweepRun(e *runEntry, now time.Time) {

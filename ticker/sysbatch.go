@@ -129,6 +129,9 @@ func (d *dispatcher) placeTick(key string) {
 		d.emit(&done, nil)
 		return func() {
 			finish()
+			for _, nrev := range made {
+				d.madeRecord(tickRun.Job, nrev)
+			}
 			if cur := d.runs[key]; cur != nil && cur.rev == rev {
 				// Launched: no longer tracked; the watch's older revisions of the
 				// record, still to come, must not track it again.

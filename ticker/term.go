@@ -111,13 +111,13 @@ func (d *dispatcher) lead(now time.Time) {
 		}
 	}
 	for key, je := range d.jobs {
-		stored := d.states[key]
-		if stored.Valid != je.state.Valid || stored.Error != je.state.Error || stored.Revision != je.state.Revision ||
-			stored.Removed != je.state.Removed || !stored.Deleted.Equal(je.state.Deleted) {
-			d.putState(key, je.state)
-		}
+		d.dirty[key] = true // stored only where it differs (flushStates)
 		d.heap.set(je, d.horizon)
 	}
+	for key := range d.states {
+		d.dirty[key] = true // a state an older version stored lacks ListsOpen
+	}
+	d.flushStates()
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).
 		Dur("took_ms", d.clock.Now().Sub(now)).Time("horizon", d.horizon).Msg("ticker leading")
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// leadership of every stream the ticker writes to away from this server while it
 	// holds the lock, so that its death costs no Raft election on the launch path.
 	StepDown bool
+	// RunsPerJob caps the run records kept of each job (server.runs_per_job); 0 keeps
+	// every record the runs bucket's age limit keeps.
+	RunsPerJob int
 }
 
 // Ticker campaigns for the ticker lock and, while it holds it, dispatches launches.
@@ -119,6 +122,7 @@ func (t *Ticker) Run(ctx context.Context) error {
 	terms := make(chan leaseView)
 	force := make(chan forceRequest)
 	d := newDispatcher(t.store, t.opts.Clock, t.log)
+	d.runsPerJob = t.opts.RunsPerJob
 	dispatched := make(chan struct{})
 	go func() {
 		defer close(dispatched)

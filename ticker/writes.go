@@ -122,6 +122,7 @@ func (d *dispatcher) createRecord(key string, run subjects.Run, plan *jobPlan, r
 			if e := d.runs[key]; e != nil && e.rev == 0 {
 				e.rev, e.busy, e.published = rev, false, d.clock.Now()
 			}
+			d.madeRecord(run.Job, rev)
 			done(true)
 		}, nil
 	}, func(err error) {
@@ -289,17 +290,6 @@ func (d *dispatcher) emit(run *subjects.Run, a *subjects.Allocation) {
 	}
 	ev.Str("job", run.Job).Str("run_id", run.ID).Str("node", e.Node).Str("state", string(run.State)).
 		Int64("late_ms", int64(run.Late)).Str("reason", e.Reason).Msg("run " + string(run.State))
-}
-
-// putState stores a job's state off the loop.
-func (d *dispatcher) putState(key string, st subjects.JobState) {
-	d.write(func(ctx context.Context, _ leaseView) (func(), error) {
-		return func() {}, d.store.PutJobState(ctx, key, &st)
-	}, func(err error) {
-		if !errors.Is(err, errNotLeader) {
-			d.log.Warn().Err(err).Str("job", key).Msg("job state not stored")
-		}
-	})
 }
 
 // requested is the job a force or backfill request names, or nil after answering

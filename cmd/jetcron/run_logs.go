@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/jetcron/jetcron/operator"
@@ -17,8 +16,8 @@ func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
 	c := newCommand(usage{name: "run logs", args: "JOB/periodic-UNIX[/NODE]", synopsis: "Prints the captured output of a run: the tail of its combined stdout and\n" +
 		"stderr, as the runner stored it in the " + subjects.LogsBucket + " bucket. The output goes to\n" +
 		"stdout as it was captured; for a run that failed or was lost, its exit code and\n" +
-		"error follow on stderr. With -f, waits for the run to end, printing its output\n" +
-		"as it is stored (with -json, one object a line at each change)."})
+		"error follow on stderr. With -f, follows the run until it ends, printing its\n" +
+		"lines as it prints them (with -json, one object a line at each change)."})
 	follow := c.fs.Bool("f", false, "follow the run until it ends")
 	return c.remote(args, 1, 1, stdout, stderr, nil, func(ctx context.Context, cl *client, pos []string) error {
 		runID := pos[0]
@@ -40,23 +39,18 @@ func cmdRunLogs(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-// followRun prints the run's output as it is stored, what is new each time, until the
-// run ends; then how it ended, as run logs does.
+// followRun prints the run's output as it comes (the lines its runner publishes live,
+// then what the stored tail adds), each part once, until the run ends; then how it
+// ended, as run logs does.
 func followRun(ctx context.Context, cl *client, runID string, asJSON bool, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
-	var printed string
 	var last operator.RunOutput
 	err := cl.FollowRun(ctx, runID, func(o operator.RunOutput) error {
 		last = o
 		if asJSON {
 			return enc.Encode(o)
 		}
-		out := o.Output
-		if rest, ok := strings.CutPrefix(out, printed); ok {
-			out = rest // the stored tail grew
-		}
-		printed = o.Output
-		_, err := io.WriteString(stdout, out)
+		_, err := io.WriteString(stdout, o.Fresh)
 		return err
 	})
 	if err != nil || asJSON {

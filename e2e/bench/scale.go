@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jetcron/jetcron/e2e/cluster"
 )
 
 // scaleFigure: n hourly jobs spread over 50 minutes of the hour that exclude the next
@@ -14,25 +16,15 @@ import (
 // `@every 1s` job: servers' RSS, the lock holder's CPU between ticks, and after a
 // SIGKILL of the holder, the time from the lock changing hands to the next launch.
 func (e *env) scaleFigure(n int) error {
-	b, err := e.startCluster("scale", "always")
+	b, err := e.startTicking("scale", "always")
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	if err := e.tickFigure(b, 0, false); err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	keys, vals := make([]string, n), make([][]byte, n)
-	ledger := filepath.Join(b.dir, "scale.log")
-	for i := range n {
-		m := (now.Minute() + 10 + (i/60)%50) % 60
-		keys[i] = fmt.Sprintf("scale-%06d", i)
-		vals[i] = []byte(e.jobYAML(fmt.Sprintf("%d %d * * * * *", i%60, m), ledger))
-	}
+	jobs := newHourlyJobs("scale", n, time.Now())
 	e.logf("scale: storing %d hourly jobs", n)
 	t0 := time.Now()
-	if err := b.putMany(e.ctx, keys, vals); err != nil {
+	if err := b.putMany(e.ctx, jobs.keys, jobs.specs(e, filepath.Join(b.dir, "scale.log"))); err != nil {
 		return err
 	}
 	stored := time.Since(t0)
@@ -79,10 +71,61 @@ func (e *env) scaleFigure(n int) error {
 	e.add(row{Figure: fmt.Sprintf("scale: lock holder CPU between ticks (%d jobs, 30 s, the `@every 1s` job running)", n),
 		Value: fmt.Sprintf("%.1f%% of a core (process); ticker+job packages: %s", 100*cpu, tickerShare), Floor: "–", Ratio: "–",
 		Target: "≤ 5% of a core", Met: met(cpu <= 0.05), Load: load})
-	// A new holder's readiness: SIGKILL the holder, then lock moved → next launch.
+	ready, ok, err := e.holderKillToLaunch(b, holder)
+	if err != nil {
+		return err
+	}
+	e.add(row{Figure: fmt.Sprintf("scale: new lock holder, lock won → first launch (%d jobs)", n), Value: ready,
+		Floor: "–", Ratio: "–", Target: "≤ 5 s", Met: met(ok), Load: loadavg()})
+	return nil
+}
+
+// startTicking starts a cluster and the tick job (`@every 1s`) on it.
+func (e *env) startTicking(label, sync string) (*bc, error) {
+	b, err := e.startCluster(label, sync)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.tickFigure(b, 0, false); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// hourlyJobs are n hourly jobs named prefix-NNNNNN, each at its own second of a
+// minute among the 50 of the hour that exclude the next ten after now, so that none
+// fires while a figure measures.
+type hourlyJobs struct {
+	keys      []string
+	sec, mins []int
+}
+
+func newHourlyJobs(prefix string, n int, now time.Time) hourlyJobs {
+	h := hourlyJobs{keys: make([]string, n), sec: make([]int, n), mins: make([]int, n)}
+	for i := range n {
+		h.keys[i] = fmt.Sprintf("%s-%06d", prefix, i)
+		h.sec[i], h.mins[i] = i%60, (now.Minute()+10+(i/60)%50)%60
+	}
+	return h
+}
+
+// specs are the jobs' files, each job writing its starts to ledger.
+func (h hourlyJobs) specs(e *env, ledger string) [][]byte {
+	vals := make([][]byte, len(h.keys))
+	for i := range h.keys {
+		vals[i] = []byte(e.jobYAML(fmt.Sprintf("%d %d * * * * *", h.sec[i], h.mins[i]), ledger))
+	}
+	return vals
+}
+
+// holderKillToLaunch SIGKILLs the lock holder and measures the time from the lock
+// changing hands to the next launch of the tick job, as "D (lock moved M after the
+// kill)"; ok when D is within 5 s.
+func (e *env) holderKillToLaunch(b *bc, holder *cluster.Proc) (ready string, ok bool, err error) {
 	k := time.Now()
 	if err := holder.Kill(); err != nil {
-		return err
+		return "", false, err
 	}
 	var moved time.Duration
 	for time.Since(k) < 30*time.Second {
@@ -102,15 +145,12 @@ func (e *env) scaleFigure(n int) error {
 		}
 		_ = sleepUntil(e.ctx, time.Now().Add(50*time.Millisecond))
 	}
-	ready := "none within 60 s"
-	ok := false
+	ready = "none within 60 s"
 	if first > 0 && moved > 0 {
 		d := time.Duration(first - k.Add(moved).UnixNano())
 		ready, ok = ms(d), d <= 5*time.Second
 	}
-	e.add(row{Figure: fmt.Sprintf("scale: new lock holder, lock won → first launch (%d jobs)", n), Value: ready + fmt.Sprintf(" (lock moved %s after the kill)", ms(moved)),
-		Floor: "–", Ratio: "–", Target: "≤ 5 s", Met: met(ok), Load: loadavg()})
-	return nil
+	return ready + fmt.Sprintf(" (lock moved %s after the kill)", ms(moved)), ok, nil
 }
 
 // cpuTicks is utime + stime of a process, in clock ticks.
