@@ -1,11 +1,13 @@
 // Package api is jetcron's HTTP interface on ports.http (DESIGN.md, "Seeing what
 // happens"): the read-only /v1 views, with the same JSON as the CLI's -json (both
-// come from package operator), /v1/health, and /metrics.
+// come from package operator), the web UI at /ui/ (package ui; / redirects there),
+// /v1/health, and /metrics.
 //
 // Access: nothing served here changes state (force, stop, drain and submit stay with
 // the CLI, which logs in with NATS credentials), so no credentials are taken over
-// HTTP. With ACLs on, the views and /metrics are served only when the config opens
-// them (http.open_read: true); /v1/health is always served, and says nothing of jobs.
+// HTTP. With ACLs on, the views, the UI and /metrics are served only when the config
+// opens them (http.open_read: true); /v1/health is always served, and says nothing of
+// jobs.
 package api
 
 import (
@@ -23,7 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/operator"
-	"github.com/jetcron/jetcron/subjects"
+	"github.com/jetcron/jetcron/ui"
 )
 
 // requestTimeout bounds what one request asks of the cluster.
@@ -37,8 +39,8 @@ type Options struct {
 	Health func(ctx context.Context) Health
 	// Metrics serves /metrics; nil leaves it out (a client agent).
 	Metrics http.Handler
-	// Closed refuses the views and /metrics with 403: ACLs are on and http.open_read
-	// is false.
+	// Closed refuses the views, the UI and /metrics with 403: ACLs are on and
+	// http.open_read is false.
 	Closed bool
 	// Debug serves Go's pprof under /debug/pprof/ (enable_debug).
 	Debug bool
@@ -90,6 +92,8 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /v1/nodes", s.view(s.nodes))
 	mux.HandleFunc("GET /v1/members", s.view(s.members))
 	mux.HandleFunc("GET /v1/plan", s.view(s.plan))
+	mux.Handle("GET "+ui.Prefix, s.guard(ui.Handler(ui.Options{Client: o.Client, Logger: o.Logger})))
+	mux.Handle("GET /{$}", http.RedirectHandler(ui.Prefix, http.StatusFound))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(o.Metrics))
 	}
@@ -109,7 +113,7 @@ type server struct {
 }
 
 // errClosed is the 403 answer while the views are closed.
-var errClosed = errors.New("read-only views are closed: acl is on and http.open_read is false")
+var errClosed = errors.New("read-only views are closed: acl is on and http.open_read is false (set http.open_read: true in the agent's config to open them and the web UI)")
 
 // guard refuses h with 403 while the views are closed.
 func (s *server) guard(h http.Handler) http.Handler {
@@ -129,7 +133,7 @@ func (s *server) view(fn func(ctx context.Context, r *http.Request) (any, error)
 		defer cancel()
 		v, err := fn(ctx, r)
 		if err != nil {
-			status := statusOf(err)
+			status := operator.HTTPStatus(err)
 			if status >= 500 {
 				s.log.Warn().Err(err).Str("path", r.URL.Path).Msg("view not answered")
 			}
@@ -138,19 +142,6 @@ func (s *server) view(fn func(ctx context.Context, r *http.Request) (any, error)
 		}
 		writeJSON(w, http.StatusOK, v)
 	})).ServeHTTP
-}
-
-// statusOf is the HTTP status of an operator error: 404 for what does not exist, 400
-// for a malformed run ID, 503 for the rest (the cluster did not answer).
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, operator.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, subjects.ErrBadName), errors.Is(err, operator.ErrInvalid):
-		return http.StatusBadRequest
-	default:
-		return http.StatusServiceUnavailable
-	}
 }
 
 func (s *server) jobs(ctx context.Context, _ *http.Request) (any, error) {
@@ -217,7 +208,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, runID string) {
 		_ = send("end", map[string]string{"run_id": runID})
 	case r.Context().Err() != nil: // the client went away
 	case !started:
-		writeError(w, statusOf(err), err)
+		writeError(w, operator.HTTPStatus(err), err)
 	default:
 		s.log.Warn().Err(err).Str("run_id", runID).Msg("run follow cut short")
 		_ = send("error", map[string]string{"error": err.Error()})

@@ -197,13 +197,28 @@ func TestClosedViewsAnswer403ButHealthIsServed(t *testing.T) {
 	s := e.serve(t, api.Options{Closed: true, Metrics: m.Handler(), Health: func(context.Context) api.Health {
 		return api.NewHealth("server", api.Check{Name: "ticker", OK: true, Detail: "leading"})
 	}})
-	for _, path := range []string{"/v1/jobs", "/v1/nodes", "/v1/members", "/v1/job/x", "/metrics"} {
+	for _, path := range []string{"/v1/jobs", "/v1/nodes", "/v1/members", "/v1/job/x", "/metrics", "/ui/", "/ui/job/x", "/ui/static/ui.css", "/"} {
 		if code, body := get(t, s.URL+path); code != http.StatusForbidden || !strings.Contains(body, "http.open_read") {
 			t.Errorf("GET %s with closed views: %d %s", path, code, body)
 		}
 	}
 	if code, body := get(t, s.URL+"/v1/health"); code != http.StatusOK || !strings.Contains(body, `"status": "ok"`) {
 		t.Errorf("GET /v1/health: %d %s", code, body)
+	}
+}
+
+func TestRootRedirectsToTheUIServedBesideTheViews(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, e.b.Jobs, "backup", []byte(jobFile))
+	s := e.serve(t, api.Options{})
+	resp, err := http.Get(s.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/ui/" || !strings.Contains(string(body), `<tr data-job="backup">`) {
+		t.Fatalf("GET / ended at %s with %d:\n%s", resp.Request.URL, resp.StatusCode, body)
 	}
 }
 

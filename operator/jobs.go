@@ -133,6 +133,39 @@ type JobRow struct {
 // Jobs lists every job in the jobs bucket, and the stopped ones the ticker still has
 // a record of, sorted by name. warn is told of records that do not decode.
 func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) {
+	recs, err := c.jobRecords(ctx, warn)
+	if err != nil {
+		return nil, err
+	}
+	last, err := c.lastResults(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]JobRow, 0, len(recs))
+	for _, rec := range recs {
+		r := jobRow(rec.view())
+		r.setLast(last[rec.name])
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// jobRecord is what the buckets hold of one job, not parsed yet: its file (nil when
+// it was stopped) and the ticker's record (nil when no ticker has seen it).
+type jobRecord struct {
+	name  string
+	entry jetstream.KeyValueEntry
+	state *subjects.JobState
+}
+
+// view parses the record: a job file's parse is what a list of many jobs spends most
+// of its time on.
+func (r jobRecord) view() *JobView { return NewJobView(r.name, r.entry, r.state, nil) }
+
+// jobRecords reads every job in the jobs bucket, and the stopped ones the ticker
+// still has a record of, sorted by name. warn (may be nil) is told of records that do
+// not decode.
+func (c *Client) jobRecords(ctx context.Context, warn func(string)) ([]jobRecord, error) {
 	jobsKV, err := c.Bucket(ctx, subjects.JobsBucket)
 	if err != nil {
 		return nil, err
@@ -168,34 +201,34 @@ func (c *Client) Jobs(ctx context.Context, warn func(string)) ([]JobRow, error) 
 		}
 		states[s.Job] = &s
 	}
-	var views []*JobView
+	recs := make([]jobRecord, 0, len(jobEntries)+len(states))
 	for _, e := range jobEntries {
-		views = append(views, NewJobView(e.Key(), e, states[e.Key()], nil))
+		recs = append(recs, jobRecord{name: e.Key(), entry: e, state: states[e.Key()]})
 		delete(states, e.Key())
 	}
 	for name, s := range states {
-		views = append(views, NewJobView(name, nil, s, nil))
+		recs = append(recs, jobRecord{name: name, state: s})
 	}
-	sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
+	sort.Slice(recs, func(i, j int) bool { return recs[i].name < recs[j].name })
+	return recs, nil
+}
 
-	last, err := c.lastResults(ctx)
-	if err != nil {
-		return nil, err
+// jobRow is v's row in the list of jobs, without its last result.
+func jobRow(v *JobView) JobRow {
+	status, errText := v.Status()
+	r := JobRow{ID: v.Name, Status: status, Error: errText}
+	r.Paused, r.PauseNote = v.Pause()
+	if v.LastSpec != nil {
+		r.Type, r.Priority = v.LastSpec.Type, v.LastSpec.Priority
 	}
-	rows := make([]JobRow, 0, len(views))
-	for _, v := range views {
-		status, errText := v.Status()
-		r := JobRow{ID: v.Name, Status: status, Error: errText}
-		r.Paused, r.PauseNote = v.Pause()
-		if v.LastSpec != nil {
-			r.Type, r.Priority = v.LastSpec.Type, v.LastSpec.Priority
-		}
-		if run := last[v.Name]; run != nil {
-			r.LastResult, r.LastRun, r.LastReason = string(run.State), run.ID, RunReason(run)
-		}
-		rows = append(rows, r)
+	return r
+}
+
+// setLast sets the row's last result from the job's newest finished run (nil: none).
+func (r *JobRow) setLast(run *subjects.Run) {
+	if run != nil {
+		r.LastResult, r.LastRun, r.LastReason = string(run.State), run.ID, RunReason(run)
 	}
-	return rows, nil
 }
 
 // readRun reads the run record at key; ErrNotFound when it is gone.
@@ -335,15 +368,11 @@ func (c *Client) Job(ctx context.Context, name string, now time.Time) (*JobStatu
 	}
 	if v.Entry != nil {
 		out.Revision = v.Entry.Revision()
-		if v.LastSpec != nil {
-			why, err := c.NoEligibleNode(ctx, v.LastSpec, now)
-			if err != nil {
-				return nil, nil, err
-			}
-			if why != "" {
-				out.Warning = "no node is eligible now: " + why
-			}
+		nodes, err := c.PlacementNodes(ctx, now)
+		if err != nil {
+			return nil, nil, err
 		}
+		out.Warning = noNodeWarning(v, nodes)
 	}
 	if v.State != nil {
 		out.State, _ = json.Marshal(v.State)

@@ -242,10 +242,29 @@ func (c *Client) NoEligibleNode(ctx context.Context, j *job.Job, now time.Time) 
 	if err != nil {
 		return "", err
 	}
+	return whyNoNode(j, nodes), nil
+}
+
+// whyNoNode says why none of nodes can run j ("" when one can), by package
+// placement's rule, in the ticker's words.
+func whyNoNode(j *job.Job, nodes []placement.Node) string {
 	if eligible, why := placement.Eligible(j, nodes); len(eligible) == 0 {
-		return why, nil
+		return why
 	}
-	return "", nil
+	return ""
+}
+
+// noNodeWarning is the warning of a job that none of nodes can run ("no node is
+// eligible now: WHY"); "" when one can, or when the job launches nothing (stopped,
+// or never valid).
+func noNodeWarning(v *JobView, nodes []placement.Node) string {
+	if v.Entry == nil || v.LastSpec == nil {
+		return ""
+	}
+	if why := whyNoNode(v.LastSpec, nodes); why != "" {
+		return "no node is eligible now: " + why
+	}
+	return ""
 }
 
 // PlacementNodes reads the client nodes as placement sees them at now. Load is left

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,22 @@ func TestValidKeyFollowsNATSKVRules(t *testing.T) {
 	for key, want := range map[string]bool{"backup": true, "backup.v2": true, "a/b=c": true, "": false, ".x": false, "x.": false, "a b": false} {
 		if got := ValidKey(key); got != want {
 			t.Errorf("%q: %v, want %v", key, got, want)
+		}
+	}
+}
+
+func TestHTTPStatusOfAnError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("job %q %w", "x", ErrNotFound), 404},
+		{fmt.Errorf("limit -1: %w", ErrInvalid), 400},
+		{fmt.Errorf("run ID %q: %w", "x", subjects.ErrBadName), 400},
+		{errors.New("bucket jetcron-runs: no answer from JetStream"), 503},
+	} {
+		if got := HTTPStatus(tc.err); got != tc.want {
+			t.Errorf("%v: %d, want %d", tc.err, got, tc.want)
 		}
 	}
 }

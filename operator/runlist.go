@@ -6,9 +6,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -28,10 +30,34 @@ func (c *Client) Runs(ctx context.Context, name string, n int) ([]subjects.Run, 
 	if err != nil {
 		return nil, err
 	}
+	sorted := listed(ks, 0)
+	if len(sorted) > n {
+		sorted = sorted[len(sorted)-n:]
+	}
+	runs := make([]subjects.Run, 0, len(sorted))
+	for _, k := range sorted {
+		r, err := readRun(ctx, kv, k.key)
+		if errors.Is(err, ErrNotFound) {
+			continue // expired since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		setID(r, name, k)
+		runs = append(runs, *r)
+	}
+	return runs, nil
+}
+
+// listed reads back the run keys of one job whose tick is at or after since (Unix
+// seconds) and returns those a listing shows, oldest tick first and by node: a
+// sysbatch tick whose runs on its nodes exist is listed as those runs, not as its own
+// record. Keys that are not run keys are left out.
+func listed(keys []string, since int64) []runKey {
 	var parsed []runKey
 	nodeTicks := map[int64]bool{}
-	for _, k := range ks {
-		if rk, ok := parseRunKey(k); ok {
+	for _, k := range keys {
+		if rk, ok := parseRunKey(k); ok && rk.tick >= since {
 			parsed = append(parsed, rk)
 			nodeTicks[rk.tick] = nodeTicks[rk.tick] || rk.node != ""
 		}
@@ -48,37 +74,35 @@ func (c *Client) Runs(ctx context.Context, name string, n int) ([]subjects.Run, 
 		}
 		return sorted[i].node < sorted[j].node
 	})
-	if len(sorted) > n {
-		sorted = sorted[len(sorted)-n:]
+	return sorted
+}
+
+// setID names a record of job's stored under k that does not name itself (written
+// by an older jetcron).
+func setID(r *subjects.Run, job string, k runKey) {
+	if r.ID != "" {
+		return
 	}
-	runs := make([]subjects.Run, 0, len(sorted))
-	for _, k := range sorted {
-		r, err := readRun(ctx, kv, k.key)
-		if errors.Is(err, ErrNotFound) {
-			continue // expired since the listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r.ID == "" {
-			r.ID = subjects.RunID(name, time.Unix(k.tick, 0))
-			if node, err := subjects.ParseToken(k.node); k.node != "" && err == nil {
-				r.ID = subjects.NodeRunID(name, time.Unix(k.tick, 0), node)
-			}
-		}
-		runs = append(runs, *r)
+	r.ID = subjects.RunID(job, time.Unix(k.tick, 0))
+	if node, err := subjects.ParseToken(k.node); k.node != "" && err == nil {
+		r.ID = subjects.NodeRunID(job, time.Unix(k.tick, 0), node)
 	}
-	return runs, nil
 }
 
 // lastResultTries bounds how many of a job's newest ticks lastResults reads looking
 // for a finished one.
 const lastResultTries = 5
 
+// lastResultReaders bounds the jobs whose last result lastResults reads at once: each
+// read is a request to the servers, which answer several at a time, so that a list
+// of 10,000 jobs does not wait for 10,000 round trips one after the other.
+const lastResultReaders = 16
+
 // lastResults returns each job's newest finished run among its lastResultTries
-// newest ticks, keyed by job name. A sysbatch tick has finished once every node's
-// run has: its result is the worst of them (failed, lost, then complete).
-func (c *Client) lastResults(ctx context.Context) (map[string]*subjects.Run, error) {
+// newest ticks, keyed by job name: of every job when tokens is nil, else of the jobs
+// whose token (subjects.Token) it holds. A sysbatch tick has finished once every
+// node's run has: its result is the worst of them (failed, lost, then complete).
+func (c *Client) lastResults(ctx context.Context, tokens map[string]bool) (map[string]*subjects.Run, error) {
 	kv, err := c.Bucket(ctx, subjects.RunStateBucket)
 	if err != nil {
 		return nil, err
@@ -90,34 +114,56 @@ func (c *Client) lastResults(ctx context.Context) (map[string]*subjects.Run, err
 	byJob := map[string][]runKey{}
 	for _, k := range ks {
 		rk, ok := parseRunKey(k)
-		if ok {
+		if ok && (tokens == nil || tokens[rk.token]) {
 			byJob[rk.token] = append(byJob[rk.token], rk)
 		}
 	}
+	var mu sync.Mutex
 	out := map[string]*subjects.Run{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lastResultReaders)
 	for tok, rks := range byJob {
-		for i, tick := range ticksOf(rks) {
-			if i == lastResultTries {
-				break
+		g.Go(func() error {
+			name, r, err := lastResult(gctx, kv, tok, rks)
+			if err != nil || r == nil {
+				return err
 			}
-			r, err := tickResult(ctx, kv, tick)
-			if err != nil {
-				return nil, err
-			}
-			if r == nil {
-				continue
-			}
-			name := r.Job
-			if name == "" {
-				if name, err = subjects.ParseToken(tok); err != nil {
-					break
-				}
-			}
+			mu.Lock()
+			defer mu.Unlock()
 			out[name] = r
-			break
-		}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// lastResult is the newest finished run among the lastResultTries newest ticks of
+// the job whose token is tok and run keys rks, and the job's name; nil when none has
+// finished.
+func lastResult(ctx context.Context, kv jetstream.KeyValue, tok string, rks []runKey) (string, *subjects.Run, error) {
+	for i, tick := range ticksOf(rks) {
+		if i == lastResultTries {
+			break
+		}
+		r, err := tickResult(ctx, kv, tick)
+		if err != nil {
+			return "", nil, err
+		}
+		if r == nil {
+			continue
+		}
+		name := r.Job
+		if name == "" {
+			if name, err = subjects.ParseToken(tok); err != nil {
+				return "", nil, nil
+			}
+		}
+		return name, r, nil
+	}
+	return "", nil, nil
 }
 
 // tickKeys are the keys of one tick of a job: its record's and its node runs'.

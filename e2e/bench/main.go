@@ -11,7 +11,8 @@
 // Figures: footprint, tick (tick → process start), failover (SIGKILL and SIGTERM of
 // the lock holder, then the holder's CPUs kept busy: false failovers), burst (N jobs due in one second), durability (tick and burst again on a
 // cluster with `sync_interval: 2m`), scale (100,000 hourly jobs), history (100,000
-// hourly jobs with 7 days of run records: RSS, disk, restart → loaded). The logs, configs,
+// hourly jobs with 7 days of run records: RSS, disk, restart → loaded), ui (the web
+// UI's job list with 10,000 jobs, next to /v1/jobs). The logs, configs,
 // ledgers and profiles of the run stay in the printed folder. The figures run
 // sequentially (the machine is small and shared); each row records the load average.
 package main
@@ -54,6 +55,8 @@ type env struct {
 	scaleJobs  int
 	// historyJobs hourly jobs with historyDays of run records (history figure).
 	historyJobs, historyDays int
+	uiJobs                   int // jobs of the ui figure
+	uiLoads                  int // loads of each page
 	lockFloors               int // lock takeover floor samples
 
 	rows    []row
@@ -68,10 +71,11 @@ func main() {
 		burn(n) // falseFailovers' CPU burner
 	}
 	short := flag.Bool("short", false, "quick check: fewer ticks, kills and a smaller burst")
-	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale,history", "comma-separated figures to measure")
+	figs := flag.String("figures", "footprint,tick,burst,failover,durability,scale,history,ui", "comma-separated figures to measure")
 	scaleJobs := flag.Int("scale-jobs", 0, "hourly jobs of the scale figure (default 100000, -short 5000)")
 	historyJobs := flag.Int("history-jobs", 0, "hourly jobs of the history figure (default 100000, -short 5000)")
 	historyDays := flag.Int("history-days", 7, "days of run history of the history figure")
+	uiJobs := flag.Int("ui-jobs", 10000, "jobs of the ui figure")
 	write := flag.Bool("write", false, "rewrite BENCHMARKS.md with the table of this run")
 	verbose := flag.Bool("v", false, "print every cluster action")
 	ticks := flag.Int("ticks", 0, "tick → start ticks (default 300, -short 30)")
@@ -92,8 +96,9 @@ func main() {
 	e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 300, 120, 20, 10, 10
 	e.bursts, e.burstsDur = []int{1000, 10000}, []int{1000}
 	e.scaleJobs, e.historyJobs, e.historyDays = 100000, 100000, *historyDays
+	e.uiJobs, e.uiLoads = *uiJobs, 30
 	if e.short {
-		e.scaleJobs, e.historyJobs = 5000, 5000
+		e.scaleJobs, e.historyJobs, e.uiLoads = 5000, 5000, 10
 		e.ticks, e.ticksDur, e.kills, e.stops, e.lockFloors = 30, 20, 3, 3, 3
 		e.bursts, e.burstsDur = []int{250}, []int{250}
 	}
@@ -229,6 +234,11 @@ func (e *env) run(want map[string]bool) error {
 	if want["history"] {
 		if err := e.historyFigure(e.historyJobs, e.historyDays); err != nil {
 			e.fail(fmt.Errorf("history: %w", err))
+		}
+	}
+	if want["ui"] {
+		if err := e.uiFigure(e.uiJobs, e.uiLoads); err != nil {
+			e.fail(fmt.Errorf("ui: %w", err))
 		}
 	}
 	return nil

@@ -151,6 +151,13 @@ client of the benchmark talks to the servers over loopback.
   ticker) over 30 s, with the ticker's share from a CPU profile of the same 30 s; then a
   SIGKILL of the holder, and the time from the lock changing hands to the next launch.
   A heap profile of the holder is printed.
+- **ui**: a fresh cluster and 10,000 jobs (` + "`-ui-jobs`" + `) whose first cron names one second (every
+  tenth job runs ` + "`/bin/false`" + `, the rest ` + "`/bin/true`" + `) and whose second is daily, 12 hours away:
+  each has a real last result and a next launch. Once every job has its last result, one
+  server's ` + "`/ui/`" + ` (the first page of 100) and ` + "`/ui/?status=failed`" + ` (a filter that reads every
+  job's last result) are fetched 30 times each (10 with ` + "`-short`" + `), request → last byte, with the
+  server's read and render times from the page's ` + "`Server-Timing`" + ` header. **Floor**: ` + "`/v1/jobs`" + ` from
+  the same server, every job as JSON (the same reads, every last result), fetched between them.
 
 Percentiles are nearest-rank. The run folder (printed first) keeps every agent's log,
 the ledgers and the CPU profiles (` + "`*.pprof`" + `, read with ` + "`go tool pprof -top bin/jetcron FILE`" + `).
