@@ -69,7 +69,9 @@ func (e *env) startCluster(label, sync string) (*bc, error) {
 		return nil, err
 	}
 	b.nc = nc
-	if b.js, err = jetstream.New(nc); err != nil {
+	// An asynchronous publish that a stream electing a leader never answers fails
+	// after 10 s, so that publishMany can publish its batch again.
+	if b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second)); err != nil {
 		b.close()
 		return nil, err
 	}

@@ -150,30 +150,47 @@ func (b *bc) purgeMany(ctx context.Context, keys []string) error {
 	})
 }
 
+// publishMany publishes n messages, 500 at a time, each batch again (a KV put is
+// idempotent) when it is not acknowledged within 15 s, as while a stream elects a
+// leader, up to 8 times.
 func (b *bc) publishMany(ctx context.Context, n int, msg func(int) *nats.Msg) error {
-	const batch = 500
+	const batch, tries = 500, 8
 	for lo := 0; lo < n; lo += batch {
-		var futs []jetstream.PubAckFuture
-		for i := lo; i < min(lo+batch, n); i++ {
-			f, err := b.js.PublishMsgAsync(msg(i))
-			if err != nil {
-				return err
+		var err error
+		for try := 1; try <= tries; try++ {
+			if err = b.publishBatch(ctx, lo, min(lo+batch, n), msg); err == nil || ctx.Err() != nil {
+				break
 			}
-			futs = append(futs, f)
 		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishBatch publishes messages lo to hi asynchronously and waits for their acks.
+func (b *bc) publishBatch(ctx context.Context, lo, hi int, msg func(int) *nats.Msg) error {
+	var futs []jetstream.PubAckFuture
+	for i := lo; i < hi; i++ {
+		f, err := b.js.PublishMsgAsync(msg(i))
+		if err != nil {
+			return err
+		}
+		futs = append(futs, f)
+	}
+	select {
+	case <-b.js.PublishAsyncComplete():
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("%d asynchronous publishes not acknowledged within 15 s", len(futs))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, f := range futs {
 		select {
-		case <-b.js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			return fmt.Errorf("%d asynchronous publishes not acknowledged within a minute", len(futs))
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		for _, f := range futs {
-			select {
-			case err := <-f.Err():
-				return err
-			default:
-			}
+		case err := <-f.Err():
+			return err
+		default:
 		}
 	}
 	return nil
