@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetcron/jetcron/api"
-	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/buckettest"
 	"github.com/jetcron/jetcron/metrics"
 	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
@@ -33,25 +33,10 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs an embedded NATS server")
-	}
-	c := embedtest.NewCluster(t, 1)
-	nc := c.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := buckettest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(1, 2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := subjects.Bind(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{js: js, b: b, op: operator.New(nc, js, c.URLs()), ctx: ctx}
+	return &env{js: e.JS, b: e.Buckets, op: operator.New(e.NC, e.JS, e.Cluster.URLs()), ctx: ctx}
 }
 
 func (e *env) serve(t *testing.T, o api.Options) *httptest.Server {

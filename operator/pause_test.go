@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/buckettest"
 	"github.com/jetcron/jetcron/job"
 	"github.com/jetcron/jetcron/subjects"
 )
@@ -30,24 +28,8 @@ datacenters: [dc1]
 // Client on it and the buckets.
 func newTestClient(t *testing.T) (*Client, *subjects.Buckets) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs an embedded NATS server")
-	}
-	c := embedtest.NewCluster(t, 1)
-	nc := c.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testCtx(t)
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(1, 2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := subjects.Bind(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return New(nc, js, c.URLs()), b
+	e := buckettest.New(t)
+	return New(e.NC, e.JS, e.Cluster.URLs()), e.Buckets
 }
 
 func testCtx(t *testing.T) context.Context {

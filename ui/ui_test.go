@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/buckettest"
 	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
 	"github.com/jetcron/jetcron/ui"
@@ -24,27 +24,10 @@ const hourly = "periodic: {cron: \"0 * * * *\"}\ntask: {driver: raw_exec, config
 // served starts a one-server cluster with jetcron's buckets and serves the UI on it.
 func served(t *testing.T) (*subjects.Buckets, *httptest.Server) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs an embedded NATS server")
-	}
-	c := embedtest.NewCluster(t, 1)
-	nc := c.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(1, 2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := subjects.Bind(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := httptest.NewServer(ui.Handler(ui.Options{Client: operator.New(nc, js, c.URLs())}))
+	e := buckettest.New(t)
+	s := httptest.NewServer(ui.Handler(ui.Options{Client: operator.New(e.NC, e.JS, e.Cluster.URLs())}))
 	t.Cleanup(s.Close)
-	return b, s
+	return e.Buckets, s
 }
 
 func put(t *testing.T, kv jetstream.KeyValue, key string, v any) {
