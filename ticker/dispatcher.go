@@ -114,7 +114,8 @@ type dispatcher struct {
 	// runsPerJob caps the records each job keeps (0: no cap); trims counts them.
 	runsPerJob int
 	trims      map[string]*trimState
-	done       chan func() // what work off the loop hands back to it
+	trimDue    map[string]bool // jobs in trims with trimMarks marks or more
+	done       chan func()     // what work off the loop hands back to it
 	inflight   chan struct{}
 }
 
@@ -125,7 +126,7 @@ func newDispatcher(store Store, clk clock.Clock, log zerolog.Logger) *dispatcher
 		nodes: map[string]*nodeEntry{}, runs: map[string]*runEntry{}, active: map[string]map[string]*runEntry{},
 		byNode: map[string]int{}, ahead: map[string]uint64{}, dirty: map[string]bool{},
 		done: make(chan func(), maxInflight), inflight: make(chan struct{}, maxInflight),
-		loadedCh: make(chan struct{}), loadSeen: map[string]bool{}, trims: map[string]*trimState{},
+		loadedCh: make(chan struct{}), loadSeen: map[string]bool{}, trims: map[string]*trimState{}, trimDue: map[string]bool{},
 	}
 }
 

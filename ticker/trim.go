@@ -38,6 +38,9 @@ func (d *dispatcher) madeRecord(jobKey string, rev uint64) {
 		return
 	}
 	ts.made, ts.marks = 0, append(ts.marks, rev)
+	if len(ts.marks) >= trimMarks {
+		d.trimDue[jobKey] = true
+	}
 }
 
 // trimBelow is the revision below which the job's records may be dropped now, or 0
@@ -57,16 +60,21 @@ func (d *dispatcher) trimBelow(jobKey string, ts *trimState) uint64 {
 }
 
 // trimRuns drops, while leading, the records of each job past its cap (see above).
+// It looks only at the jobs with marks enough (trimDue), not at every job's count.
 func (d *dispatcher) trimRuns() {
 	if !d.leading {
 		return
 	}
-	for jobKey, ts := range d.trims {
+	for jobKey := range d.trimDue {
+		ts := d.trims[jobKey]
 		below := d.trimBelow(jobKey, ts)
 		if below == 0 {
 			continue
 		}
 		ts.marks = ts.marks[1:]
+		if len(ts.marks) < trimMarks {
+			delete(d.trimDue, jobKey)
+		}
 		d.write(func(ctx context.Context, _ leaseView) (func(), error) {
 			return func() {}, d.store.TrimRuns(ctx, jobKey, below, d.runsPerJob)
 		}, func(err error) {
