@@ -227,8 +227,7 @@ func (d *dispatcher) loaded() {
 	}
 	for _, e := range d.runs {
 		// Lost runs read before their jobs count for overlap only now.
-		d.uncount(e)
-		d.count(e)
+		d.recountEntry(e, func() {})
 	}
 	d.log.Info().Int("jobs", len(d.jobs)).Int("nodes", len(d.nodes)).Int("active_runs", len(d.runs)).Msg("ticker loaded")
 }

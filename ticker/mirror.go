@@ -370,20 +370,33 @@ func (d *dispatcher) track(key string, run subjects.Run, rev uint64) {
 		// published again only if it then stays unclaimed for republishAfter.
 		e = &runEntry{key: key, published: d.clock.Now()}
 		d.runs[key] = e
-	} else {
-		d.uncount(e)
 	}
 	if a, b := e.run.Current(), run.Current(); a == nil || b == nil || a.ID != b.ID || a.Node != b.Node {
 		e.republished = 0
 	}
-	e.run, e.rev, e.busy = run, rev, false
-	d.count(e)
+	d.recountEntry(e, func() { e.run, e.rev, e.busy = run, rev, false })
 }
 
 func (d *dispatcher) untrack(key string) {
 	if e := d.runs[key]; e != nil {
+		if e.countedJob {
+			d.dirty[e.run.Job] = true // its open runs changed
+		}
 		d.uncount(e)
 		delete(d.runs, key)
+	}
+}
+
+// recountEntry takes e out of the counts, applies change, and counts it again. A job
+// whose open runs changed by it is marked dirty (its stored state lists them); one
+// whose run only moved from queued to running is not.
+func (d *dispatcher) recountEntry(e *runEntry, change func()) {
+	was := e.countedJob
+	d.uncount(e)
+	change()
+	d.count(e)
+	if e.countedJob != was {
+		d.dirty[e.run.Job] = true
 	}
 }
 
@@ -394,7 +407,6 @@ func (d *dispatcher) count(e *runEntry) {
 	run := &e.run
 	if !run.State.Terminal() || d.willReschedule(run) {
 		e.countedJob = true
-		d.dirty[run.Job] = true // its open runs changed
 		if d.active[run.Job] == nil {
 			d.active[run.Job] = map[string]*runEntry{}
 		}
@@ -411,15 +423,13 @@ func (d *dispatcher) count(e *runEntry) {
 func (d *dispatcher) recount(jobKey string) {
 	for _, e := range d.runs {
 		if e.run.Job == jobKey {
-			d.uncount(e)
-			d.count(e)
+			d.recountEntry(e, func() {})
 		}
 	}
 }
 
 func (d *dispatcher) uncount(e *runEntry) {
 	if e.countedJob {
-		d.dirty[e.run.Job] = true
 		delete(d.active[e.run.Job], e.key)
 		if len(d.active[e.run.Job]) == 0 {
 			delete(d.active, e.run.Job)
