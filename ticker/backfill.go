@@ -106,12 +106,17 @@ type backfillTally struct {
 	subjects.BackfillReply
 }
 
-// count takes createRecord's answer for one tick: made, or found existing.
+// count takes createRecord's answer for one tick: made, or found existing. A failed
+// write is counted by fail alone, so Launched + Existing + Failed stays Ticks.
 func (t *backfillTally) count(r subjects.ForceReply) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if r.RunID == "" {
+	switch {
+	case r.RunID != "":
+	case r.Error == "" || r.Error == errRunExists:
 		t.Existing++
+		return
+	default:
 		return
 	}
 	t.Launched++

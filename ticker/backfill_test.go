@@ -109,3 +109,34 @@ func TestBackfillLaunchesEachTickWithoutARecordOnceAndOverlappingOnesInTurn(t *t
 		})
 	}
 }
+
+// TestBackfillTallyCountsEachTickOnce proves a backfill's reply adds up: each tick is
+// launched, existing or failed, never two of them (createRecord answers a failed write
+// with its error and then reports it failed).
+func TestBackfillTallyCountsEachTickOnce(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		answers []subjects.ForceReply
+		fails   int
+		want    subjects.BackfillReply
+	}{
+		{"made", []subjects.ForceReply{{RunID: "j/periodic-20"}, {RunID: "j/periodic-10"}}, 0,
+			subjects.BackfillReply{Ticks: 2, Launched: 2, First: "j/periodic-10", Last: "j/periodic-20"}},
+		{"known before the write", []subjects.ForceReply{{}}, 0, subjects.BackfillReply{Ticks: 1, Existing: 1}},
+		{"refused as existing", []subjects.ForceReply{{Error: errRunExists}}, 0, subjects.BackfillReply{Ticks: 1, Existing: 1}},
+		{"write failed", []subjects.ForceReply{{Error: "create run record: timeout"}}, 1, subjects.BackfillReply{Ticks: 1, Failed: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tally := &backfillTally{BackfillReply: subjects.BackfillReply{Ticks: len(c.answers)}}
+			for _, a := range c.answers {
+				tally.count(a)
+			}
+			for range c.fails {
+				tally.fail()
+			}
+			if got := *tally.reply().Backfill; got != c.want {
+				t.Fatalf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}

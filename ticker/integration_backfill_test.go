@@ -29,6 +29,7 @@ func TestBackfillOnAClusterLaunchesThePastTicksOnceAndRefusesAnOversizedRange(t 
 		var reply subjects.ForceReply
 		waitFor(t, 20*time.Second, "the ticker to answer", func() bool {
 			msg, err := nc.Request(subjects.ForceSubject(job), body, 10*time.Second)
+			reply = subjects.ForceReply{} // an earlier "does not lead" must not outlive its answer
 			if err != nil || json.Unmarshal(msg.Data, &reply) != nil {
 				return false
 			}

@@ -18,6 +18,10 @@ import (
 
 var errNotLeader = errors.New("ticker lease lost")
 
+// errRunExists answers a force, or counts a backfill tick as existing, when the run's
+// record was there before the write.
+const errRunExists = "a run for this second exists already"
+
 // write runs op off the loop under the term's lease: op is not called once the lease
 // is no longer valid. The loop then runs what op returns, or failed with its error.
 func (d *dispatcher) write(op func(ctx context.Context, l leaseView) (func(), error), failed func(error)) {
@@ -97,7 +101,7 @@ func (d *dispatcher) createRecord(key string, run subjects.Run, plan *jobPlan, r
 				return nil, fmt.Errorf("create run record: refused as existing, yet not read back: %w", gerr)
 			}
 			if reply != nil {
-				reply(subjects.ForceReply{Error: "a run for this second exists already"})
+				reply(subjects.ForceReply{Error: errRunExists})
 			}
 			return func() {
 				if e := d.runs[key]; e != nil && e.rev == 0 {
@@ -319,7 +323,7 @@ func (d *dispatcher) force(f forceRequest) {
 	tick := now.Truncate(time.Second)
 	key := subjects.RunKey(f.job, tick)
 	if _, known := d.runs[key]; known {
-		f.reply(subjects.ForceReply{Error: "a run for this second exists already"})
+		f.reply(subjects.ForceReply{Error: errRunExists})
 		return
 	}
 	if active := d.activeOf(f.job); je.plan.overlap && len(active) > 0 {
