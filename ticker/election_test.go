@@ -29,6 +29,10 @@ type lockKV struct {
 	watchers []chan jetstream.KeyValueEntry
 	cut      map[string]bool
 	deaf     map[string]int // how many more updates of the client get no answer
+	// slow delays the client's updates: each is written, and answered, that much
+	// later, whether the client still waits for the answer or not (a commit that is
+	// slow under load).
+	slow map[string]time.Duration
 	// writes lists every successful write: who, how, from which revision.
 	writes []lockWrite
 }
@@ -42,7 +46,7 @@ type lockWrite struct {
 }
 
 func newLockKV(ttl, lag time.Duration) *lockKV {
-	return &lockKV{ttl: ttl, lag: lag, cut: map[string]bool{}, deaf: map[string]int{}}
+	return &lockKV{ttl: ttl, lag: lag, cut: map[string]bool{}, deaf: map[string]int{}, slow: map[string]time.Duration{}}
 }
 
 // present reports whether the key holds a value (not deleted, not expired). Lock held.
@@ -78,6 +82,13 @@ func (k *lockKV) makeDeaf(client string, n int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.deaf[client] = n
+}
+
+// makeSlow has the client's updates written and answered d after they are made.
+func (k *lockKV) makeSlow(client string, d time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.slow[client] = d
 }
 
 func (k *lockKV) setCut(client string, cut bool) {
@@ -124,6 +135,10 @@ func (c *lockClient) Create(ctx context.Context, _ string, value []byte, _ ...je
 }
 
 func (c *lockClient) Update(ctx context.Context, _ string, value []byte, rev uint64) (uint64, error) {
+	c.k.mu.Lock()
+	slow := c.k.slow[c.name]
+	c.k.mu.Unlock()
+	time.Sleep(slow)
 	if err := c.lock(ctx); err != nil {
 		return 0, err
 	}
@@ -139,7 +154,9 @@ func (c *lockClient) Update(ctx context.Context, _ string, value []byte, rev uin
 	c.k.mu.Unlock()
 	if deaf {
 		<-ctx.Done()
-		return 0, ctx.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err // written, but the answer came too late
 	}
 	return won, nil
 }
@@ -394,5 +411,39 @@ func TestAHolderWhoseRenewalWasWrittenWithoutAnAnswerKeepsTheLock(t *testing.T) 
 				t.Fatalf("an update not checked on the revision before it: %+v", w)
 			}
 		}
+	})
+}
+
+func TestAHolderWhoseRenewalsAreAnsweredSlowerThanItsRenewalIntervalKeepsTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		kv := newLockKV(testTTL, 300*time.Millisecond)
+		a := startCandidate(t.Context(), kv, "a", testTTL)
+		held := <-a.won
+		b := startCandidate(t.Context(), kv, "b", testTTL)
+		// Each renewal of a lands and is answered 0.4 TTL after it was made (TTL/4 is
+		// 0.25 TTL): a commit that is slow under load, not a holder that is gone. Two
+		// such renewals fit in the lease's 0.9 TTL.
+		kv.makeSlow("a", testTTL*40/100)
+		time.Sleep(10 * testTTL)
+		synctest.Wait()
+		select {
+		case <-held.Lost():
+			t.Fatal("a lost a lock it renewed every time, slowly")
+		case <-b.won:
+			t.Fatalf("b took the lock from a holder that renews it: %+v", kv.history())
+		default:
+		}
+		renewals := 0
+		for _, w := range kv.history() {
+			if w.client == "a" && w.kind == "update" {
+				renewals++
+			}
+		}
+		if renewals < 10 {
+			t.Fatalf("a renewed %d times in 10 TTLs, want at least 10", renewals)
+		}
+		a.cancel()
+		b.cancel()
+		time.Sleep(testTTL) // a's last renewal ends: the bubble ends with no goroutine asleep
 	})
 }

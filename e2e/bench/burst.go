@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,7 @@ func (e *env) burstFigure(b *bc, n int) error {
 			prof = cpuProfile(p, 10*time.Second, profPath)
 		}
 	}
+	terms := b.watchTerms(ctx)
 	deadline := T.Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
 	for countLines(ledger) < n && time.Now().Before(deadline) {
 		if err := sleepUntil(ctx, time.Now().Add(200*time.Millisecond)); err != nil {
@@ -63,6 +65,7 @@ func (e *env) burstFigure(b *bc, n int) error {
 	}
 	_ = sleepUntil(ctx, time.Now().Add(2*time.Second)) // a doubled run would show by now
 	load := loadavg()
+	moves := terms()
 	lines, err := readLedger(ledger)
 	if err != nil {
 		return err
@@ -118,6 +121,8 @@ func (e *env) burstFigure(b *bc, n int) error {
 		Floor: "–", Ratio: "–", Target: "(scheduler's share)", Met: "–", Load: load})
 	e.add(row{Figure: fmt.Sprintf("burst started / twice (%s)", label), Value: fmt.Sprintf("%d of %d / %d", started, n, doubled),
 		Floor: fmt.Sprintf("%d of %d", len(flines), n), Ratio: "–", Target: "all / 0", Met: met(started == n && doubled == 0), Load: load})
+	e.add(row{Figure: fmt.Sprintf("burst: ticker lock changes of holder, T-1 s until every run started (%s)", label), Value: fmt.Sprint(moves),
+		Floor: "–", Ratio: "–", Target: "0 (no false failover)", Met: met(moves == 0), Load: load})
 	if prof != nil {
 		if err := <-prof; err == nil {
 			fmt.Println(e.pprofTop(e.jetcron, profPath, 30))
@@ -196,10 +201,52 @@ func (b *bc) publishBatch(ctx context.Context, lo, hi int, msg func(int) *nats.M
 	return nil
 }
 
+// watchTerms watches the ticker lock from now on; the function it returns stops the
+// watch and says how many times the lock changed term (holder, or a new win by the
+// same one) meanwhile: each change is a failover, false while every server runs.
+func (b *bc) watchTerms(ctx context.Context) func() int {
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := b.lock.Watch(wctx, subjects.LockKey, jetstream.UpdatesOnly())
+	if err != nil {
+		cancel()
+		return func() int { return -1 }
+	}
+	var mu sync.Mutex
+	var term subjects.Lock
+	changes := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ent := range w.Updates() {
+			var l subjects.Lock
+			if ent == nil || ent.Operation() != jetstream.KeyValuePut || json.Unmarshal(ent.Value(), &l) != nil {
+				continue
+			}
+			mu.Lock()
+			if term.Holder != "" && (l.Holder != term.Holder || !l.Since.Equal(term.Since)) {
+				changes++
+			}
+			term = l
+			mu.Unlock()
+		}
+	}()
+	return func() int {
+		cancel()
+		_ = w.Stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return changes
+	}
+}
+
 // tickAlive reports whether the tick job still starts: its ledger grows within 3 s.
 func (e *env) tickAlive(b *bc) bool {
 	ledger := filepath.Join(b.dir, "tick.log")
 	n := countLines(ledger)
+	if n == 0 {
+		return true // the tick job was not started (-figures without tick): nothing to tell
+	}
 	_ = sleepUntil(e.ctx, time.Now().Add(3*time.Second))
 	return countLines(ledger) > n
 }
