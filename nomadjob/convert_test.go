@@ -208,15 +208,46 @@ func TestRealNomadFilesAreRefusedByNameAndLine(t *testing.T) {
 	}
 }
 
-func TestSysbatchJobKeepsItsTypeOrJetcronSaysWhyNot(t *testing.T) {
-	file, src := readTestdata(t, "e2e-sysbatch-periodic.nomad")
-	wants := []want{{"driver", `driver = "docker"`}}
-	if _, err := job.Parse("s", []byte("type: sysbatch\nperiodic: {cron: \"@hourly\"}\ntask: {config: {command: /bin/true}}\n")); err != nil {
-		// This jetcron has no sysbatch jobs yet: its job file's refusal is
-		// reported at the Nomad type line.
-		wants = append(wants, want{"type", `type = "sysbatch"`})
+// Nomad's periodic sysbatch e2e job runs docker; with its task made raw_exec it is
+// the periodic sysbatch raw_exec job the import takes.
+func TestSysbatchJobImportsAsSysbatchAndRefusesAReschedule(t *testing.T) {
+	rawExec := []edit{replace(`driver = "docker"`, `driver = "raw_exec"`), replace("image = \"busybox:1\"\n", "")}
+	for _, tc := range []struct {
+		name  string
+		edits []edit
+		want  []want // none: the import succeeds
+	}{
+		{name: "as Nomad's e2e writes it, it is refused for its docker driver only, not for its type",
+			want: []want{{"driver", `driver = "docker"`}}},
+		{name: "with a raw_exec task it imports as type sysbatch, with Nomad's restart default and no reschedule",
+			edits: rawExec},
+		{name: "a reschedule block in it is refused by name and line: Nomad never reschedules a sysbatch job",
+			edits: append(rawExec, replace("count = 1", "count = 1\n\n    reschedule {\n      attempts = 2\n    }")),
+			want:  []want{{"reschedule", "reschedule {"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file, seed := readTestdata(t, "e2e-sysbatch-periodic.nomad")
+			src := string(seed)
+			for _, e := range tc.edits {
+				src = e(t, src)
+			}
+			if tc.want != nil {
+				checkProblems(t, file, []byte(src), problemsOf(t, file, []byte(src)), tc.want)
+				return
+			}
+			j, yaml := convertOK(t, file, []byte(src))
+			if !j.Sysbatch() || !strings.Contains(yaml, "type: sysbatch\n") {
+				t.Errorf("imported as type %q, want sysbatch:\n%s", j.Type, yaml)
+			}
+			if j.Periodic.Cron != "*/15 * * * * *" || !j.Periodic.ProhibitOverlap || j.Task.Config.Command != "/bin/sh" ||
+				!slices.Equal(j.Task.Config.Args, []string{"-c", "echo hi; sleep 1"}) || !slices.Equal(j.Datacenters, []string{"dc1", "dc2"}) {
+				t.Errorf("periodic %+v, task %+v, datacenters %v: not the Nomad file's", j.Periodic, j.Task.Config, j.Datacenters)
+			}
+			if j.Restart != (job.Restart{Attempts: 3, Delay: job.Duration(15 * time.Second)}) || j.Reschedule.OnFailure || strings.Contains(yaml, "reschedule:") {
+				t.Errorf("restart %+v, reschedule %+v: want Nomad's sysbatch restart default and no reschedule:\n%s", j.Restart, j.Reschedule, yaml)
+			}
+		})
 	}
-	checkProblems(t, file, src, problemsOf(t, file, src), wants)
 }
 
 func TestSyntaxErrorIsReportedAtItsLine(t *testing.T) {

@@ -12,14 +12,32 @@ import (
 // at is a time this many seconds after the tests' origin (start).
 func at(sec float64) time.Time { return start.Add(time.Duration(sec * float64(time.Second))) }
 
-// ver is a version of the job in a decide row: stored at a second, with a cron and
-// extra periodic lines; kind "" is a valid file, "sysbatch" a valid file of type
-// sysbatch, "delete" a deletion, "invalid" an invalid file.
+// ver is a version of the job in a decide row: stored at a second, with a cron (or
+// several, crons) and extra periodic lines; kind "" is a valid file, "sysbatch" a
+// valid file of type sysbatch, "delete" a deletion, "invalid" an invalid file.
 type ver struct {
 	at    float64
 	cron  string
+	crons []string
 	extra string
 	kind  string
+}
+
+// yaml is the job file of a valid version: periodic.crons in place of
+// periodic.cron when the version has several.
+func (v ver) yaml() string {
+	y := jobYAML(v.cron, v.extra)
+	if len(v.crons) > 0 {
+		quoted := make([]string, len(v.crons))
+		for i, c := range v.crons {
+			quoted[i] = fmt.Sprintf("%q", c)
+		}
+		y = strings.Replace(y, fmt.Sprintf("cron: %q", v.cron), "crons: ["+strings.Join(quoted, ", ")+"]", 1)
+	}
+	if v.kind == "sysbatch" {
+		y = strings.Replace(y, "type: batch", "type: sysbatch", 1)
+	}
+	return y
 }
 
 // run is an active run in a decide row: of a tick, confirmed at a second (-1: only
@@ -220,6 +238,23 @@ var decideRows = []decideRow{
 		horizon:  180, want: []string{"60 skip outside the catch-up window", "120 skip paused", "180 skip paused"}, wantSettled: 59.999999999, wantWake: 240,
 	},
 	{
+		name:     "several crons launch the union of their ticks, a tick where two meet once",
+		versions: []ver{{at: 0, crons: []string{"@every 2s", "@every 3s"}}},
+		horizon:  12, want: []string{"2 launch a", "3 launch a", "4 launch a", "6 launch a", "8 launch a", "9 launch a", "10 launch a", "12 launch a"},
+		wantSettled: 1.999999999, wantWake: 14,
+	},
+	{
+		name:     "several crons that never meet launch each one's ticks, in time order",
+		versions: []ver{{at: 0, crons: []string{"45 * * * * * *", "15 * * * * * *"}}},
+		horizon:  120, want: []string{"15 launch a", "45 launch a", "75 launch a", "105 launch a"}, wantSettled: 14.999999999, wantWake: 135,
+	},
+	{
+		name:     "a tick where two crons meet is skipped once, not once per cron",
+		versions: []ver{{at: 0, crons: []string{"@every 2s", "@every 3s"}, extra: "  prohibit_overlap: true"}},
+		settled:  5, written: []float64{4}, active: []run{{tick: 4, confirmed: 6.1}},
+		horizon: 6.5, want: []string{"6 skip prohibit_overlap"}, wantSettled: 5.999999999, wantWake: 8,
+	},
+	{
 		name:     "a version stored after the horizon wakes the job at its first tick",
 		versions: []ver{{at: 0, cron: "@every 10s"}, {at: 4, cron: "@every 3s"}},
 		settled:  2, horizon: 3, wantSettled: 3, wantWake: 6,
@@ -313,10 +348,8 @@ func TestDecide(t *testing.T) {
 			for i, v := range row.versions {
 				version := version{rev: uint64(i + 1), stored: at(v.at)}
 				switch v.kind {
-				case "":
-					version.plan = mustPlan(t, &p, "j", jobYAML(v.cron, v.extra))
-				case "sysbatch":
-					version.plan = mustPlan(t, &p, "j", strings.Replace(jobYAML(v.cron, v.extra), "type: batch", "type: sysbatch", 1))
+				case "", "sysbatch":
+					version.plan = mustPlan(t, &p, "j", v.yaml())
 				case "invalid":
 					version.invalid = true
 				}
