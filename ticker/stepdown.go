@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,8 +31,13 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 	// the ticks' writes. Then every second, so that the new holder's server leads
 	// nothing for long (it may be the next to die), then every 5 s to catch
 	// leaderships that move back.
+	// A pass waits while runs are being launched and claimed (a burst): an election
+	// then stalls every claim and outcome in flight, and the lock's renewals with
+	// them, for up to maxStepDownDelay, after which the server's leaderships move
+	// anyway.
 	wait := firstStepDownAfter
-	for i := 0; ; i++ {
+	var busySince time.Time
+	for i := 0; ; {
 		timer := t.opts.Clock.NewTimer(betweenTicks(t.opts.Clock.Now(), wait))
 		select {
 		case <-ctx.Done():
@@ -39,14 +45,55 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		wait = time.Second
+		if now := t.opts.Clock.Now(); t.launching(ctx, now) {
+			if busySince.IsZero() {
+				busySince = now
+			}
+			if now.Sub(busySince) < maxStepDownDelay {
+				continue
+			}
+		}
+		busySince = time.Time{}
 		for _, name := range streams {
 			t.stepDown(ctx, name)
 		}
-		wait = time.Second
-		if i >= 10 {
+		if i++; i > 10 {
 			wait = 5 * time.Second
 		}
 	}
+}
+
+// maxStepDownDelay bounds how long a busy cluster delays the step-downs.
+const maxStepDownDelay = 30 * time.Second
+
+// quietAfter is how long after the last write of a run record the runs count as
+// settled: an `@every 1s` job's run is claimed and ended within it, half-way between
+// two seconds, on a healthy cluster.
+const quietAfter = 250 * time.Millisecond
+
+// launching reports whether runs are being launched or claimed: a run record was
+// written less than quietAfter ago, or a runner's consumer holds launches not yet
+// acknowledged. An error reading either counts as quiet (nothing to protect).
+func (t *Ticker) launching(ctx context.Context, now time.Time) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if s, err := t.opts.JS.Stream(ctx, subjects.KVStream(subjects.RunStateBucket)); err == nil {
+		if last := s.CachedInfo().State.LastTime; now.Sub(last) < quietAfter {
+			return true
+		}
+	}
+	s, err := t.opts.JS.Stream(ctx, subjects.RunsStream)
+	if err != nil {
+		return false
+	}
+	consumers := s.ListConsumers(ctx)
+	for c := range consumers.Info() {
+		if strings.HasPrefix(c.Name, subjects.DurableName("")) && c.NumPending+uint64(c.NumAckPending) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // firstStepDownAfter is how long into a term the leaderships first move.

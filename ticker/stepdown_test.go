@@ -3,6 +3,11 @@ package ticker
 import (
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetcron/jetcron/internal/buckettest"
+	"github.com/jetcron/jetcron/subjects"
 )
 
 func TestLeadershipsMoveHalfWayBetweenTwoSecondsAfterTheWait(t *testing.T) {
@@ -21,5 +26,58 @@ func TestLeadershipsMoveHalfWayBetweenTwoSecondsAfterTheWait(t *testing.T) {
 		if got := betweenTicks(base.Add(c.now), c.after); got != c.want {
 			t.Errorf("betweenTicks(+%s, %s) = %s, want %s", c.now, c.after, got, c.want)
 		}
+	}
+}
+
+func TestLeadershipsWaitWhileARunnerHoldsLaunchesOrRunRecordsWereJustWritten(t *testing.T) {
+	env := buckettest.New(t)
+	ctx := t.Context()
+	tk := &Ticker{opts: Options{JS: env.JS}}
+	if tk.launching(ctx, time.Now()) {
+		t.Fatal("a cluster with no run records and no launches counts as launching")
+	}
+	stream, err := env.JS.Stream(ctx, subjects.RunsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: subjects.DurableName("a"), FilterSubject: subjects.LaunchFilter("a"), AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.Publish(ctx, subjects.LaunchSubject("a", "j"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !tk.launching(ctx, time.Now()) {
+		t.Fatal("a launch not yet delivered to its runner does not count")
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := <-batch.Messages()
+	if !tk.launching(ctx, time.Now()) {
+		t.Fatal("a launch delivered but not acknowledged does not count")
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tk.launching(ctx, time.Now()) {
+		t.Fatal("an acknowledged launch still counts")
+	}
+	if _, err := env.Buckets.Runs.Put(ctx, "j.periodic-1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := env.JS.Stream(ctx, subjects.KVStream(subjects.RunStateBucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := info.CachedInfo().State.LastTime
+	if !tk.launching(ctx, written.Add(quietAfter/2)) {
+		t.Fatal("a run record written just now does not count")
+	}
+	if tk.launching(ctx, written.Add(quietAfter)) {
+		t.Fatal("a run record written quietAfter ago still counts")
 	}
 }
