@@ -15,9 +15,12 @@ func (s *session) heartbeatLoop(ctx context.Context) {
 	// A heartbeat later than half the TTL is as good as none: the node is about to
 	// count as down. When they fail that long, the server this runner is connected to
 	// is likely cut off from its peers (it still answers, so the client never notices):
-	// move to another one.
+	// move to another one. When heartbeats fail through the next one too, the whole
+	// cluster is likely slow (a burst on saturated hosts), where each move only loses
+	// the answers in flight: each further move waits twice as long, until one succeeds.
 	patience := s.opts.HeartbeatTTL / 2
 	lastOK := s.opts.Clock.Now()
+	moves := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,19 +40,20 @@ func (s *session) heartbeatLoop(ctx context.Context) {
 				s.log.Debug().Err(err).Msg("heartbeat failed")
 			}
 			failing = true
-			if now := s.opts.Clock.Now(); now.Sub(lastOK) >= patience {
+			if now := s.opts.Clock.Now(); now.Sub(lastOK) >= moveAfter(patience, moves) {
 				s.reconnectElsewhere(now.Sub(lastOK))
-				lastOK = now // give the new server as long
+				lastOK = now // give the new server as long, or longer
+				moves++
 			}
 		case !registered:
 			s.log.Info().Str("node_id", s.nodeID).Bool("drain", s.drain).Msg("node registered")
-			registered, failing = true, false
+			registered, failing, moves = true, false, 0
 			lastOK = s.opts.Clock.Now()
 		default:
 			if failing {
 				s.log.Info().Msg("heartbeat recovered")
 			}
-			failing = false
+			failing, moves = false, 0
 			lastOK = s.opts.Clock.Now()
 		}
 		select {
@@ -58,6 +62,13 @@ func (s *session) heartbeatLoop(ctx context.Context) {
 		}
 		t.Reset(s.opts.HeartbeatInterval)
 	}
+}
+
+// moveAfter is how long heartbeats must have failed through the connected server
+// before the runner moves to another one, after moves moves with no heartbeat since:
+// patience, then twice as long for each further move, up to 8 times patience.
+func moveAfter(patience time.Duration, moves int) time.Duration {
+	return patience << min(moves, 3)
 }
 
 // reconnectElsewhere drops the connection's server for the next one of its list,

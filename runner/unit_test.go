@@ -245,3 +245,21 @@ func TestFailedAndLostRunsAreLoggedAtWarn(t *testing.T) {
 		}
 	}
 }
+
+func TestARunnerMovesServersLessOftenWhileHeartbeatsFailThroughEachOne(t *testing.T) {
+	patience := 1500 * time.Millisecond
+	for _, c := range []struct {
+		moves int
+		want  time.Duration
+	}{
+		{0, patience},      // the first server: as before, half the heartbeat TTL
+		{1, 2 * patience},  // the next one failed too: the cluster is slow, not cut off
+		{2, 4 * patience},  //
+		{3, 8 * patience},  // the cap
+		{10, 8 * patience}, // still the cap
+	} {
+		if got := moveAfter(patience, c.moves); got != c.want {
+			t.Errorf("after %d moves: %s, want %s", c.moves, got, c.want)
+		}
+	}
+}
