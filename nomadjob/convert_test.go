@@ -226,11 +226,7 @@ func TestSysbatchJobImportsAsSysbatchAndRefusesAReschedule(t *testing.T) {
 			want:  []want{{"reschedule", "reschedule {"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			file, seed := readTestdata(t, "e2e-sysbatch-periodic.nomad")
-			src := string(seed)
-			for _, e := range tc.edits {
-				src = e(t, src)
-			}
+			file, src := editedTestdata(t, "e2e-sysbatch-periodic.nomad", tc.edits)
 			if tc.want != nil {
 				checkProblems(t, file, []byte(src), problemsOf(t, file, []byte(src)), tc.want)
 				return

@@ -18,6 +18,17 @@ import (
 // edit changes the seed job's HCL.
 type edit func(t *testing.T, src string) string
 
+// editedTestdata reads the testdata file name, with the edits made in turn.
+func editedTestdata(t *testing.T, name string, edits []edit) (file, src string) {
+	t.Helper()
+	file, seed := readTestdata(t, name)
+	src = string(seed)
+	for _, e := range edits {
+		src = e(t, src)
+	}
+	return file, src
+}
+
 // replace replaces old, which must occur once, with new.
 func replace(old, new string) edit {
 	return func(t *testing.T, src string) string {
@@ -218,11 +229,7 @@ func TestImportOfDocumentedBlocks(t *testing.T) {
 			want:  []want{{"network", "network {"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			file, seed := readTestdata(t, "mysql-backup.nomad.hcl")
-			src := string(seed)
-			for _, e := range tc.edits {
-				src = e(t, src)
-			}
+			file, src := editedTestdata(t, "mysql-backup.nomad.hcl", tc.edits)
 			if tc.check != nil {
 				j, yaml := convertOK(t, file, []byte(src))
 				tc.check(t, j, yaml, src)

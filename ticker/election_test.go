@@ -395,13 +395,7 @@ func TestAHolderWhoseRenewalWasWrittenWithoutAnAnswerKeepsTheLock(t *testing.T) 
 		kv.makeDeaf("a", 1)
 		time.Sleep(3 * testTTL)
 		synctest.Wait()
-		select {
-		case <-held.Lost():
-			t.Fatal("a stepped down over its own renewal")
-		case <-b.won:
-			t.Fatalf("b took the lock from a holder that renews it: %+v", kv.history())
-		default:
-		}
+		checkKept(t, held, b, kv, "a stepped down over its own renewal")
 		if !held.Valid() {
 			t.Fatal("a's lease is not valid again after a renewal succeeded")
 		}
@@ -426,13 +420,7 @@ func TestAHolderWhoseRenewalsAreAnsweredSlowerThanItsRenewalIntervalKeepsTheLock
 		kv.makeSlow("a", testTTL*40/100)
 		time.Sleep(10 * testTTL)
 		synctest.Wait()
-		select {
-		case <-held.Lost():
-			t.Fatal("a lost a lock it renewed every time, slowly")
-		case <-b.won:
-			t.Fatalf("b took the lock from a holder that renews it: %+v", kv.history())
-		default:
-		}
+		checkKept(t, held, b, kv, "a lost a lock it renewed every time, slowly")
 		renewals := 0
 		for _, w := range kv.history() {
 			if w.client == "a" && w.kind == "update" {
@@ -446,4 +434,17 @@ func TestAHolderWhoseRenewalsAreAnsweredSlowerThanItsRenewalIntervalKeepsTheLock
 		b.cancel()
 		time.Sleep(testTTL) // a's last renewal ends: the bubble ends with no goroutine asleep
 	})
+}
+
+// checkKept fails the test, saying lostWhy, if the holder's lease ended, or if the
+// standby b won the lock from it.
+func checkKept(t *testing.T, held *lease, b *candidate, kv *lockKV, lostWhy string) {
+	t.Helper()
+	select {
+	case <-held.Lost():
+		t.Fatal(lostWhy)
+	case <-b.won:
+		t.Fatalf("b took the lock from a holder that renews it: %+v", kv.history())
+	default:
+	}
 }
