@@ -31,10 +31,9 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 	// the ticks' writes. Then every second, so that the new holder's server leads
 	// nothing for long (it may be the next to die), then every 5 s to catch
 	// leaderships that move back.
-	// A pass waits while runs are being launched and claimed (a burst): an election
-	// then stalls every claim and outcome in flight, and the lock's renewals with
-	// them, for up to maxStepDownDelay, after which the server's leaderships move
-	// anyway.
+	// A pass waits while launches wait for their claims (a burst): an election then
+	// stalls every claim in flight, for up to maxStepDownDelay, after which the
+	// server's leaderships move anyway.
 	wait := firstStepDownAfter
 	var busySince time.Time
 	for i := 0; ; {
@@ -64,40 +63,41 @@ func (t *Ticker) stepDownLoop(ctx context.Context) {
 	}
 }
 
+// firstStepDownAfter is how long into a term the leaderships first move.
+const firstStepDownAfter = 3 * time.Second
+
 // maxStepDownDelay bounds how long a busy cluster delays the step-downs.
 const maxStepDownDelay = 30 * time.Second
 
-// quietAfter is how long after the last write of a run record the runs count as
-// settled: an `@every 1s` job's run is claimed and ended within it, half-way between
-// two seconds, on a healthy cluster.
-const quietAfter = 250 * time.Millisecond
-
-// launching reports whether runs are being launched or claimed: a run record was
-// written less than quietAfter ago, or a runner's consumer holds launches not yet
-// acknowledged. An error reading either counts as quiet (nothing to protect).
+// launching reports whether runs are being launched: a runner's consumer holds
+// launches not yet acknowledged and delivered one within deliveredWithin before now.
+// A runner acknowledges a launch once its claim is decided, within milliseconds on a
+// healthy cluster, so only a burst leaves some half-way between two seconds; the
+// consumer of a runner that is gone keeps its launches but delivers none. Run
+// records written by runs that end are no sign: jobs of many lengths end at any
+// time, and a cluster that waited for those would keep its leaderships on the
+// holder's server. An error reading counts as quiet.
 func (t *Ticker) launching(ctx context.Context, now time.Time) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if s, err := t.opts.JS.Stream(ctx, subjects.KVStream(subjects.RunStateBucket)); err == nil {
-		if last := s.CachedInfo().State.LastTime; now.Sub(last) < quietAfter {
-			return true
-		}
-	}
 	s, err := t.opts.JS.Stream(ctx, subjects.RunsStream)
 	if err != nil {
 		return false
 	}
 	consumers := s.ListConsumers(ctx)
 	for c := range consumers.Info() {
-		if strings.HasPrefix(c.Name, subjects.DurableName("")) && c.NumPending+uint64(c.NumAckPending) > 0 {
+		last := c.Delivered.Last
+		if strings.HasPrefix(c.Name, subjects.DurableName("")) && c.NumPending+uint64(c.NumAckPending) > 0 &&
+			last != nil && now.Sub(*last) < deliveredWithin {
 			return true
 		}
 	}
 	return false
 }
 
-// firstStepDownAfter is how long into a term the leaderships first move.
-const firstStepDownAfter = 3 * time.Second
+// deliveredWithin is how recent a runner consumer's last delivery must be for its
+// unacknowledged launches to count as a burst under way.
+const deliveredWithin = 5 * time.Second
 
 // betweenTicks returns how long from now until half-way between two seconds, at
 // least after from now.
