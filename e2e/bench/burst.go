@@ -259,8 +259,13 @@ func (b *bc) waitJobStates(ctx context.Context, prefix string, n int, until time
 	}
 	got := 0
 	for {
-		info, err := st.Info(ctx, jetstream.WithSubjectFilter("$KV."+subjects.JobStateBucket+".>"))
-		if err == nil {
+		// Counting keys lists them all (a million at the largest scale): only once the
+		// bucket holds as many keys as wanted, whatever their prefix.
+		info, err := st.Info(ctx)
+		if err == nil && info.State.NumSubjects >= uint64(n) {
+			info, err = st.Info(ctx, jetstream.WithSubjectFilter("$KV."+subjects.JobStateBucket+".>"))
+		}
+		if err == nil && info.State.Subjects != nil {
 			got = 0
 			for subj := range info.State.Subjects {
 				if strings.HasPrefix(subj, "$KV."+subjects.JobStateBucket+"."+prefix+"-") {
