@@ -24,15 +24,16 @@ type BackfillQuery struct {
 	Force    bool
 }
 
-// check refuses, naming the argument, what the ticker would refuse too.
-func (q BackfillQuery) check(now time.Time) error {
+// Check refuses, naming the argument, what the ticker would refuse too; Backfill
+// calls it too.
+func (q BackfillQuery) Check(now time.Time) error {
 	switch {
 	case q.From.IsZero() || q.To.IsZero():
-		return fmt.Errorf("-from and -to are both required: %w", ErrInvalid)
+		return invalidf("-from and -to are both required")
 	case q.From.After(q.To):
-		return fmt.Errorf("-from %s is after -to %s: %w", q.From.UTC().Format(time.RFC3339), q.To.UTC().Format(time.RFC3339), ErrInvalid)
+		return invalidf("-from %s is after -to %s", q.From.UTC().Format(time.RFC3339), q.To.UTC().Format(time.RFC3339))
 	case q.To.After(now):
-		return fmt.Errorf("-to %s is in the future: backfill launches past ticks only: %w", q.To.UTC().Format(time.RFC3339), ErrInvalid)
+		return invalidf("-to %s is in the future: backfill launches past ticks only", q.To.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -41,9 +42,9 @@ func (q BackfillQuery) check(now time.Time) error {
 // that has no run record yet, once, and returns what it did. Asking again launches
 // nothing new; after a timeout it is safe to ask again. It returns ErrNoTicker when
 // no ticker answers, and the ticker's refusal (a range over the limit) as an error
-// wrapping ErrInvalid.
+// that is ErrInvalid.
 func (c *Client) Backfill(ctx context.Context, now time.Time, q BackfillQuery) (*subjects.BackfillReply, error) {
-	if err := q.check(now); err != nil {
+	if err := q.Check(now); err != nil {
 		return nil, err
 	}
 	if err := c.JobExists(ctx, q.Job); err != nil {
@@ -70,7 +71,7 @@ func (c *Client) Backfill(ctx context.Context, now time.Time, q BackfillQuery) (
 	}
 	switch {
 	case reply.Error != "":
-		return nil, fmt.Errorf("backfill %q: %s: %w", q.Job, reply.Error, ErrInvalid)
+		return nil, invalidf("backfill %q: %s", q.Job, reply.Error)
 	case reply.Backfill == nil:
 		return nil, fmt.Errorf("backfill %q: the ticker gave no backfill answer (is it an older version?)", q.Job)
 	}

@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -43,25 +42,25 @@ func (q *JobQuery) byResult() bool {
 }
 
 // check fills the default page size and refuses what is out of range, naming the
-// argument (errors wrap ErrInvalid).
+// argument (errors are ErrInvalid).
 func (q *JobQuery) check() error {
 	switch q.Status {
 	case "", JobRunning, JobPaused, JobInvalid, JobDead, NoNode:
 	default:
 		if !q.byResult() {
-			return fmt.Errorf("status %q: want one of %s, %s, %s, %s, %s, %s, %s, %s or %s: %w", q.Status,
+			return invalidf("status %q: want one of %s, %s, %s, %s, %s, %s, %s, %s or %s", q.Status,
 				JobRunning, JobPaused, JobInvalid, JobDead, subjects.StateComplete, subjects.StateFailed,
-				subjects.StateLost, subjects.StateSkipped, NoNode, ErrInvalid)
+				subjects.StateLost, subjects.StateSkipped, NoNode)
 		}
 	}
 	if q.Offset < 0 {
-		return fmt.Errorf("offset %d: want 0 or more: %w", q.Offset, ErrInvalid)
+		return invalidf("offset %d: want 0 or more", q.Offset)
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultPageSize
 	}
 	if q.Limit < 0 || q.Limit > MaxPageSize {
-		return fmt.Errorf("limit %d: want 1 to %d: %w", q.Limit, MaxPageSize, ErrInvalid)
+		return invalidf("limit %d: want 1 to %d", q.Limit, MaxPageSize)
 	}
 	return nil
 }
@@ -88,7 +87,7 @@ type JobPage struct {
 // time goes to parsing job files and reading last results, so JobList does only what
 // the query needs: it parses every file only to filter on a job status or NoNode,
 // and reads every last result only to filter on it; else only the page's. The error
-// wraps ErrInvalid when q is out of range.
+// is ErrInvalid when q is out of range.
 func (c *Client) JobList(ctx context.Context, now time.Time, q JobQuery) (*JobPage, error) {
 	if err := q.check(); err != nil {
 		return nil, err

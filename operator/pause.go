@@ -38,7 +38,7 @@ type PauseResult struct {
 // not one line of at most job.MaxPauseNote characters.
 func (c *Client) Pause(ctx context.Context, name, note string) (*PauseResult, error) {
 	if err := job.CheckPauseNote(note); err != nil {
-		return nil, fmt.Errorf("pause note: %v: %w", err, ErrInvalid)
+		return nil, invalidf("pause note: %v", err)
 	}
 	return c.setPause(ctx, name, true, note)
 }

@@ -13,9 +13,21 @@ import (
 	"github.com/jetcron/jetcron/subjects"
 )
 
-// ErrInvalid is wrapped by every error that says an argument is malformed or out of
-// range; the message names the argument.
+// ErrInvalid is what every error that says an argument is malformed or out of range
+// is (errors.Is); the message names the argument, and does not end in ErrInvalid's
+// own text, so that a CLI or an HTTP answer can show it as it is.
 var ErrInvalid = errors.New("invalid argument")
+
+// invalidArg is an error that is ErrInvalid with a message of its own.
+type invalidArg struct{ msg string }
+
+func (e *invalidArg) Error() string        { return e.msg }
+func (e *invalidArg) Is(target error) bool { return target == ErrInvalid }
+
+// invalidf formats an error that is ErrInvalid.
+func invalidf(format string, args ...any) error {
+	return &invalidArg{msg: fmt.Sprintf(format, args...)}
+}
 
 // Plan limits: the window and the number of ticks one answer lists.
 const (
@@ -67,8 +79,9 @@ type PlanQuery struct {
 	Limit  int
 }
 
-// check fills the defaults and refuses what is out of range, naming the argument.
-func (q *PlanQuery) check(now time.Time) error {
+// Check fills the defaults and refuses what is out of range, naming the argument;
+// Plan calls it too.
+func (q *PlanQuery) Check(now time.Time) error {
 	if q.From.IsZero() {
 		q.From = now
 	}
@@ -76,13 +89,13 @@ func (q *PlanQuery) check(now time.Time) error {
 		q.Window = DefaultPlanWindow
 	}
 	if q.Window < 0 || q.Window > MaxPlanWindow {
-		return fmt.Errorf("next %s: want a window above 0 and at most %s: %w", q.Window, MaxPlanWindow, ErrInvalid)
+		return invalidf("next %s: want a window above 0 and at most %s", q.Window, MaxPlanWindow)
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultPlanLimit
 	}
 	if q.Limit < 0 || q.Limit > MaxPlanLimit {
-		return fmt.Errorf("limit %d: want 1 to %d: %w", q.Limit, MaxPlanLimit, ErrInvalid)
+		return invalidf("limit %d: want 1 to %d", q.Limit, MaxPlanLimit)
 	}
 	return nil
 }
@@ -92,7 +105,7 @@ func (q *PlanQuery) check(now time.Time) error {
 // what would block the tick. It reads the jobs and nodes as they are now; a node
 // that joins or a job changed later changes the plan.
 func (c *Client) Plan(ctx context.Context, now time.Time, q PlanQuery) (*Plan, error) {
-	if err := q.check(now); err != nil {
+	if err := q.Check(now); err != nil {
 		return nil, err
 	}
 	views, err := c.planViews(ctx, q.Job)

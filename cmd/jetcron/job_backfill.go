@@ -35,7 +35,7 @@ func cmdJobBackfill(args []string, stdout, stderr io.Writer) int {
 			}
 			*f.into = t
 		}
-		return nil
+		return q.Check(time.Now()) // the range itself, before any server is asked
 	}
 	return c.remote(args, 1, 1, stdout, stderr, check, func(ctx context.Context, cl *client, pos []string) error {
 		q.Job, q.Force = pos[0], *force

@@ -21,20 +21,20 @@ func cmdJobPlan(args []string, stdout, stderr io.Writer) int {
 	next := c.fs.Duration("next", operator.DefaultPlanWindow, "the window to plan, from -from")
 	from := c.fs.String("from", "", "start of the window, RFC 3339 (default now); a truncated plan says where to go on")
 	limit := c.fs.Int("limit", operator.DefaultPlanLimit, fmt.Sprintf("most ticks to list (up to %d)", operator.MaxPlanLimit))
-	var start time.Time
+	var q operator.PlanQuery
 	check := func([]string) error {
-		if *from == "" {
-			return nil
+		if *from != "" {
+			t, err := time.Parse(time.RFC3339, *from)
+			if err != nil {
+				return fmt.Errorf("-from %q: want RFC 3339, e.g. 2026-12-07T15:00:00Z", *from)
+			}
+			q.From = t
 		}
-		t, err := time.Parse(time.RFC3339, *from)
-		if err != nil {
-			return fmt.Errorf("-from %q: want RFC 3339, e.g. 2026-12-07T15:00:00Z", *from)
-		}
-		start = t
-		return nil
+		q.Window, q.Limit = *next, *limit
+		// Out of range before any server is asked; the window starts when it is sent.
+		return (&operator.PlanQuery{From: q.From, Window: q.Window, Limit: q.Limit}).Check(time.Now())
 	}
 	return c.remote(args, 0, 1, stdout, stderr, check, func(ctx context.Context, cl *client, pos []string) error {
-		q := operator.PlanQuery{From: start, Window: *next, Limit: *limit}
 		if len(pos) == 1 {
 			q.Job = pos[0]
 		}

@@ -79,8 +79,8 @@ func TestJobPlanRefusesABadWindowNamingIt(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"-next", "-1h"}, exitError, "Error: next -1h0m0s: want a window above 0 and at most 744h0m0s: invalid argument\n"},
-		{[]string{"-limit", "20000"}, exitError, "Error: limit 20000: want 1 to 10000: invalid argument\n"},
+		{[]string{"-next", "-1h"}, exitUsage, "Error: next -1h0m0s: want a window above 0 and at most 744h0m0s\n"},
+		{[]string{"-limit", "20000"}, exitUsage, "Error: limit 20000: want 1 to 10000\n"},
 		{[]string{"-from", "tomorrow"}, exitUsage, "Error: -from \"tomorrow\": want RFC 3339, e.g. 2026-12-07T15:00:00Z\n"},
 		{[]string{"nope"}, exitError, "Error: job \"nope\" not found\n"},
 	} {
