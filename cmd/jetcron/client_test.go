@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/buckettest"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -33,23 +33,8 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs an embedded NATS server")
-	}
-	c := embedtest.NewCluster(t, 1)
-	js, err := jetstream.New(c.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxT(t)
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(1, 2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := subjects.Bind(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testEnv{url: c.URLs(), js: js, b: b}
+	env := buckettest.New(t)
+	return &testEnv{url: env.Cluster.URLs(), js: env.JS, b: env.Buckets}
 }
 
 // run runs a command against the environment's server.
