@@ -263,12 +263,18 @@ func startCandidate(ctx context.Context, kv *lockKV, name string, ttl time.Durat
 
 const testTTL = 800 * time.Millisecond
 
+// holderAndStandby starts server a, which wins the lock (held), then a standby b, on a
+// bucket whose expiry lags 300 ms.
+func holderAndStandby(ctx context.Context) (kv *lockKV, a *candidate, held *lease, b *candidate) {
+	kv = newLockKV(testTTL, 300*time.Millisecond)
+	a = startCandidate(ctx, kv, "a", testTTL)
+	held = <-a.won
+	return kv, a, held, startCandidate(ctx, kv, "b", testTTL)
+}
+
 func TestAStandbyTakesOverAReleasedLockOnItsDeleteMarkerWithoutWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kv := newLockKV(testTTL, 300*time.Millisecond)
-		a := startCandidate(t.Context(), kv, "a", testTTL)
-		held := <-a.won
-		b := startCandidate(t.Context(), kv, "b", testTTL)
+		kv, a, held, b := holderAndStandby(t.Context())
 		time.Sleep(3 * testTTL) // b campaigns while a renews
 		synctest.Wait()
 		select {
@@ -298,10 +304,7 @@ func TestAStandbyTakesOverAReleasedLockOnItsDeleteMarkerWithoutWaiting(t *testin
 
 func TestAStandbyTakesOverAHolderThatStoppedRenewingOnceItsLeaseRanOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kv := newLockKV(testTTL, 300*time.Millisecond)
-		a := startCandidate(t.Context(), kv, "a", testTTL)
-		held := <-a.won
-		b := startCandidate(t.Context(), kv, "b", testTTL)
+		kv, _, held, b := holderAndStandby(t.Context())
 		time.Sleep(2*testTTL + testTTL/3)
 		// a can no longer reach the bucket (a pause, a partition, a SIGKILL): its
 		// renewals get no answer, and nothing of a is written from now on.
@@ -385,10 +388,7 @@ func TestOfManyStandbysExactlyOneTakesOverTheLock(t *testing.T) {
 
 func TestAHolderWhoseRenewalWasWrittenWithoutAnAnswerKeepsTheLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kv := newLockKV(testTTL, 300*time.Millisecond)
-		a := startCandidate(t.Context(), kv, "a", testTTL)
-		held := <-a.won
-		b := startCandidate(t.Context(), kv, "b", testTTL)
+		kv, _, held, b := holderAndStandby(t.Context())
 		time.Sleep(testTTL)
 		// a's next renewal is written but its answer lost (a timeout under load):
 		// its retry finds the lock at a revision that is a's own.
@@ -410,10 +410,7 @@ func TestAHolderWhoseRenewalWasWrittenWithoutAnAnswerKeepsTheLock(t *testing.T) 
 
 func TestAHolderWhoseRenewalsAreAnsweredSlowerThanItsRenewalIntervalKeepsTheLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		kv := newLockKV(testTTL, 300*time.Millisecond)
-		a := startCandidate(t.Context(), kv, "a", testTTL)
-		held := <-a.won
-		b := startCandidate(t.Context(), kv, "b", testTTL)
+		kv, a, held, b := holderAndStandby(t.Context())
 		// Each renewal of a lands and is answered 0.4 TTL after it was made (TTL/4 is
 		// 0.25 TTL): a commit that is slow under load, not a holder that is gone. Two
 		// such renewals fit in the lease's 0.9 TTL.
