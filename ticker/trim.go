@@ -43,12 +43,9 @@ func (d *dispatcher) madeRecord(jobKey string, rev uint64) {
 	}
 }
 
-// trimBelow is the revision below which the job's records may be dropped now, or 0
-// when none may be.
+// trimBelow is the revision below which the records of a job with marks enough
+// (trimDue) may be dropped now: its oldest mark, or an open run's older revision.
 func (d *dispatcher) trimBelow(jobKey string, ts *trimState) uint64 {
-	if len(ts.marks) < trimMarks {
-		return 0
-	}
 	below := ts.marks[0]
 	for _, e := range d.active[jobKey] {
 		if e.rev == 0 {
@@ -68,9 +65,6 @@ func (d *dispatcher) trimRuns() {
 	for jobKey := range d.trimDue {
 		ts := d.trims[jobKey]
 		below := d.trimBelow(jobKey, ts)
-		if below == 0 {
-			continue
-		}
 		ts.marks = ts.marks[1:]
 		if len(ts.marks) < trimMarks {
 			delete(d.trimDue, jobKey)
