@@ -39,9 +39,8 @@ type followView struct {
 	start, end int64
 	live       []piece
 	liveBytes  int
-	// from is where the view begins in the stream: start, or later once live
-	// pieces were trimmed (followKeep), which also trims the stored tail away.
-	from    int64
+	// trimmed says live pieces were dropped past followKeep, and the stored tail
+	// with them: the view then begins at the first live piece kept.
 	trimmed bool
 	// shown is how far the text given out by fresh goes in the stream; gave says
 	// whether any was, midLine whether it ends inside a line.
@@ -59,7 +58,7 @@ func (v *followView) setStored(data []byte, cut int64) {
 		}
 	}
 	v.stored, v.start, v.end = data, cut, cut+int64(len(body))
-	v.from, v.trimmed = v.start, false
+	v.trimmed = false
 	live := v.live[:0]
 	v.liveBytes = 0
 	for _, p := range v.live {
@@ -88,7 +87,7 @@ func (v *followView) add(p piece) {
 	}
 	if drop > 0 {
 		v.live = append(v.live[:0], v.live[drop:]...)
-		v.from, v.trimmed = v.live[0].off, true
+		v.trimmed = true
 	}
 }
 
@@ -111,12 +110,9 @@ func (v *followView) output() string {
 		render(&b, v.live, v.end, len(v.stored) > 0 && v.stored[len(v.stored)-1] != '\n')
 		return b.String()
 	}
-	kept := 0
-	for _, p := range v.live {
-		kept += len(p.text)
-	}
-	b.WriteString(subjects.CutLine(v.from, int64(kept)))
-	render(&b, v.live, v.from, false)
+	from := v.live[0].off
+	b.WriteString(subjects.CutLine(from, int64(v.liveBytes)))
+	render(&b, v.live, from, false)
 	return b.String()
 }
 
@@ -124,15 +120,15 @@ func (v *followView) output() string {
 // the first time; then the stream's bytes past those given (whatever replaced them,
 // a stored tail or lines sent live), with a note for a gap.
 func (v *followView) fresh() string {
+	ps := v.pieces()
 	var text string
 	if !v.gave {
 		text = v.output()
 	} else {
 		var b strings.Builder
-		render(&b, v.pieces(), v.shown, v.midLine)
+		render(&b, ps, v.shown, v.midLine)
 		text = b.String()
 	}
-	ps := v.pieces()
 	if n := len(ps); n > 0 {
 		v.shown = max(v.shown, ps[n-1].end())
 	}
