@@ -60,20 +60,17 @@ func (c *Client) FollowRun(ctx context.Context, runID string, fn func(RunOutput)
 	defer func() { _ = w.Stop() }()
 
 	var (
-		view    followView
-		run     *subjects.Run
-		pending bool // live lines not given to fn yet
-		wait    *time.Timer
-		waitC   <-chan time.Time
-		last    time.Time
+		view  followView
+		run   *subjects.Run
+		waitC <-chan time.Time // wait's channel while live lines wait to be given to fn
+		last  time.Time
 	)
-	defer func() {
-		if wait != nil {
-			wait.Stop()
-		}
-	}()
+	wait := time.NewTimer(followEvery)
+	wait.Stop()
+	defer wait.Stop()
 	call := func() error {
-		pending, waitC, last = false, nil, time.Now()
+		wait.Stop()
+		waitC, last = nil, time.Now()
 		return fn(RunOutput{RunID: runID, Output: view.output(), Run: run, Fresh: view.fresh()})
 	}
 	for {
@@ -86,11 +83,10 @@ func (c *Client) FollowRun(ctx context.Context, runID string, fn func(RunOutput)
 				continue
 			}
 			view.add(p)
-			if run == nil || pending {
+			if run == nil || waitC != nil {
 				continue // the first call waits for the record
 			}
-			pending = true
-			wait = time.NewTimer(time.Until(last.Add(followEvery)))
+			wait.Reset(time.Until(last.Add(followEvery)))
 			waitC = wait.C
 		case <-waitC:
 			if err := call(); err != nil {
