@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 )
 
 // A run's output travels twice. Live: while it runs, its runner publishes what it
@@ -51,18 +50,6 @@ const (
 // NodeRunKey for a sysbatch job's run on one node) is published:
 // "jetcron.output.<job token>.<unix seconds>[.<node token>]".
 func OutputSubject(key string) string { return outputPrefix + "." + key }
-
-// RunKeyOfOutputSubject reads the run key back from an OutputSubject.
-func RunKeyOfOutputSubject(subject string) (string, error) {
-	key, ok := strings.CutPrefix(subject, outputPrefix+".")
-	if !ok {
-		return "", fmt.Errorf("output subject %q: %w", subject, ErrBadName)
-	}
-	if _, _, _, err := ParseRunKey(key); err != nil {
-		return "", fmt.Errorf("output subject %q: %w", subject, err)
-	}
-	return key, nil
-}
 
 // NodeOutputFilter matches the live output of the sysbatch runs on node.
 func NodeOutputFilter(node string) string { return outputPrefix + ".*.*." + Token(node) }
