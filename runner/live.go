@@ -87,12 +87,9 @@ type allowance struct {
 func (a *allowance) room(now time.Time) int {
 	switch {
 	case a.at.IsZero():
-		a.tokens = liveBurst
+		a.tokens, a.at = liveBurst, now
 	case now.After(a.at):
-		a.tokens = min(liveBurst, a.tokens+now.Sub(a.at).Seconds()*liveRate)
-	}
-	if now.After(a.at) {
-		a.at = now
+		a.tokens, a.at = min(liveBurst, a.tokens+now.Sub(a.at).Seconds()*liveRate), now
 	}
 	return int(a.tokens)
 }
