@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -159,7 +158,12 @@ func (d *dispatcher) loadOpen() {
 							break
 						}
 						d.log.Debug().Err(err).Str("key", keys[i]).Msg("open run not read; reading again")
-						time.Sleep(readRetry)
+						retry := d.clock.NewTimer(readRetry)
+						select {
+						case <-retry.C:
+						case <-d.ctx.Done():
+							retry.Stop()
+						}
 					}
 				}
 			})
