@@ -37,6 +37,16 @@ const (
 	historyRuns = 20
 )
 
+// pullExpiry bounds one pull of the consumer: a pull its leader never answers (one
+// made before the consumer's leader was elected, or to a leader that died since)
+// shows as missing heartbeats after twice its half, and is made again, instead of
+// waiting out nats.go's default 30 s.
+const pullExpiry = 2 * time.Second
+
+// lookupTimeout bounds the request that binds or makes the consumer: a request
+// that reaches a consumer with no leader is never answered, and is sent again.
+const lookupTimeout = 5 * time.Second
+
 // DefaultBackoff is the delay before the n-th retry of an event (the last repeats).
 var DefaultBackoff = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
 
@@ -159,11 +169,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 func (n *Notifier) consume(ctx context.Context) error {
-	cons, err := n.consumer(ctx)
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	cons, err := n.consumer(lctx)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", subjects.NotifyDurable, subjects.RunsStream, err)
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(16))
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(16), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", subjects.NotifyDurable, err)
 	}
