@@ -143,10 +143,10 @@ func (s *session) execute(ctx context.Context, key string, l *subjects.Launch, a
 
 	log := h.attemptLog(a)
 	log.Info().Int64("late_ms", int64(l.Late)).Msg("run claimed")
-	s.event(subjects.Event{
+	s.events.Publish(subjects.Event{
 		RunID: l.RunID, Job: l.Job, State: subjects.StateRunning, Node: s.opts.Name,
 		AllocID: a.allocID, Late: l.Late, Time: a.started,
-	}, log)
+	})
 	for {
 		out := s.runAttempt(ctx, h, a, log)
 		release()

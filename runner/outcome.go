@@ -82,7 +82,7 @@ func (s *session) recordOutcome(h *runHere, a *attempt, out outcome, finished ti
 		return
 	}
 	finishedLog(finishedLevel(log, out.state), out, finished.Sub(a.started)).Msg("run finished")
-	s.event(ev, log)
+	s.events.Publish(ev)
 }
 
 // endNotRecorded logs and publishes the end of an execution whose record could not
@@ -91,7 +91,7 @@ func (s *session) recordOutcome(h *runHere, a *attempt, out outcome, finished ti
 func (s *session) endNotRecorded(ev subjects.Event, out outcome, now *subjects.Run, err error, log zerolog.Logger) {
 	if !errors.Is(err, errRecordMoved) {
 		finishedLog(log.Error().Err(err), out, ev.Duration.Duration()).Msg("outcome not recorded")
-		s.event(ev, log)
+		s.events.Publish(ev)
 		return
 	}
 	finishedLog(log.Warn(), out, ev.Duration.Duration()).Str("record_state", recordState(now)).Msg(ReasonFinishedLost)
@@ -100,7 +100,7 @@ func (s *session) endNotRecorded(ev subjects.Event, out outcome, now *subjects.R
 	if out.err != "" {
 		ev.Reason += ": " + out.err
 	}
-	s.event(ev, log)
+	s.events.Publish(ev)
 }
 
 // recordState is the state of a record's current allocation, for the logs: lost

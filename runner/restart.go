@@ -120,7 +120,7 @@ func (s *session) scheduleRestart(h *runHere, a *attempt, out outcome, finished 
 	// The execution's end, not the run's: an event of its own state, which metrics
 	// and notifications do not count.
 	ev.State, ev.Reason = subjects.StateRestarting, alloc.Reason
-	s.event(ev, log)
+	s.events.Publish(ev)
 	p := &attempt{run: written, rev: rev, allocID: alloc.ID, index: len(written.Allocations), restart: n}
 	return p, due, true
 }
@@ -184,10 +184,10 @@ func (s *session) startRestart(h *runHere, p *attempt, due time.Time) (nextAttem
 		return nextAttempt{}, false
 	}
 	log.Info().Msg("restart started")
-	s.event(subjects.Event{
+	s.events.Publish(subjects.Event{
 		RunID: h.launch.RunID, Job: h.launch.Job, State: subjects.StateRunning, Node: s.opts.Name,
 		AllocID: p.allocID, Reason: written.Current().Reason, Restart: p.restart, Time: now,
-	}, log)
+	})
 	a := &attempt{run: written, rev: rev, allocID: p.allocID, index: p.index, restart: p.restart, started: now}
 	return nextAttempt{attempt: a, release: release, log: log}, true
 }
@@ -224,7 +224,7 @@ func (s *session) abandonRestart(h *runHere, p *attempt, log zerolog.Logger) {
 	default:
 		log.Warn().Str("state", string(subjects.StateFailed)).Str("error", reason).Msg("run finished")
 	}
-	s.event(ev, log)
+	s.events.Publish(ev)
 }
 
 // attemptLog is the logger of an attempt: the run's, with its allocation and, for

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/internal/eventpub"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -35,10 +36,6 @@ const (
 	// runner knows was written: gets are served by any replica (direct gets), and a
 	// follower may lag behind the leader for a moment.
 	staleReadWait = 10 * time.Millisecond
-	// eventQueue is how many events may wait for publication.
-	eventQueue = 1024
-	// eventTimeout bounds the publication of one event.
-	eventTimeout = 2 * time.Second
 	// eventsDrainTimeout bounds the publication of the last events at shutdown.
 	eventsDrainTimeout = 5 * time.Second
 )
@@ -58,8 +55,8 @@ type session struct {
 
 	// sem bounds the runs executing at once.
 	sem chan struct{}
-	// events queues events for the publisher goroutine.
-	events chan subjects.Event
+	// events publishes the run events of this session.
+	events *eventpub.Publisher
 	// fenceNow asks the fence loop to check the executing runs (after a heartbeat).
 	fenceNow chan struct{}
 
@@ -93,7 +90,7 @@ func newSession(r *Runner, nodeID string) *session {
 			TTL: subjects.MillisOf(o.HeartbeatTTL),
 		},
 		sem:      make(chan struct{}, o.MaxParallel),
-		events:   make(chan subjects.Event, eventQueue),
+		events:   eventpub.New(o.JS, r.log),
 		fenceNow: make(chan struct{}, 1),
 		execs:    make(map[string]*execution),
 	}
@@ -121,19 +118,13 @@ func (s *session) run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { s.heartbeatLoop(hbCtx) })
 	bg.Go(func() { s.fenceLoop(hbCtx) })
-	evDone, draining := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(evDone)
-		s.publishEvents(draining)
-	}()
+	go s.events.Run()
 
 	s.consume(ctx, cons)
 	s.stop()
 	stopHB()
 	bg.Wait()
-	close(draining)
-	close(s.events)
-	<-evDone
+	s.events.Close(eventsDrainTimeout)
 	s.deregister()
 	if err := s.opts.Conn.FlushTimeout(opTimeout); err != nil {
 		s.log.Debug().Err(err).Msg("flush connection")

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/jetcron/jetcron/internal/eventpub"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -21,6 +22,7 @@ type jsStore struct {
 	js      jetstream.JetStream
 	buckets *subjects.Buckets
 	log     zerolog.Logger
+	events  *eventpub.Publisher // run by Ticker.Run
 
 	mu      sync.Mutex
 	streams map[string]jetstream.Stream // looked up once needed
@@ -253,16 +255,7 @@ func (s *jsStore) PublishLaunch(ctx context.Context, l *subjects.Launch, leaderR
 	return err
 }
 
-func (s *jsStore) PublishEvent(e *subjects.Event) {
-	data, err := json.Marshal(e)
-	if err != nil {
-		s.log.Error().Err(err).Str("run_id", e.RunID).Msg("encode event")
-		return
-	}
-	if _, err := s.js.PublishAsync(subjects.EventSubject(e.Job), data); err != nil {
-		s.log.Warn().Err(err).Str("job", e.Job).Str("run_id", e.RunID).Msg("event not published")
-	}
-}
+func (s *jsStore) PublishEvent(e *subjects.Event) { s.events.Publish(*e) }
 
 func (s *jsStore) PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error {
 	data, err := json.Marshal(st)

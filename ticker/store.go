@@ -46,7 +46,8 @@ type Store interface {
 	// PublishLaunch publishes a launch, de-duplicated by its message ID, tagged with the
 	// lock revision it was made under.
 	PublishLaunch(ctx context.Context, l *subjects.Launch, leaderRev uint64) error
-	// PublishEvent publishes a run event without waiting for its acknowledgement.
+	// PublishEvent queues a run event for publication; it never blocks and never
+	// drops one (eventpub).
 	PublishEvent(e *subjects.Event)
 	// PutJobState stores the ticker's view of a job under its job key.
 	PutJobState(ctx context.Context, jobKey string, st *subjects.JobState) error

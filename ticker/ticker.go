@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jetcron/jetcron/clock"
+	"github.com/jetcron/jetcron/internal/eventpub"
 	"github.com/jetcron/jetcron/subjects"
 )
 
@@ -107,10 +108,13 @@ func (t *Ticker) tryBind(ctx context.Context) error {
 	if status.TTL() <= 0 {
 		return fmt.Errorf("bucket %s has no TTL; the lock would never expire", subjects.LockBucket)
 	}
-	t.store = &jsStore{js: t.opts.JS, buckets: buckets, log: t.log}
+	t.store = &jsStore{js: t.opts.JS, buckets: buckets, log: t.log, events: eventpub.New(t.opts.JS, t.log)}
 	t.election = newElection(buckets.Lock, t.opts.Name, status.TTL(), t.opts.Clock, t.log)
 	return nil
 }
+
+// eventsDrainTimeout bounds the publication of the last run events at shutdown.
+const eventsDrainTimeout = 5 * time.Second
 
 // Run keeps a standby dispatcher current, campaigns for the lock, and leads while it
 // holds it, term after term, until ctx ends; then it releases the lock so another
@@ -119,6 +123,9 @@ func (t *Ticker) Run(ctx context.Context) error {
 	if err := t.bind(ctx); err != nil {
 		return nil // ctx ended
 	}
+	// Deferred first, so that it runs last: the dispatcher publishes no more events.
+	go t.store.events.Run()
+	defer t.store.events.Close(eventsDrainTimeout)
 	terms := make(chan leaseView)
 	force := make(chan forceRequest)
 	d := newDispatcher(t.store, t.opts.Clock, t.log)
