@@ -47,6 +47,10 @@ const pullExpiry = 2 * time.Second
 // that reaches a consumer with no leader is never answered, and is sent again.
 const lookupTimeout = 5 * time.Second
 
+// readTimeout bounds the cluster reads of one event's delivery: its job, its
+// outcomes, its payload.
+const readTimeout = 10 * time.Second
+
 // DefaultBackoff is the delay before the n-th retry of an event (the last repeats).
 var DefaultBackoff = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
 
@@ -222,7 +226,12 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.
 	if !notable(ev) || ev.Job == "" {
 		return nil
 	}
-	v, err := n.opts.Client.LoadJob(ctx, ev.Job)
+	// The reads are bounded on their own: a read (a watch of run records) sent while
+	// a bucket elects a leader waits for its context, and the events behind this one
+	// wait while it is held.
+	readCtx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	v, err := n.opts.Client.LoadJob(readCtx, ev.Job)
 	if errors.Is(err, operator.ErrNotFound) {
 		return nil
 	}
@@ -233,7 +242,7 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.
 		log.Debug().Msg("job has no notify: nothing to deliver")
 		return nil
 	}
-	outcomes, err := n.outcomes(ctx, ev, v.LastSpec.Notify)
+	outcomes, err := n.outcomes(readCtx, ev, v.LastSpec.Notify)
 	if err != nil || len(outcomes) == 0 {
 		return err
 	}
@@ -245,7 +254,7 @@ func (n *Notifier) deliver(ctx context.Context, msg jetstream.Msg, ev *subjects.
 				continue
 			}
 			if p == nil {
-				p = n.payload(ctx, ev)
+				p = n.payload(readCtx, ev)
 			}
 			p.Outcome, p.Text = outcome, text(p, outcome)
 			_ = msg.InProgress()

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/jetcron/jetcron/embed/embedtest"
+	"github.com/jetcron/jetcron/internal/buckettest"
 	"github.com/jetcron/jetcron/notify"
 	"github.com/jetcron/jetcron/operator"
 	"github.com/jetcron/jetcron/subjects"
@@ -75,23 +75,10 @@ func (r *receiver) payload(key string) (notify.Payload, bool) {
 }
 
 func TestEveryFailedRunIsNotifiedThoughTheDeliveringServerIsKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: needs an embedded NATS cluster")
-	}
-	c := embedtest.NewCluster(t, 3)
+	env := buckettest.NewCluster(t, 3)
+	c, admin, b := env.Cluster, env.JS, env.Buckets
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := jetstream.New(c.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := subjects.Provision(ctx, admin, subjects.DefaultLayout(3, 2*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := subjects.Bind(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	recv, hook := newReceiver(t)
 	spec := fmt.Sprintf("periodic: {cron: \"@hourly\"}\ntask: {config: {command: /bin/false}}\nnotify:\n  - on: [failed, lost, skipped, recovered]\n    webhook: %s/hook\n", hook.URL)
 	if _, err := b.Jobs.Put(ctx, "backup", []byte(spec)); err != nil {
@@ -124,7 +111,12 @@ func TestEveryFailedRunIsNotifiedThoughTheDeliveringServerIsKilled(t *testing.T)
 		go func() { defer wg.Done(); _ = n.Run(runCtx) }()
 	}
 	for {
-		if _, err := admin.Consumer(ctx, subjects.RunsStream, subjects.NotifyDurable); err == nil {
+		// Each look has its own timeout: one sent while the new consumer elects its
+		// leader is never answered.
+		lookCtx, cancelLook := context.WithTimeout(ctx, 2*time.Second)
+		_, err := admin.Consumer(lookCtx, subjects.RunsStream, subjects.NotifyDurable)
+		cancelLook()
+		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {

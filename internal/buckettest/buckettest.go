@@ -25,21 +25,34 @@ type Env struct {
 
 // New starts the server and provisions the buckets, or skips the test in -short mode.
 // The test's cleanup stops everything.
-func New(t *testing.T) *Env {
+func New(t *testing.T) *Env { return NewCluster(t, 1) }
+
+// NewCluster is New with a cluster of n servers (R3 buckets and stream when n ≥ 3),
+// the client connected to all of them.
+func NewCluster(t *testing.T, n int) *Env {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("integration test: needs an embedded NATS server")
+		t.Skip("integration test: needs embedded NATS servers")
 	}
-	c := embedtest.NewCluster(t, 1)
+	c := embedtest.NewCluster(t, n)
 	nc := c.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := subjects.Provision(ctx, js, subjects.DefaultLayout(1, 2*time.Second)); err != nil {
-		t.Fatal(err)
+	// Right after a cluster is ready, R3 placement may still find a peer offline
+	// (10005) for a moment under load: provision again.
+	for {
+		err := subjects.Provision(ctx, js, subjects.DefaultLayout(n, 2*time.Second))
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("provision: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	b, err := subjects.Bind(ctx, js)
 	if err != nil {
