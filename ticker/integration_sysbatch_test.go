@@ -66,6 +66,10 @@ func TestSysbatchRunsEachTickOnceOnEveryNodeAndNeverMovesALostRun(t *testing.T) 
 	for _, n := range nodes {
 		ncs[n] = cl.startRunner(n)
 	}
+	// Every tick from the first is on all three: each is registered before the job.
+	for _, n := range nodes {
+		cl.waitRegistered(n)
+	}
 	cl.putJob("sb", "type: sysbatch\n"+cl.jobFile("@every 2s", ""))
 	first := time.Now().Unix()/2*2 + 2
 	waitFor(t, 20*time.Second, "three ticks on every node", func() bool {
