@@ -39,8 +39,11 @@ const (
 	// DefaultLameDuckDuration is how long Shutdown spends closing client
 	// connections after the Raft leaderships were handed over.
 	DefaultLameDuckDuration = time.Second
-	// DefaultStartTimeout bounds how long Start waits for the listeners.
-	DefaultStartTimeout = time.Minute
+	// DefaultStartTimeout bounds how long Start waits for the listeners. JetStream
+	// recovers every stream before the server accepts clients; after a SIGKILL, a
+	// run history of millions of keys took over a minute (BENCHMARKS.md), and an
+	// agent that gave up then could never start again.
+	DefaultStartTimeout = 10 * time.Minute
 	// DefaultClusterPort is the route port used when Options.ClusterPort is
 	// 0 and there are Routes.
 	DefaultClusterPort = 6222
@@ -118,7 +121,7 @@ type Options struct {
 	// connections over. Default DefaultLameDuckDuration (1 s).
 	LameDuckDuration time.Duration
 	// StartTimeout bounds how long Start waits for the server to accept
-	// clients (JetStream recovers its streams first). Default 1 minute.
+	// clients (JetStream recovers its streams first). Default 10 minutes.
 	StartTimeout time.Duration
 	// Auth turns on authentication (NATS operator mode, see Auth). Default nil:
 	// every client may do anything.
@@ -158,8 +161,8 @@ type Server struct {
 // client connections (it does not wait for the cluster: see WaitReady).
 //
 // Defaults: Cluster "global", Host "0.0.0.0", Port 4222, ClusterPort 6222
-// (with Routes), BootstrapExpect 1, LameDuckDuration 1 s, StartTimeout 1
-// minute, TLSTimeout 2 s, no Auth and no TLS, NATS's own defaults for the rest
+// (with Routes), BootstrapExpect 1, LameDuckDuration 1 s, StartTimeout 10
+// minutes, TLSTimeout 2 s, no Auth and no TLS, NATS's own defaults for the rest
 // (see Options). An invalid option (such as an Auth JWT that does not decode or
 // was not signed by the operator) gives an *OptionError; a port that is taken
 // gives an error naming the port that wraps ErrAddrInUse.
@@ -393,11 +396,15 @@ func newStartError(msg string, cause error) *startError {
 func (e *startError) Error() string   { return e.msg }
 func (e *startError) Unwrap() []error { return e.errs }
 
+// startProgressEvery is how often a start that waits for JetStream's recovery says so.
+const startProgressEvery = 15 * time.Second
+
 // waitListening waits until the server accepts clients, or fails fast when
 // the server logged a fatal error (a port taken in the meantime, a store it
 // cannot open, ...).
 func waitListening(ns *server.Server, lg *natsLogger, name string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline, nextNote := start.Add(timeout), start.Add(startProgressEvery)
 	for {
 		if ns.ReadyForConnections(20 * time.Millisecond) {
 			return nil
@@ -405,8 +412,14 @@ func waitListening(ns *server.Server, lg *natsLogger, name string, timeout time.
 		if msg := lg.fatalMsg(); msg != "" {
 			return newStartError(fmt.Sprintf("embed: start nats server %q: %s", name, msg), nil)
 		}
-		if time.Now().After(deadline) {
+		now := time.Now()
+		if now.After(deadline) {
 			return fmt.Errorf("embed: start nats server %q: not accepting client connections after %s", name, timeout)
+		}
+		if now.After(nextNote) {
+			nextNote = now.Add(startProgressEvery)
+			lg.log.Info().Int64("waited_ms", now.Sub(start).Milliseconds()).Int64("gives_up_in_ms", deadline.Sub(now).Milliseconds()).
+				Msg("embedded NATS server not accepting clients yet: JetStream is recovering its streams")
 		}
 	}
 }
