@@ -65,10 +65,12 @@ func rank(s subjects.RunState) int {
 // requiredTicks are the ticks that must have a record: those of each acknowledged
 // definition after its acknowledgement, until a second before the next write that
 // may replace it (or until end). An invalid value does not replace the valid one.
+// A definition written less than lateLanding after an unacknowledged write requires
+// nothing: that write may be stored after it, and replace it at a time unknown.
 func requiredTicks(defs []*Def, end time.Time) []int64 {
 	var out []int64
 	for i, d := range defs {
-		if !d.OK() || d.Raw || d.Deleted || d.Spec == nil {
+		if !d.OK() || d.Raw || d.Deleted || d.Spec == nil || mayLandAfter(defs[:i], d) {
 			continue
 		}
 		to := end
@@ -82,6 +84,24 @@ func requiredTicks(defs []*Def, end time.Time) []int64 {
 		out = append(out, d.Spec.Ticks(d.Acked, to)...)
 	}
 	return out
+}
+
+// lateLanding bounds how long after it was sent an unacknowledged write may still be
+// stored. A soak saw one sent into a partition stored 5 s later, after the next
+// write, which was acknowledged: the publish had waited in a route's buffer until the
+// partition healed. A route that cannot write for its write deadline (10 s) is
+// closed, and what it held is lost.
+const lateLanding = 30 * time.Second
+
+// mayLandAfter reports whether a write among earlier, unacknowledged, may have been
+// stored after d.
+func mayLandAfter(earlier []*Def, d *Def) bool {
+	for _, e := range earlier {
+		if !e.OK() && !(e.Raw && e.Invalid) && d.Sent.Sub(e.Sent) < lateLanding {
+			return true
+		}
+	}
+	return false
 }
 
 // allowedTick reports whether some written definition (acknowledged or not)

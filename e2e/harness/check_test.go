@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,4 +263,30 @@ func TestCheckFindsAFailedAllocationThatWasNotToFail(t *testing.T) {
 	restartTick2(&in, at(2.2), at(2.6))
 	in.Execs[1].Fail = false // it ended, yet its allocation failed
 	wantViolation(t, Check(in), "failed: ")
+}
+
+// An unacknowledged write may be stored after the next, acknowledged, one (it waited
+// in a route's buffer during a partition) and replace it: the ticks of a definition
+// written less than lateLanding after such a write are not required, while those of
+// one written later are, and an invalid raw value (never applied) exempts nothing.
+func TestTicksOfADefinitionWrittenSoonAfterAnUnacknowledgedWriteAreNotRequired(t *testing.T) {
+	every2 := &JobSpec{Every: 2 * time.Second}
+	unacked := func(sent float64) *Def {
+		return &Def{Spec: &JobSpec{Every: 3 * time.Second}, Sent: at(sent), Err: errors.New("context deadline exceeded")}
+	}
+	acked := func(sent float64) *Def { return &Def{Spec: every2, Sent: at(sent), Acked: at(sent + 0.1)} }
+	for _, tc := range []struct {
+		name string
+		defs []*Def
+		want int
+	}{
+		{"acknowledged alone", []*Def{acked(0)}, 5},
+		{"4 s after an unacknowledged write", []*Def{unacked(-4), acked(0)}, 0},
+		{"40 s after an unacknowledged write", []*Def{unacked(-40), acked(0)}, 5},
+		{"after an invalid raw value not acknowledged", []*Def{{Raw: true, Invalid: true, Sent: at(-4), Err: errors.New("timeout")}, acked(0)}, 5},
+	} {
+		if got := len(requiredTicks(tc.defs, at(10.5))); got != tc.want {
+			t.Errorf("%s: %d ticks required, want %d", tc.name, got, tc.want)
+		}
+	}
 }
