@@ -87,10 +87,10 @@ func requiredTicks(defs []*Def, end time.Time) []int64 {
 }
 
 // lateLanding bounds how long after it was sent an unacknowledged write may still be
-// stored. A soak saw one sent into a partition stored 5 s later, after the next
-// write, which was acknowledged: the publish had waited in a route's buffer until the
-// partition healed. A route that cannot write for its write deadline (10 s) is
-// closed, and what it held is lost.
+// stored. A soak saw one sent into a partition stored about 5 s later, after the next
+// write, which was acknowledged (most likely held in a route's buffer until the
+// partition healed; NATS closes a route that cannot write for its write deadline,
+// 10 s by default, and what it held is lost).
 const lateLanding = 30 * time.Second
 
 // mayLandAfter reports whether a write among earlier, unacknowledged, may have been
