@@ -36,8 +36,6 @@ const (
 	// runner knows was written: gets are served by any replica (direct gets), and a
 	// follower may lag behind the leader for a moment.
 	staleReadWait = 10 * time.Millisecond
-	// eventsDrainTimeout bounds the publication of the last events at shutdown.
-	eventsDrainTimeout = 5 * time.Second
 )
 
 // session is one Run of a Runner: everything that lives from Run's start to its end.
@@ -124,7 +122,7 @@ func (s *session) run(ctx context.Context) error {
 	s.stop()
 	stopHB()
 	bg.Wait()
-	s.events.Close(eventsDrainTimeout)
+	s.events.Close(eventpub.DrainTimeout)
 	s.deregister()
 	if err := s.opts.Conn.FlushTimeout(opTimeout); err != nil {
 		s.log.Debug().Err(err).Msg("flush connection")

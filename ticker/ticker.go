@@ -113,9 +113,6 @@ func (t *Ticker) tryBind(ctx context.Context) error {
 	return nil
 }
 
-// eventsDrainTimeout bounds the publication of the last run events at shutdown.
-const eventsDrainTimeout = 5 * time.Second
-
 // Run keeps a standby dispatcher current, campaigns for the lock, and leads while it
 // holds it, term after term, until ctx ends; then it releases the lock so another
 // server takes over at once.
@@ -125,7 +122,7 @@ func (t *Ticker) Run(ctx context.Context) error {
 	}
 	// Deferred first, so that it runs last: the dispatcher publishes no more events.
 	go t.store.events.Run()
-	defer t.store.events.Close(eventsDrainTimeout)
+	defer t.store.events.Close(eventpub.DrainTimeout)
 	terms := make(chan leaseView)
 	force := make(chan forceRequest)
 	d := newDispatcher(t.store, t.opts.Clock, t.log)

@@ -20,14 +20,17 @@ import (
 )
 
 const (
-	// InFlight is how many events may await their acknowledgement at once: enough
+	// inFlight is how many events may await their acknowledgement at once: enough
 	// for thousands a second, few enough that a burst's events do not crowd out its
 	// claims and the lock's renewals. With 256, a 1,000-run burst changed the lock's
 	// holder twice and started 1.78x slower than spawning; with 16, 0 times and
 	// 1.34x (BENCHMARKS.md).
-	InFlight = 16
-	// AckTimeout bounds each wait for an event's acknowledgement.
-	AckTimeout = 2 * time.Second
+	inFlight = 16
+	// ackTimeout bounds each wait for an event's acknowledgement.
+	ackTimeout = 2 * time.Second
+	// DrainTimeout is what the runners and the ticker give Close at shutdown: how long
+	// the events not yet acknowledged may still take.
+	DrainTimeout = 5 * time.Second
 	// retryPause separates the publications again of an unacknowledged event.
 	retryPause = 200 * time.Millisecond
 )
@@ -109,13 +112,13 @@ type sent struct {
 	err error
 }
 
-// Run publishes queued events until Close, up to InFlight awaiting their
+// Run publishes queued events until Close, up to inFlight awaiting their
 // acknowledgement at once, in the order queued. An event whose acknowledgement
 // fails or does not come is published again (confirm); its message ID makes that a
 // no-op where an earlier one was stored.
 func (p *Publisher) Run() {
 	defer close(p.done)
-	pending := make(chan sent, InFlight)
+	pending := make(chan sent, inFlight)
 	confirmed := make(chan struct{})
 	go func() {
 		defer close(confirmed)
@@ -146,7 +149,7 @@ func (p *Publisher) Run() {
 
 // confirm waits for s's acknowledgement and, while there is none, publishes s again
 // and waits for that one: until the event is stored or, after Close, its deadline
-// passed. Later events wait meanwhile (at most InFlight of them published), so an
+// passed. Later events wait meanwhile (at most inFlight of them published), so an
 // outage of the runs stream delays events and loses none.
 func (p *Publisher) confirm(s sent) {
 	err := s.err
@@ -189,10 +192,10 @@ func (p *Publisher) pastDeadline() bool {
 }
 
 // waitUntil bounds the wait for the acknowledgement of a publication made at:
-// AckTimeout after it, and after Close no later than its deadline. The events in
+// ackTimeout after it, and after Close no later than its deadline. The events in
 // flight were published together, and their waits overlap.
 func (p *Publisher) waitUntil(at time.Time) time.Time {
-	until := at.Add(AckTimeout)
+	until := at.Add(ackTimeout)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.deadline.IsZero() && p.deadline.Before(until) {
